@@ -1,0 +1,170 @@
+/* lloop.c — sonde.c.loop: the Lua binding of loop.c (timers, clock, poll).
+ *
+ * Misuse (a wrong argument type) raises; nothing here can fail at run time
+ * except memory, which raises too. */
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "binding.h"
+
+sonde_loop *sonde_binding_loop(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, SONDE_LOOP_KEY);
+    sonde_loop *lp = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!lp) luaL_error(L, "sonde: this Lua state has no sonde loop");
+    return lp;
+}
+
+/* timer_start(token, delay) -> id */
+static int loop_timer_start(lua_State *L) {
+    int    token = (int)luaL_checkinteger(L, 1);
+    double delay = luaL_checknumber(L, 2);
+    int    id = sonde_timer_start(sonde_binding_loop(L), token, delay);
+    if (id < 0) return luaL_error(L, "out of memory starting a timer");
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+/* timer_stop(id) */
+static int loop_timer_stop(lua_State *L) {
+    sonde_timer_stop(sonde_binding_loop(L), (int)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+/* poll(into, may_block) -> n: stores token, a, b of each completion at
+ * into[3i-2], into[3i-1], into[3i]; n is -1 when the loop is idle. */
+static int loop_poll(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sonde_loop *lp = sonde_binding_loop(L);
+    int         n = sonde_loop_poll(lp, lua_toboolean(L, 2));
+    for (int i = 0; i < lp->done_len; i++) {
+        lua_pushinteger(L, lp->done[i].token);
+        lua_rawseti(L, 1, 3 * i + 1);
+        lua_pushnumber(L, lp->done[i].a);
+        lua_rawseti(L, 1, 3 * i + 2);
+        lua_pushnumber(L, lp->done[i].b);
+        lua_rawseti(L, 1, 3 * i + 3);
+    }
+    lp->done_len = 0;
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+static int loop_now(lua_State *L) {
+    lua_pushnumber(L, sonde_loop_now(sonde_binding_loop(L)));
+    return 1;
+}
+
+static int loop_time(lua_State *L) {
+    lua_pushnumber(L, sonde_loop_time(sonde_binding_loop(L)));
+    return 1;
+}
+
+static int loop_real_now(lua_State *L) {
+    lua_pushnumber(L, sonde_real_now());
+    return 1;
+}
+
+/* set_virtual(on, start) */
+static int loop_set_virtual(lua_State *L) {
+    sonde_loop_set_virtual(sonde_binding_loop(L), lua_toboolean(L, 1), luaL_optnumber(L, 2, 0));
+    return 0;
+}
+
+/* advance(t): moves virtual time forward to t. */
+static int loop_advance(lua_State *L) {
+    sonde_loop_advance(sonde_binding_loop(L), luaL_checknumber(L, 1));
+    return 0;
+}
+
+/* next_deadline() -> seconds on the loop clock, or nil; count of timers. */
+static int loop_next_deadline(lua_State *L) {
+    sonde_loop *lp = sonde_binding_loop(L);
+    double      next = sonde_timer_next(lp);
+    if (next < 0) lua_pushnil(L);
+    else lua_pushnumber(L, next);
+    lua_pushinteger(L, sonde_timer_count(lp));
+    return 2;
+}
+
+/* real_pending([delta]) -> count of real operations in flight. */
+static int loop_real_pending(lua_State *L) {
+    sonde_loop *lp = sonde_binding_loop(L);
+    lp->real_pending += (int)luaL_optinteger(L, 1, 0);
+    lua_pushinteger(L, lp->real_pending);
+    return 1;
+}
+
+static int loop_exe_path(lua_State *L) {
+    char   buf[4096];
+    size_t len = sizeof buf;
+    if (uv_exepath(buf, &len) != 0) return 0;
+    lua_pushlstring(L, buf, len);
+    return 1;
+}
+
+/* scandir(path) -> {{name=, dir=bool}, ...} | nil, err (synchronous: used
+ * for discovery before anything runs) */
+static int loop_scandir(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    uv_fs_t     req;
+    int         n = uv_fs_scandir(NULL, &req, path, 0, NULL);
+    if (n < 0) {
+        uv_fs_req_cleanup(&req);
+        lua_pushnil(L);
+        lua_pushstring(L, uv_strerror(n));
+        return 2;
+    }
+    lua_createtable(L, n, 0);
+    uv_dirent_t ent;
+    for (int i = 1; uv_fs_scandir_next(&req, &ent) != UV_EOF; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, ent.name);
+        lua_setfield(L, -2, "name");
+        lua_pushboolean(L, ent.type == UV_DIRENT_DIR);
+        lua_setfield(L, -2, "dir");
+        lua_rawseti(L, -2, i);
+    }
+    uv_fs_req_cleanup(&req);
+    return 1;
+}
+
+/* stat(path) -> "file" | "dir" | "other" | nil, err */
+static int loop_stat(lua_State *L) {
+    uv_fs_t req;
+    int     rc = uv_fs_stat(NULL, &req, luaL_checkstring(L, 1), NULL);
+    if (rc < 0) {
+        uv_fs_req_cleanup(&req);
+        lua_pushnil(L);
+        lua_pushstring(L, uv_strerror(rc));
+        return 2;
+    }
+    uint64_t mode = req.statbuf.st_mode & S_IFMT;
+    uv_fs_req_cleanup(&req);
+    lua_pushstring(L, mode == S_IFDIR ? "dir" : mode == S_IFREG ? "file" : "other");
+    return 1;
+}
+
+/* isatty(fd) -> bool */
+static int loop_isatty(lua_State *L) {
+    lua_pushboolean(L, uv_guess_handle((uv_file)luaL_checkinteger(L, 1)) == UV_TTY);
+    return 1;
+}
+
+int luaopen_sonde_c_loop(lua_State *L) {
+    static const luaL_Reg funcs[] = {
+        {"timer_start", loop_timer_start},     {"timer_stop", loop_timer_stop},
+        {"poll", loop_poll},                   {"now", loop_now},
+        {"time", loop_time},                   {"real_now", loop_real_now},
+        {"set_virtual", loop_set_virtual},     {"advance", loop_advance},
+        {"next_deadline", loop_next_deadline}, {"real_pending", loop_real_pending},
+        {"exe_path", loop_exe_path},           {"scandir", loop_scandir},
+        {"stat", loop_stat},                   {"isatty", loop_isatty},
+        {NULL, NULL},
+    };
+    lua_newtable(L);
+    luaL_register(L, NULL, funcs);
+    lua_pushinteger(L, SONDE_TOKEN_INTERRUPT);
+    lua_setfield(L, -2, "TOKEN_INTERRUPT");
+    return 1;
+}

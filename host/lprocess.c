@@ -1,0 +1,177 @@
+/* lprocess.c — sonde.c.process: the Lua binding of process.c.
+ *
+ * Misuse raises; a child that cannot be started returns nil and the reason,
+ * so lua/sonde/process.lua can raise it at the user's line. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binding.h"
+#include "process.h"
+
+#define PROC_MT "sonde.c.process"
+
+typedef struct {
+    sonde_proc *p;
+} proc_ud;
+
+static sonde_proc *check_proc(lua_State *L) {
+    proc_ud *u = luaL_checkudata(L, 1, PROC_MT);
+    if (!u->p) luaL_error(L, "process handle already released");
+    return u->p;
+}
+
+/* Reads the string array field `name` of table 1 into a NULL-ended array
+ * that borrows the strings (they stay on the stack's table). */
+static const char **string_list(lua_State *L, const char *name, int required) {
+    lua_getfield(L, 1, name);
+    if (lua_isnil(L, -1) && !required) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    luaL_checktype(L, -1, LUA_TTABLE);
+    int          n = (int)lua_objlen(L, -1);
+    const char **list = calloc((size_t)n + 1, sizeof *list);
+    for (int i = 0; list && i < n; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        list[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        if (!list[i]) {
+            free(list);
+            luaL_error(L, "%s[%d] must be a string", name, i + 1);
+        }
+    }
+    lua_pop(L, 1);
+    return list;
+}
+
+/* spawn{argv=, env_set=, env_unset=, cwd=, tail=, token=} -> proc | nil, err */
+static int proc_spawn(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sonde_spawn_opts o = {0};
+    lua_getfield(L, 1, "cwd");
+    o.cwd = lua_tostring(L, -1);
+    lua_getfield(L, 1, "tail");
+    o.tail_bytes = (size_t)luaL_optinteger(L, -1, 1 << 20);
+    lua_getfield(L, 1, "token");
+    o.exit_token = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 2); /* keeps cwd's string on the stack */
+    proc_ud *u = lua_newuserdata(L, sizeof *u);
+    u->p = NULL;
+    luaL_getmetatable(L, PROC_MT);
+    lua_setmetatable(L, -2);
+    const char **argv = string_list(L, "argv", 1);
+    const char **set = string_list(L, "env_set", 0);
+    const char **unset = string_list(L, "env_unset", 0);
+    char         err[512];
+    o.argv = argv, o.env_set = set, o.env_unset = unset;
+    u->p = argv && argv[0] ? sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err) : NULL;
+    if (!argv || !argv[0]) strcpy(err, "argv must hold at least the command");
+    free(argv), free(set), free(unset);
+    if (u->p) return 1;
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+static int proc_pid(lua_State *L) {
+    lua_pushinteger(L, check_proc(L)->pid);
+    return 1;
+}
+
+/* signal(signum) -> true | nil, err */
+static int proc_signal(lua_State *L) {
+    int rc = sonde_proc_signal(check_proc(L), (int)luaL_checkinteger(L, 2));
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(-rc));
+    return 2;
+}
+
+/* write(s) -> true | nil, err */
+static int proc_write(lua_State *L) {
+    size_t      len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    int         rc = sonde_proc_write(check_proc(L), s, len);
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, uv_strerror(rc));
+    return 2;
+}
+
+static int proc_close_stdin(lua_State *L) {
+    sonde_proc_close_stdin(check_proc(L));
+    return 0;
+}
+
+static int push_tail(lua_State *L, const sonde_tail *t) {
+    size_t len;
+    char  *s = sonde_tail_copy(t, &len);
+    if (!s) return luaL_error(L, "out of memory");
+    lua_pushlstring(L, s, len);
+    free(s);
+    lua_pushnumber(L, (lua_Number)t->total);
+    return 2;
+}
+
+/* stdout() / stderr() -> kept bytes, total bytes ever written */
+static int proc_stdout(lua_State *L) { return push_tail(L, &check_proc(L)->out_tail); }
+static int proc_stderr(lua_State *L) { return push_tail(L, &check_proc(L)->err_tail); }
+
+/* status() -> exited, code, signal */
+static int proc_status(lua_State *L) {
+    sonde_proc *p = check_proc(L);
+    lua_pushboolean(L, p->exited);
+    lua_pushinteger(L, p->code);
+    lua_pushinteger(L, p->signal);
+    return 3;
+}
+
+static int proc_gc(lua_State *L) {
+    proc_ud *u = luaL_checkudata(L, 1, PROC_MT);
+    if (u->p) sonde_proc_release(u->p);
+    u->p = NULL;
+    return 0;
+}
+
+static void push_signal_numbers(lua_State *L) {
+    static const struct {
+        const char *name;
+        int         num;
+    } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+                {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP},
+                {"CONT", SIGCONT}, {"ABRT", SIGABRT}, {"SEGV", SIGSEGV}, {"PIPE", SIGPIPE}};
+    lua_newtable(L);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        lua_pushinteger(L, sigs[i].num);
+        lua_setfield(L, -2, sigs[i].name);
+        lua_pushstring(L, sigs[i].name);
+        lua_rawseti(L, -2, sigs[i].num);
+    }
+}
+
+int luaopen_sonde_c_process(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        {"pid", proc_pid},       {"signal", proc_signal}, {"write", proc_write},   {"close_stdin", proc_close_stdin},
+        {"stdout", proc_stdout}, {"stderr", proc_stderr}, {"status", proc_status}, {NULL, NULL},
+    };
+    luaL_newmetatable(L, PROC_MT);
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, proc_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, proc_spawn);
+    lua_setfield(L, -2, "spawn");
+    push_signal_numbers(L);
+    lua_setfield(L, -2, "signals");
+    return 1;
+}

@@ -1,0 +1,66 @@
+/* main.c — the sonde command line: parses the command, calls sonde.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "sonde.h"
+
+static const char usage[] =
+    "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task\n"
+    "       sonde FILE.lua [ARGS...]     the same\n"
+    "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: specs/)\n"
+    "       sonde --version | --help\n"
+    "\n"
+    "test options:\n"
+    "  -o, --output NAME[=FILE]  human (default) or tap; repeatable\n"
+    "  --filter PATTERN          run tests whose full name matches (Lua pattern)\n"
+    "  --filter-out PATTERN      skip tests whose full name matches\n"
+    "  --timeout SECONDS         per test (default 30)\n"
+    "  --fail-fast               stop at the first failure\n"
+    "  --list                    list tests with file:line, run nothing\n"
+    "  -v, --verbose             one line per test\n"
+    "\n"
+    "exit codes: 0 all passed, 1 failures, 2 usage or load errors\n";
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int run_command(sonde_t *S, int argc, char **argv) {
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "test") == 0) {
+        sonde_spec_opts o = {(const char *const *)argv + 2, argc - 2};
+        return sonde_run_specs(S, NULL, 0, &o);
+    }
+    if (strcmp(cmd, "run") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "sonde run: expected a FILE to run\n");
+            return 2;
+        }
+        return sonde_run_file(S, argv[2], argc - 3, argv + 3);
+    }
+    if (ends_with(cmd, ".lua")) return sonde_run_file(S, cmd, argc - 2, argv + 2);
+    fprintf(stderr, "sonde: unknown command '%s' (expected run, test, --help or --version)\n", cmd);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("sonde %s\n", SONDE_VERSION);
+        return 0;
+    }
+    sonde_opts opts = {NULL, 1, 0};
+    sonde_t   *S = sonde_new(&opts);
+    if (!S) return 2;
+    int rc = run_command(S, argc, argv);
+    sonde_free(S);
+    return rc;
+}

@@ -1,0 +1,369 @@
+/* process.c — fork/exec with PDEATHSIG, output tails, exit via SIGCHLD. */
+#define _GNU_SOURCE
+#include "process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static sonde_proc *running; /* children not yet reaped, all loops */
+
+/* Process groups ever started, for the async-signal-safe last resort. */
+#define MAX_GROUPS 4096
+static volatile pid_t groups[MAX_GROUPS];
+static volatile int   group_count;
+
+static void remember_group(pid_t pgid) {
+    for (int i = 0; i < group_count; i++)
+        if (groups[i] == 0) { groups[i] = pgid; return; }
+    if (group_count < MAX_GROUPS) groups[group_count++] = pgid;
+}
+
+static void forget_group(pid_t pgid) {
+    for (int i = 0; i < group_count; i++)
+        if (groups[i] == pgid) groups[i] = 0;
+}
+
+void sonde_proc_kill_all_now(void) {
+    for (int i = 0; i < group_count; i++)
+        if (groups[i] > 0) kill(-groups[i], SIGKILL);
+}
+
+/* ------------------------------------------------------------- tails */
+
+static void tail_append(sonde_tail *t, const char *data, size_t len) {
+    t->total += len;
+    if (!t->data || t->cap == 0) return;
+    if (len >= t->cap) {
+        memcpy(t->data, data + len - t->cap, t->cap);
+        t->len = t->cap;
+        return;
+    }
+    if (t->len + len > t->cap) {
+        size_t drop = t->len + len - t->cap;
+        memmove(t->data, t->data + drop, t->len - drop);
+        t->len -= drop;
+    }
+    memcpy(t->data + t->len, data, len);
+    t->len += len;
+}
+
+char *sonde_tail_copy(const sonde_tail *t, size_t *len) {
+    char *s = malloc(t->len + 1);
+    if (!s) return NULL;
+    if (t->len) memcpy(s, t->data, t->len);
+    *len = t->len;
+    return s;
+}
+
+/* ------------------------------------------------------ handle closing */
+
+static void maybe_free(sonde_proc *p) {
+    if (p->owned || p->handles || !p->exited) return;
+    free(p->out_tail.data);
+    free(p->err_tail.data);
+    free(p);
+}
+
+static void on_closed(uv_handle_t *h) {
+    sonde_proc *p = h->data;
+    p->handles--;
+    maybe_free(p);
+}
+
+static void close_pipe(uv_pipe_t *pipe, int *open) {
+    if (!*open) return;
+    *open = 0;
+    uv_close((uv_handle_t *)pipe, on_closed);
+}
+
+/* ------------------------------------------------------------- reading */
+
+static char read_scratch[65536];
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+    (void)h, (void)hint;
+    *buf = uv_buf_init(read_scratch, sizeof read_scratch);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    sonde_proc *p = s->data;
+    int is_out = s == (uv_stream_t *)&p->out;
+    if (n > 0) tail_append(is_out ? &p->out_tail : &p->err_tail, buf->base, (size_t)n);
+    if (n < 0) close_pipe(is_out ? &p->out : &p->err, is_out ? &p->out_open : &p->err_open);
+}
+
+/* Reads what the child left in a pipe before exiting, so that a wait that
+ * returns has seen all of the child's own output. */
+static void drain_pipe(uv_pipe_t *pipe, int open, sonde_tail *t) {
+    uv_os_fd_t fd;
+    if (!open || uv_fileno((uv_handle_t *)pipe, &fd) != 0) return;
+    ssize_t n;
+    while ((n = read(fd, read_scratch, sizeof read_scratch)) > 0) tail_append(t, read_scratch, (size_t)n);
+}
+
+/* --------------------------------------------------------------- exit */
+
+static void unlink_running(sonde_proc *p) {
+    for (sonde_proc **pp = &running; *pp; pp = &(*pp)->next)
+        if (*pp == p) { *pp = p->next; return; }
+}
+
+static void child_watch_update(sonde_loop *lp) {
+    if (lp->children_running > 0) uv_ref((uv_handle_t *)&lp->child_watch);
+    else uv_unref((uv_handle_t *)&lp->child_watch);
+}
+
+/* Records how the child ended, closes its pipes and tells Lua. */
+static void mark_exited(sonde_proc *p, int status) {
+    p->exited = 1;
+    p->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    p->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    unlink_running(p);
+    if (kill(-p->pid, 0) < 0 && errno == ESRCH) forget_group(p->pid);
+    p->lp->children_running--;
+    child_watch_update(p->lp);
+    drain_pipe(&p->out, p->out_open, &p->out_tail);
+    drain_pipe(&p->err, p->err_open, &p->err_tail);
+    close_pipe(&p->out, &p->out_open);
+    close_pipe(&p->err, &p->err_open);
+    close_pipe(&p->in, &p->in_open);
+    sonde_loop_complete(p->lp, p->exit_token, p->code, p->signal);
+    maybe_free(p);
+}
+
+static void on_sigchld(uv_signal_t *h, int signum) {
+    (void)signum;
+    sonde_loop *lp = h->data;
+    sonde_proc *p = running;
+    while (p) {
+        sonde_proc *next = p->next;
+        int status;
+        if (p->lp == lp && waitpid(p->pid, &status, WNOHANG) == p->pid) mark_exited(p, status);
+        p = next;
+    }
+}
+
+static int child_watch_start(sonde_loop *lp) {
+    if (lp->child_watch_on) return 0;
+    uv_signal_init(&lp->uv, &lp->child_watch);
+    lp->child_watch.data = lp;
+    int rc = uv_signal_start(&lp->child_watch, on_sigchld, SIGCHLD);
+    if (rc == 0) lp->child_watch_on = 1;
+    return rc;
+}
+
+/* ------------------------------------------------------------ spawning */
+
+/* Finds an executable for name in PATH; returns a malloc'd path or NULL. */
+static char *find_in_path(const char *name) {
+    if (strchr(name, '/')) return access(name, X_OK) == 0 ? strdup(name) : NULL;
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    size_t nlen = strlen(name);
+    while (*path) {
+        size_t dlen = strcspn(path, ":");
+        char *full = malloc(dlen + nlen + 2);
+        if (!full) return NULL;
+        snprintf(full, dlen + nlen + 2, "%.*s/%s", (int)dlen, dlen ? path : ".", name);
+        if (access(full, X_OK) == 0) return full;
+        free(full);
+        path += dlen + (path[dlen] == ':');
+    }
+    return NULL;
+}
+
+static int env_name_matches(const char *entry, const char *name) {
+    size_t n = strcspn(name, "=");
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+static int env_listed(const char *entry, const char *const *names) {
+    for (; names && *names; names++)
+        if (env_name_matches(entry, *names)) return 1;
+    return 0;
+}
+
+/* The inherited environment with o's changes; a malloc'd array (entries are
+ * borrowed) or NULL when memory runs out. */
+static char **build_env(const sonde_spawn_opts *o) {
+    size_t n = 0, add = 0;
+    while (environ[n]) n++;
+    while (o->env_set && o->env_set[add]) add++;
+    char **env = malloc(sizeof *env * (n + add + 1));
+    if (!env) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!env_listed(environ[i], o->env_set) && !env_listed(environ[i], o->env_unset)) env[k++] = environ[i];
+    for (size_t i = 0; i < add; i++) env[k++] = (char *)o->env_set[i];
+    env[k] = NULL;
+    return env;
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, int fds[3], int errpipe,
+                       pid_t parent) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    for (int i = 0; i < 3; i++)
+        if (dup2(fds[i], i) < 0) goto fail;
+    if (o->cwd && chdir(o->cwd) < 0) goto fail;
+    execve(path, (char *const *)o->argv, env);
+fail:;
+    int e = errno;
+    if (write(errpipe, &e, sizeof e) < 0) {}
+    _exit(127);
+}
+
+static int open_pipe(sonde_loop *lp, sonde_proc *p, uv_pipe_t *pipe, int fd) {
+    uv_pipe_init(&lp->uv, pipe, 0);
+    pipe->data = p;
+    p->handles++;
+    return uv_pipe_open(pipe, fd);
+}
+
+/* Waits for the child's exec; returns 0 when it ran, or the errno it hit. */
+static int exec_result(int errpipe) {
+    int e = 0;
+    ssize_t n;
+    do n = read(errpipe, &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    close(errpipe);
+    return n == sizeof e ? e : 0;
+}
+
+static sonde_proc *proc_new(sonde_loop *lp, const sonde_spawn_opts *o) {
+    sonde_proc *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->lp = lp;
+    p->owned = 1;
+    p->exit_token = o->exit_token;
+    p->out_tail.cap = p->err_tail.cap = o->tail_bytes;
+    p->out_tail.data = malloc(o->tail_bytes ? o->tail_bytes : 1);
+    p->err_tail.data = malloc(o->tail_bytes ? o->tail_bytes : 1);
+    return p;
+}
+
+static void close_fds(int *fds, int n) {
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *err, size_t errlen) {
+    int pipes[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* in, out, err, exec-error */
+    char *path = find_in_path(o->argv[0]);
+    if (!path) {
+        snprintf(err, errlen, "cannot run '%s': no such executable%s", o->argv[0],
+                 strchr(o->argv[0], '/') ? "" : " in PATH");
+        return NULL;
+    }
+    char      **env = build_env(o);
+    sonde_proc *p = proc_new(lp, o);
+    if (!env || !p || child_watch_start(lp) != 0) goto fail_errno;
+    for (int i = 0; i < 4; i++)
+        if (pipe2(pipes + 2 * i, O_CLOEXEC) < 0) goto fail_errno;
+    pid_t parent = getpid(), pid = fork();
+    if (pid < 0) goto fail_errno;
+    if (pid == 0) child_exec(path, o, env, (int[3]){pipes[0], pipes[3], pipes[5]}, pipes[7], parent);
+    setpgid(pid, pid);
+    close(pipes[0]), close(pipes[3]), close(pipes[5]), close(pipes[7]);
+    int e = exec_result(pipes[6]);
+    free(path), free(env);
+    if (e) {
+        waitpid(pid, NULL, 0);
+        close(pipes[1]), close(pipes[2]), close(pipes[4]);
+        snprintf(err, errlen, "cannot run '%s': %s", o->argv[0], strerror(e));
+        p->owned = 0, p->exited = 1;
+        maybe_free(p);
+        return NULL;
+    }
+    p->pid = pid;
+    remember_group(pid);
+    open_pipe(lp, p, &p->in, pipes[1]);
+    open_pipe(lp, p, &p->out, pipes[2]);
+    open_pipe(lp, p, &p->err, pipes[4]);
+    p->in_open = p->out_open = p->err_open = 1;
+    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
+    p->next = running;
+    running = p;
+    lp->children_running++;
+    child_watch_update(lp);
+    return p;
+fail_errno:
+    snprintf(err, errlen, "cannot run '%s': %s", o->argv[0], strerror(errno));
+    close_fds(pipes, 8);
+    free(path), free(env);
+    if (p) p->owned = 0, p->exited = 1, maybe_free(p);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ control */
+
+int sonde_proc_signal(sonde_proc *p, int sig) {
+    if (p->exited) return -ESRCH;
+    if (kill(-p->pid, sig) == 0 || kill(p->pid, sig) == 0) return 0;
+    return -errno;
+}
+
+static void on_written(uv_write_t *req, int status) {
+    (void)status;
+    free(req);
+}
+
+int sonde_proc_write(sonde_proc *p, const char *data, size_t len) {
+    if (!p->in_open) return UV_EPIPE;
+    uv_write_t *req = malloc(sizeof *req + len);
+    if (!req) return UV_ENOMEM;
+    char *copy = (char *)(req + 1);
+    memcpy(copy, data, len);
+    uv_buf_t buf = uv_buf_init(copy, (unsigned)len);
+    int rc = uv_write(req, (uv_stream_t *)&p->in, &buf, 1, on_written);
+    if (rc) free(req);
+    return rc;
+}
+
+void sonde_proc_close_stdin(sonde_proc *p) { close_pipe(&p->in, &p->in_open); }
+
+void sonde_proc_release(sonde_proc *p) {
+    p->owned = 0;
+    maybe_free(p);
+}
+
+/* Reaps the children of lp that have exited; returns how many still run. */
+static int reap(sonde_loop *lp) {
+    int left = 0;
+    for (sonde_proc *p = running, *next; p; p = next) {
+        next = p->next;
+        int status;
+        if (p->lp != lp) continue;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) mark_exited(p, status);
+        else left++;
+    }
+    return left;
+}
+
+void sonde_proc_stop_all(sonde_loop *lp, double grace) {
+    for (int i = 0; i < group_count; i++)
+        if (groups[i] > 0) kill(-groups[i], SIGTERM);
+    double until = sonde_real_now() + grace;
+    while (reap(lp) > 0 && sonde_real_now() < until) usleep(5000);
+    for (int i = 0; i < group_count; i++)
+        if (groups[i] > 0) kill(-groups[i], SIGKILL), forget_group(groups[i]);
+    while (reap(lp) > 0) usleep(1000);
+}

@@ -1,0 +1,203 @@
+/* sonde.c — the host: Lua state, loop, preloads, protected calls, signals. */
+#define _GNU_SOURCE
+#include "sonde.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "binding.h"
+#include "embedded.h"
+#include "process.h"
+
+int luaopen_cjson(lua_State *L);
+
+struct sonde {
+    lua_State *L;
+    sonde_loop loop;
+    double     stop_grace;
+    int        handles_signals;
+};
+
+/* ------------------------------------------------------------- signals */
+
+static sonde_loop *signal_loop; /* the host that handles SIGINT/SIGTERM */
+
+/* First signal: wake the loop so Lua stops scheduling and cleans up.
+ * Second: stop every child at once and leave (async-signal-safe calls only). */
+static void on_stop_signal(int sig) {
+    if (++signal_loop->interrupts >= 2) {
+        sonde_proc_kill_all_now();
+        _exit(128 + sig);
+    }
+    uv_async_send(&signal_loop->interrupt);
+}
+
+static void install_signals(sonde_t *S) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    signal_loop = &S->loop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed socket is an error result, not a death */
+    S->handles_signals = 1;
+}
+
+static void restore_signals(sonde_t *S) {
+    if (!S->handles_signals) return;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal_loop = NULL;
+}
+
+/* ------------------------------------------------------------- modules */
+
+/* Loads an embedded chunk; its upvalue is the index into sonde_embedded. */
+static int load_embedded(lua_State *L) {
+    const sonde_chunk *c = &sonde_embedded[lua_tointeger(L, lua_upvalueindex(1))];
+    if (luaL_loadbuffer(L, (const char *)c->data, c->size, c->name) != 0) return lua_error(L);
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+static void preload_embedded(lua_State *L) {
+    lua_getfield(L, LUA_GLOBALSINDEX, "package");
+    lua_getfield(L, -1, "preload");
+    for (int i = 0; sonde_embedded[i].module; i++) {
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, load_embedded, 1);
+        lua_setfield(L, -2, sonde_embedded[i].module);
+    }
+    lua_pop(L, 2);
+}
+
+/* Development mode: modules come from dir/sonde/NAME.lua on package.path. */
+static void prepend_lua_path(lua_State *L, const char *dir) {
+    lua_getfield(L, LUA_GLOBALSINDEX, "package");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", dir, dir);
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+}
+
+void sonde_preload(sonde_t *S, const char *name, lua_CFunction open) {
+    lua_getfield(S->L, LUA_GLOBALSINDEX, "package");
+    lua_getfield(S->L, -1, "preload");
+    lua_pushcfunction(S->L, open);
+    lua_setfield(S->L, -2, name);
+    lua_pop(S->L, 2);
+}
+
+/* ------------------------------------------------------ protected calls */
+
+/* Message handler: adds a traceback to string errors (as luajit.c does) and
+ * leaves other values to the Lua side, which knows how to describe them. */
+static int traceback(lua_State *L) {
+    if (!lua_isstring(L, 1)) return 1;
+    lua_getfield(L, LUA_GLOBALSINDEX, "debug");
+    lua_getfield(L, -1, "traceback");
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* Calls sonde.host[fn] with the nargs values on the stack under a traceback
+ * handler and returns its integer result as the exit code. A host failure
+ * (which is a bug in sonde, not user code) is printed and returns 2. */
+static int call_host(sonde_t *S, const char *fn, int nargs) {
+    lua_State *L = S->L;
+    int        base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_getfield(L, LUA_GLOBALSINDEX, "require");
+    lua_pushliteral(L, "sonde.host");
+    int rc = lua_pcall(L, 1, 1, base + nargs + 1);
+    if (rc == 0) {
+        lua_getfield(L, -1, fn);
+        lua_remove(L, -2);
+        lua_insert(L, base + 1);
+        lua_insert(L, base + 1); /* stack: handler, fn, args... */
+        rc = lua_pcall(L, nargs, 1, base + 1);
+    }
+    int code = 2;
+    if (rc != 0) fprintf(stderr, "sonde: internal error: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    else code = (int)lua_tointeger(L, -1);
+    lua_settop(L, base);
+    return code;
+}
+
+static void push_strings(lua_State *L, const char *const *list, int n) {
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, list[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv) {
+    lua_pushstring(S->L, path);
+    push_strings(S->L, (const char *const *)argv, argc);
+    return call_host(S, "run_file", 2);
+}
+
+int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o) {
+    push_strings(S->L, paths, npaths);
+    push_strings(S->L, o ? o->args : NULL, o ? o->nargs : 0);
+    return call_host(S, "run_specs", 2);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static int open_libs(lua_State *L) {
+    sonde_t *S = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    lua_pushlightuserdata(L, &S->loop);
+    lua_setfield(L, LUA_REGISTRYINDEX, SONDE_LOOP_KEY);
+    const char *dir = lua_tostring(L, 2);
+    if (dir && *dir) prepend_lua_path(L, dir);
+    else preload_embedded(L);
+    sonde_preload(S, "sonde.c.loop", luaopen_sonde_c_loop);
+    sonde_preload(S, "sonde.c.process", luaopen_sonde_c_process);
+    sonde_preload(S, "cjson", luaopen_cjson);
+    return 0;
+}
+
+sonde_t *sonde_new(const sonde_opts *opts) {
+    sonde_t *S = calloc(1, sizeof *S);
+    if (!S) return NULL;
+    if (sonde_loop_init(&S->loop) != 0 || !(S->L = luaL_newstate())) {
+        free(S);
+        return NULL;
+    }
+    S->stop_grace = opts && opts->stop_grace > 0 ? opts->stop_grace : 2.0;
+    const char *dir = opts && opts->lua_path ? opts->lua_path : getenv("SONDE_LUA_PATH");
+    lua_pushcfunction(S->L, open_libs);
+    lua_pushlightuserdata(S->L, S);
+    lua_pushstring(S->L, dir);
+    if (lua_pcall(S->L, 2, 0, 0) != 0) {
+        fprintf(stderr, "sonde: cannot start: %s\n", lua_tostring(S->L, -1));
+        sonde_free(S);
+        return NULL;
+    }
+    if (!opts || opts->handle_signals) install_signals(S);
+    return S;
+}
+
+lua_State *sonde_lua(sonde_t *S) { return S->L; }
+
+void sonde_free(sonde_t *S) {
+    if (!S) return;
+    sonde_proc_stop_all(&S->loop, S->stop_grace);
+    if (S->L) lua_close(S->L);
+    restore_signals(S);
+    sonde_loop_close(&S->loop);
+    free(S);
+}

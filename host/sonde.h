@@ -1,0 +1,56 @@
+/* sonde.h — the embedding API of sonde.
+ *
+ * A C program links libsonde, creates a host, may add its own native Lua
+ * modules, and runs scenario files or spec directories. Every run happens as
+ * a task on the host's libuv loop; the host owns the Lua state, the loop and
+ * every child process, and sonde_free() stops whatever is still running.
+ *
+ * Return codes of the run functions: 0 all passed, 1 failures, 2 usage or
+ * load errors (a message naming the file and line has been printed). */
+#ifndef SONDE_H
+#define SONDE_H
+
+#include <lua.h>
+
+#define SONDE_VERSION "0.1.0"
+
+typedef struct sonde sonde_t;
+
+typedef struct sonde_opts {
+    const char *lua_path;       /* load lua/sonde/NAME.lua from here instead of the
+                                   embedded copies; NULL: $SONDE_LUA_PATH or embedded */
+    int         handle_signals; /* install SIGINT/SIGTERM handling (a program
+                                   that handles its own signals sets 0) */
+    double      stop_grace;     /* seconds children get between SIGTERM and
+                                   SIGKILL when the host stops; 0: 2 seconds */
+} sonde_opts;
+
+typedef struct sonde_spec_opts {
+    const char *const *args;  /* runner options as on the command line, e.g.
+                                 {"--output", "tap", "--timeout", "5"} */
+    int                nargs;
+} sonde_spec_opts;
+
+/* Creates a host: Lua state, loop, every sonde module preloaded. opts may be
+ * NULL for the defaults. Returns NULL when memory runs out. */
+sonde_t *sonde_new(const sonde_opts *opts);
+
+/* Adds a native module that Lua code can require(name). */
+void sonde_preload(sonde_t *S, const char *name, lua_CFunction open);
+
+/* Runs a Lua file as a task with the global `arg` set to argv (argv[0] is
+ * the first argument after the file). Returns 0, 1 (it raised) or 2 (it could
+ * not be loaded). */
+int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv);
+
+/* Runs the spec files found under paths (default "specs" when npaths is 0)
+ * with the runner options in o (may be NULL). Returns 0, 1 or 2. */
+int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o);
+
+/* The host's Lua state, for programs that push their own globals. */
+lua_State *sonde_lua(sonde_t *S);
+
+/* Stops every child process, closes every handle, frees the host. */
+void sonde_free(sonde_t *S);
+
+#endif

@@ -1,0 +1,687 @@
+-- sonde.task: tasks (coroutines) on the host loop, and what they wait on.
+--
+-- C (sonde.c.loop) owns time and I/O and queues completions by token; this
+-- module keeps the ready queue, resumes tasks and builds every blocking-looking
+-- call (sleep, join, event:wait, channel:recv...) out of one primitive,
+-- `suspend`, which always cleans up what the wait registered, however the
+-- wait ends (woken, timed out or cancelled). A task is resumed only from the
+-- ready queue, and only while it is suspended, so nothing ever resumes a dead
+-- coroutine.
+local loop = require("sonde.c.loop")
+
+local M = {}
+
+local coroutine_create, coroutine_resume, coroutine_yield = coroutine.create, coroutine.resume, coroutine.yield
+local coroutine_running, coroutine_status = coroutine.running, coroutine.status
+local select, unpack, type, setmetatable, error, pcall = select, unpack, type, setmetatable, error, pcall
+local timer_start, timer_stop = loop.timer_start, loop.timer_stop
+
+-- ------------------------------------------------------------------ errors
+
+-- Errors raised by the scheduler are tables with `kind` and `message`, so a
+-- caller can tell a timeout from a cancellation without parsing strings.
+local SondeError = {}
+SondeError.__index = SondeError
+SondeError.__tostring = function(e) return e.message end
+
+local function new_error(kind, message, fields)
+  local e = fields or {}
+  e.kind, e.message = kind, message
+  return setmetatable(e, SondeError)
+end
+M.new_error = new_error
+
+function M.is_cancelled(e) return getmetatable(e) == SondeError and e.kind == "cancelled" end
+function M.is_timeout(e) return getmetatable(e) == SondeError and e.kind == "timeout" end
+
+local function pack(...) return { n = select("#", ...), ... } end
+M.pack = pack
+
+-- Describes any error value in one string: strings as they are, tables
+-- through a protected __tostring or their `message`, nil as "nil".
+function M.describe(e)
+  if type(e) == "string" then return e end
+  local mt = type(e) == "table" and getmetatable(e)
+  if mt and mt.__tostring then
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+    return "(error object whose __tostring failed: " .. tostring(s) .. ")"
+  end
+  if type(e) == "table" and e.message ~= nil then return tostring(e.message) end
+  if e == nil then return "nil (an error was raised with no value)" end
+  return tostring(e)
+end
+local describe = M.describe
+
+-- ------------------------------------------------------------ ready queue
+
+local queue, head, tail = {}, 1, 0
+local current = nil -- the task running now, nil between tasks
+local WAKE, CANCEL, RAISE = 1, 2, 3
+local TIMED_OUT = {} -- value a timeout timer wakes a task with
+
+local function schedule(t, kind, value)
+  if t.state == "suspended" then
+    t.state = "scheduled"
+    tail = tail + 1
+    queue[tail] = t
+  elseif t.state ~= "scheduled" and t.state ~= "new" then
+    return
+  end
+  if t.wake_kind ~= CANCEL then t.wake_kind, t.wake_value = kind, value end
+end
+
+-- ------------------------------------------------------------------ tokens
+
+-- Completions from C carry a token; wakers[token] is a task (woken with
+-- TIMED_OUT) or a function(a, b).
+local wakers, next_token = {}, 0
+
+local function new_token(waker)
+  next_token = next_token + 1
+  wakers[next_token] = waker
+  return next_token
+end
+M.new_token = new_token
+function M.drop_token(token) wakers[token] = nil end
+
+local interrupt_handlers = {}
+
+local function dispatch(token, a, b)
+  if token == loop.TOKEN_INTERRUPT then
+    for i = #interrupt_handlers, 1, -1 do interrupt_handlers[i](a) end
+    return
+  end
+  local w = wakers[token]
+  if w == nil then return end
+  wakers[token] = nil
+  if type(w) == "table" then
+    w.timer_id = nil
+    schedule(w, WAKE, TIMED_OUT)
+  else
+    w(a, b)
+  end
+end
+
+-- Adds fn(count) to run when SIGINT/SIGTERM arrives; returns a remover.
+function M.on_interrupt(fn)
+  interrupt_handlers[#interrupt_handlers + 1] = fn
+  return function()
+    for i = #interrupt_handlers, 1, -1 do
+      if interrupt_handlers[i] == fn then table.remove(interrupt_handlers, i) end
+    end
+  end
+end
+
+-- ------------------------------------------------------------------ tasks
+
+local Task = {}
+Task.__index = Task
+Task.__tostring = function(t) return "task<" .. (t.name or "?") .. ">" end
+M.Task = Task
+
+local Scope = {}
+Scope.__index = Scope
+
+-- A scope owns the tasks spawned under it (a spec test, a script run) so
+-- that they can be cancelled together and their lost errors found.
+function M.scope(name)
+  return setmetatable({ name = name, tasks = {}, lost = {} }, Scope)
+end
+
+local root_scope = M.scope("root")
+
+local function task_body(t)
+  if t.nargs == 0 then
+    t.results = pack(t.fn())
+  else
+    t.results = pack(t.fn(unpack(t.args, 1, t.nargs)))
+  end
+end
+
+local serial = 0
+
+local function new_task(scope, fn, ...)
+  serial = serial + 1
+  local t = setmetatable({ fn = fn, state = "new", scope = scope, nargs = select("#", ...), serial = serial }, Task)
+  if t.nargs > 0 then t.args = { ... } end
+  scope.tasks[t] = true
+  return t
+end
+
+local function start(t)
+  t.state = "scheduled"
+  tail = tail + 1
+  queue[tail] = t
+end
+
+function M.current() return current end
+function M.current_scope() return current and current.scope or root_scope end
+
+-- spawn(fn, ...) -> task: runs fn(...) as a new task in the current scope.
+function M.spawn(fn, ...)
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error("task.spawn: expected a function, got " .. type(fn), 2)
+  end
+  local t = new_task(M.current_scope(), fn, ...)
+  start(t)
+  return t
+end
+
+-- spawn_in(scope, fn, ...): the same under an explicit scope (the runner's).
+function M.spawn_in(scope, fn, ...)
+  local t = new_task(scope, fn, ...)
+  start(t)
+  return t
+end
+
+local function call_done_callbacks(t)
+  local cbs = t.done_callbacks
+  if not cbs then return end
+  t.done_callbacks = nil
+  for i = 1, #cbs do
+    local ok, e = pcall(cbs[i], t)
+    if not ok then io.stderr:write("sonde: error in a done callback: ", describe(e), "\n") end
+  end
+end
+
+local function finish(t, ok, err)
+  t.state = "done"
+  t.co = nil
+  t.scope.tasks[t] = nil
+  if not ok then
+    t.err = err
+    t.traceback = t.traceback or "(no traceback)"
+    if not M.is_cancelled(err) and not t.joiners then t.scope.lost[t] = true end
+  end
+  local joiners = t.joiners
+  if joiners then
+    t.joiners = nil
+    for i = 1, #joiners do
+      if joiners[i].waiting_on == t then schedule(joiners[i], WAKE) end
+    end
+  end
+  call_done_callbacks(t)
+end
+
+local function step(t)
+  if t.state ~= "scheduled" then return end
+  local co = t.co
+  local ok, err
+  current = t
+  t.state = "running"
+  if co == nil then
+    if t.wake_kind == CANCEL then
+      current = nil
+      return finish(t, false, t.wake_value)
+    end
+    co = coroutine_create(task_body)
+    t.co = co
+    ok, err = coroutine_resume(co, t)
+  else
+    local kind, value = t.wake_kind, t.wake_value
+    t.wake_kind, t.wake_value = nil, nil
+    ok, err = coroutine_resume(co, kind, value)
+  end
+  current = nil
+  if coroutine_status(co) == "dead" then
+    if not ok then t.traceback = debug.traceback(co) end
+    finish(t, ok, err)
+  end
+end
+
+-- Suspends the running task until something schedules it. The caller has
+-- registered the task with whatever will wake it (t.waiting_on, t.timer_id);
+-- both are cleaned up here whatever ends the wait. Cancellation and injected
+-- errors are raised at the caller's line.
+local function suspend(t)
+  t.state = "suspended"
+  local kind, value = coroutine_yield()
+  if t.timer_id then
+    timer_stop(t.timer_id)
+    wakers[t.timer_token] = nil
+    t.timer_id = nil
+  end
+  local on = t.waiting_on
+  if on then
+    t.waiting_on = nil
+    if on.forget then on:forget(t) end
+  end
+  if kind == CANCEL or kind == RAISE then error(value, 0) end
+  return value
+end
+
+-- The running task, or an error naming the call that needed one.
+local function need_task(what)
+  local t = current
+  if t == nil or coroutine_running() ~= t.co then
+    if t == nil then error(what .. " must be called inside a task (sonde runs scripts, specs and REPL lines as tasks)", 3) end
+    error(what .. " was called inside a plain coroutine; use task.spawn instead of coroutine.create", 3)
+  end
+  return t
+end
+M.need_task = need_task
+
+local function arm_timeout(t, seconds)
+  if seconds == nil then return end
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("timeout must be a number of seconds, got " .. type(seconds), 3)
+  end
+  local token = new_token(t)
+  t.timer_token = token
+  t.timer_id = timer_start(token, seconds)
+end
+
+-- Waits on `obj` (which wakes t through schedule and may define forget(t))
+-- for at most `timeout` seconds; returns the wake value or TIMED_OUT.
+local function wait_on(t, obj, timeout)
+  t.waiting_on = obj
+  arm_timeout(t, timeout)
+  return suspend(t)
+end
+
+local function timeout_error(what, seconds)
+  return new_error("timeout", string.format("timeout: %s did not finish within %gs", what, seconds))
+end
+M.timeout_error = timeout_error
+
+-- wait(obj, timeout, what): suspends until obj schedules the task; raises a
+-- timeout error naming `what`. For modules that build their own waits.
+function M.wait(obj, timeout, what)
+  local t = need_task(what or "wait")
+  if wait_on(t, obj, timeout) == TIMED_OUT then error(timeout_error(what or "wait", timeout), 2) end
+end
+
+-- wake(t, value): makes a task that waits through M.wait runnable.
+function M.wake(t, value) schedule(t, WAKE, value) end
+
+-- Gives every other ready task a turn before this one continues.
+local function yield_now(t)
+  t.state = "scheduled"
+  tail = tail + 1
+  queue[tail] = t
+  local kind, value = coroutine_yield()
+  if kind == CANCEL or kind == RAISE then error(value, 0) end
+end
+
+function M.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("task.sleep: expected a number of seconds, got " .. type(seconds), 2)
+  end
+  local t = need_task("task.sleep")
+  if seconds <= 0 then return yield_now(t) end
+  arm_timeout(t, seconds)
+  suspend(t)
+end
+
+function M.now() return loop.now() end
+function M.time() return loop.time() end
+
+-- -------------------------------------------------------------- task API
+
+function Task:done() return self.state == "done" end
+function Task:cancelled() return self.state == "done" and M.is_cancelled(self.err) end
+
+-- Marks the task's error as seen, so it is not reported as lost.
+function Task:observe()
+  self.scope.lost[self] = nil
+end
+
+function Task:add_done_callback(cb)
+  if self.state == "done" then
+    cb(self)
+  else
+    self.done_callbacks = self.done_callbacks or {}
+    self.done_callbacks[#self.done_callbacks + 1] = cb
+  end
+end
+
+-- Re-raises a finished task's error, keeping where it came from.
+local function reraise(t, level)
+  t:observe()
+  local e = t.err
+  if type(e) == "table" then
+    if rawget(e, "traceback") == nil and getmetatable(e) ~= SondeError then pcall(rawset, e, "traceback", t.traceback) end
+    error(e, level)
+  end
+  error(new_error("task", describe(e), { traceback = t.traceback, cause = e }), level)
+end
+
+function Task:forget(waiter)
+  -- joiners are woken only while they still wait on this task
+  local _ = waiter
+end
+
+function Task:join(timeout)
+  local t = need_task("join")
+  if t == self then error("a task cannot join itself", 2) end
+  if self.state ~= "done" then
+    self.joiners = self.joiners or {}
+    self.joiners[#self.joiners + 1] = t
+    if wait_on(t, self, timeout) == TIMED_OUT and self.state ~= "done" then
+      error(timeout_error("join of " .. tostring(self), timeout), 2)
+    end
+  end
+  if self.err ~= nil or (self.results == nil) then reraise(self, 2) end
+  self:observe()
+  return unpack(self.results, 1, self.results.n)
+end
+
+-- cancel([reason]): raises a cancellation inside the task at its current
+-- wait (its cleanup runs) or stops it before it starts. Returns true when
+-- the task was still running.
+function Task:cancel(reason)
+  if self.state == "done" then return false end
+  local e = new_error("cancelled", "cancelled" .. (reason and (": " .. reason) or ""))
+  if self == current then error(e, 2) end
+  if self.state == "new" or (self.state == "scheduled" and self.co == nil) then
+    self.wake_kind, self.wake_value = CANCEL, e
+    if self.state == "new" then start(self) end
+    return true
+  end
+  if self.state == "suspended" or self.state == "scheduled" then
+    if self.state == "suspended" then schedule(self, CANCEL, e) end
+    self.wake_kind, self.wake_value = CANCEL, e
+  end
+  return true
+end
+
+-- raise_in(t, err): makes t's current wait raise err (used for deadlocks).
+function M.raise_in(t, err)
+  if t.state == "suspended" then schedule(t, RAISE, err) end
+end
+
+-- ---------------------------------------------------------------- running
+
+local poll_buf = {}
+
+-- Resumes ready tasks until none is left. The queue is compacted once
+-- drained so that its indices never grow without bound.
+local function run_ready()
+  while head <= tail do
+    local t = queue[head]
+    queue[head] = nil
+    head = head + 1
+    step(t)
+  end
+  head, tail = 1, 0
+end
+M.run_ready = run_ready
+
+-- One turn of the loop: runs ready tasks, then waits for and dispatches the
+-- next completions. Returns false when nothing could ever happen again.
+local function turn(may_block)
+  run_ready()
+  local n = loop.poll(poll_buf, may_block)
+  if n < 0 then return false end
+  for i = 1, 3 * n, 3 do dispatch(poll_buf[i], poll_buf[i + 1], poll_buf[i + 2]) end
+  return true
+end
+M.turn = turn
+
+-- Runs until `t` is done. When every task waits and nothing can wake any of
+-- them, t is woken with a deadlock error instead of hanging forever.
+function M.run_until_done(t)
+  while t.state ~= "done" do
+    if not turn(true) and head > tail then
+      if t.state == "suspended" then
+        M.raise_in(t, new_error("deadlock", "deadlock: every task is waiting and nothing can wake them"))
+      elseif t.state ~= "scheduled" then
+        break
+      end
+    end
+  end
+  run_ready()
+end
+
+-- run(fn, ...) -> task, lost: runs fn as the root task of a fresh scope;
+-- returns it (done) after cancelling what it left running, and the tasks
+-- whose errors nobody joined.
+function M.run(fn, ...)
+  if current then error("task.run cannot be nested inside a task; use task.spawn", 2) end
+  local scope = M.scope("run")
+  local t = M.spawn_in(scope, fn, ...)
+  local remove = M.on_interrupt(function() t:cancel("interrupted") end)
+  M.run_until_done(t)
+  remove()
+  return t, M.close_scope(scope)
+end
+
+-- close_scope(scope) -> lost: cancels every task still running under it,
+-- lets them unwind, and returns the tasks whose errors nobody joined.
+function M.close_scope(scope, why)
+  for _ = 1, 100 do
+    local any = false
+    for t in pairs(scope.tasks) do
+      any = true
+      t:cancel(why or "its scope ended")
+    end
+    if not any then break end
+    local progressed = turn(false)
+    if not progressed then run_ready() end
+  end
+  local lost = {}
+  for t in pairs(scope.lost) do lost[#lost + 1] = t end
+  table.sort(lost, function(a, b) return (a.serial or 0) < (b.serial or 0) end)
+  scope.lost = {}
+  return lost
+end
+
+-- --------------------------------------------------------------- combinators
+
+-- gather(fn1, fn2, ...) -> r1, r2, ...: runs the functions concurrently and
+-- returns each one's first result; the first error cancels the rest.
+function M.gather(...)
+  local fns, n = { ... }, select("#", ...)
+  need_task("task.gather")
+  if n == 0 then return end
+  local tasks, remaining, failed = {}, n, nil
+  local all_done = M.event()
+  for i = 1, n do
+    tasks[i] = M.spawn(fns[i])
+    tasks[i]:add_done_callback(function(t)
+      remaining = remaining - 1
+      if t.err ~= nil and not failed then failed = t end
+      t:observe() -- gather raises the first error; later ones are its echo
+      if remaining == 0 or failed then all_done:set() end
+    end)
+  end
+  local ok, e = pcall(all_done.wait, all_done)
+  if not ok or failed then
+    for i = 1, n do tasks[i]:cancel("a sibling in gather failed") end
+    if not ok then error(e, 0) end
+    reraise(failed, 2)
+  end
+  local results = {}
+  for i = 1, n do results[i] = tasks[i].results[1] end
+  return unpack(results, 1, n)
+end
+
+-- timeout(seconds, fn, ...) -> fn's results, or raises a timeout error after
+-- cancelling fn's task.
+function M.timeout(seconds, fn, ...)
+  if type(seconds) ~= "number" then error("task.timeout: expected seconds, got " .. type(seconds), 2) end
+  local me = need_task("task.timeout")
+  local inner = M.spawn(fn, ...)
+  if inner.state ~= "done" then
+    inner.joiners = { me }
+    local ok, woke = pcall(wait_on, me, inner, seconds)
+    if not ok then
+      inner:cancel("the task waiting for it was cancelled")
+      error(woke, 0)
+    end
+    if woke == TIMED_OUT and inner.state ~= "done" then
+      inner:cancel("timeout")
+      inner:observe()
+      error(new_error("timeout", string.format("timeout: did not finish within %gs", seconds)), 2)
+    end
+  end
+  if inner.err ~= nil or inner.results == nil then reraise(inner, 2) end
+  return unpack(inner.results, 1, inner.results.n)
+end
+
+-- ------------------------------------------------------------------ events
+
+local Event = {}
+Event.__index = Event
+
+function M.event() return setmetatable({ flag = false, waiters = {}, live = 0 }, Event) end
+
+function Event:is_set() return self.flag end
+
+function Event:set()
+  if self.flag then return end
+  self.flag = true
+  local waiters = self.waiters
+  self.waiters, self.live = {}, 0
+  for i = 1, #waiters do
+    if waiters[i].waiting_on == self then schedule(waiters[i], WAKE, true) end
+  end
+end
+
+function Event:clear() self.flag = false end
+
+function Event:forget()
+  if self.live > 0 then self.live = self.live - 1 end
+  if #self.waiters > 2 * self.live + 16 then -- drop stale entries now and then
+    local kept = {}
+    for _, w in ipairs(self.waiters) do
+      if w.waiting_on == self then kept[#kept + 1] = w end
+    end
+    self.waiters = kept
+  end
+end
+
+-- wait([timeout]) -> true, or raises a timeout error.
+function Event:wait(timeout)
+  if self.flag then return true end
+  local t = need_task("event:wait")
+  self.waiters[#self.waiters + 1] = t
+  self.live = self.live + 1
+  if wait_on(t, self, timeout) == TIMED_OUT then error(timeout_error("event:wait", timeout), 2) end
+  return true
+end
+
+-- ----------------------------------------------------------------- futures
+
+local Future = {}
+Future.__index = Future
+M.Future = Future
+
+function M.future() return setmetatable({ state = "pending", event = M.event() }, Future) end
+
+local function settle(f, state, value)
+  if f.state ~= "pending" then error("future is already done (" .. f.state .. ")", 3) end
+  f.state = state
+  if state == "result" then f.value = value else f.err = value end
+  f.event:set()
+  local cbs = f.callbacks
+  f.callbacks = nil
+  for i = 1, cbs and #cbs or 0 do
+    M.spawn(cbs[i], f) -- as asyncio's call_soon: after the current step
+  end
+end
+
+function Future:set_result(v) settle(self, "result", v) end
+function Future:set_exception(e)
+  if e == nil then error("set_exception needs an error value", 2) end
+  settle(self, "exception", e)
+end
+function Future:cancel(reason)
+  if self.state ~= "pending" then return false end
+  settle(self, "cancelled", new_error("cancelled", "cancelled" .. (reason and (": " .. reason) or "")))
+  return true
+end
+function Future:done() return self.state ~= "pending" end
+function Future:cancelled() return self.state == "cancelled" end
+
+function Future:result()
+  if self.state == "pending" then error("future is not done yet", 2) end
+  if self.state ~= "result" then error(self.err, 2) end
+  return self.value
+end
+
+function Future:exception()
+  if self.state == "pending" then error("future is not done yet", 2) end
+  if self.state == "cancelled" then error(self.err, 2) end
+  return self.err
+end
+
+function Future:add_done_callback(cb)
+  if self.state ~= "pending" then
+    M.spawn(cb, self)
+  else
+    self.callbacks = self.callbacks or {}
+    self.callbacks[#self.callbacks + 1] = cb
+  end
+end
+
+-- wait([timeout]) -> the result, or raises its exception / a timeout.
+function Future:wait(timeout)
+  if self.state == "pending" then
+    local ok, e = pcall(self.event.wait, self.event, timeout)
+    if not ok then
+      if M.is_timeout(e) then e = timeout_error("future:wait", timeout) end
+      error(e, 2)
+    end
+  end
+  return self:result()
+end
+
+-- ---------------------------------------------------------------- channels
+
+local Channel = {}
+Channel.__index = Channel
+
+-- channel([capacity]): a FIFO between tasks; unbounded unless capacity is
+-- given, in which case send waits while capacity items are buffered.
+function M.channel(capacity)
+  if capacity ~= nil and (type(capacity) ~= "number" or capacity < 1 or capacity % 1 ~= 0) then
+    error("task.channel: capacity must be a whole number >= 1", 2)
+  end
+  return setmetatable({ capacity = capacity, items = {}, first = 1, last = 0, readers = M.event(),
+    writers = M.event(), closed = false }, Channel)
+end
+
+function Channel:size() return self.last - self.first + 1 end
+
+function Channel:send(v, timeout)
+  if v == nil then error("channel:send: nil cannot be sent (recv returns nil when closed)", 2) end
+  while true do
+    if self.closed then error("channel:send: the channel is closed", 2) end
+    if not self.capacity or self:size() < self.capacity then break end
+    self.writers:clear()
+    self.writers:wait(timeout)
+  end
+  self.last = self.last + 1
+  self.items[self.last] = v
+  self.readers:set()
+end
+
+-- recv([timeout]) -> value, or nil once the channel is closed and empty.
+function Channel:recv(timeout)
+  while self:size() == 0 do
+    if self.closed then return nil end
+    self.readers:clear()
+    self.readers:wait(timeout)
+  end
+  local v = self.items[self.first]
+  self.items[self.first] = nil
+  self.first = self.first + 1
+  if self:size() == 0 then self.first, self.last = 1, 0 end
+  self.writers:set()
+  return v
+end
+
+function Channel:close()
+  self.closed = true
+  self.readers:set()
+  self.writers:set()
+end
+
+-- iter(): for v in ch:iter() do ... end, until the channel is closed.
+function Channel:iter()
+  return function() return self:recv() end
+end
+
+return M
