@@ -81,8 +81,10 @@ static int loop_advance(lua_State *L) {
 static int loop_next_deadline(lua_State *L) {
     sonde_loop *lp = sonde_binding_loop(L);
     double      next = sonde_timer_next(lp);
-    if (next < 0) lua_pushnil(L);
-    else lua_pushnumber(L, next);
+    if (next < 0)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, next);
     lua_pushinteger(L, sonde_timer_count(lp));
     return 2;
 }
@@ -153,13 +155,20 @@ static int loop_isatty(lua_State *L) {
 
 int luaopen_sonde_c_loop(lua_State *L) {
     static const luaL_Reg funcs[] = {
-        {"timer_start", loop_timer_start},     {"timer_stop", loop_timer_stop},
-        {"poll", loop_poll},                   {"now", loop_now},
-        {"time", loop_time},                   {"real_now", loop_real_now},
-        {"set_virtual", loop_set_virtual},     {"advance", loop_advance},
-        {"next_deadline", loop_next_deadline}, {"real_pending", loop_real_pending},
-        {"exe_path", loop_exe_path},           {"scandir", loop_scandir},
-        {"stat", loop_stat},                   {"isatty", loop_isatty},
+        {"timer_start", loop_timer_start},
+        {"timer_stop", loop_timer_stop},
+        {"poll", loop_poll},
+        {"now", loop_now},
+        {"time", loop_time},
+        {"real_now", loop_real_now},
+        {"set_virtual", loop_set_virtual},
+        {"advance", loop_advance},
+        {"next_deadline", loop_next_deadline},
+        {"real_pending", loop_real_pending},
+        {"exe_path", loop_exe_path},
+        {"scandir", loop_scandir},
+        {"stat", loop_stat},
+        {"isatty", loop_isatty},
         {NULL, NULL},
     };
     lua_newtable(L);

@@ -14,9 +14,7 @@
 
 double sonde_real_now(void) { return (double)uv_hrtime() / 1e9; }
 
-double sonde_loop_now(sonde_loop *lp) {
-    return lp->is_virtual ? lp->virtual_now : sonde_real_now() - lp->start_mono;
-}
+double sonde_loop_now(sonde_loop *lp) { return lp->is_virtual ? lp->virtual_now : sonde_real_now() - lp->start_mono; }
 
 double sonde_loop_time(sonde_loop *lp) {
     if (lp->is_virtual) return lp->start_epoch + lp->virtual_now;
@@ -77,7 +75,7 @@ static void heap_remove(sonde_loop *lp, int pos) {
 }
 
 static int slots_grow(sonde_loop *lp) {
-    int cap = lp->slots_cap ? lp->slots_cap * 2 : 64;
+    int               cap = lp->slots_cap ? lp->slots_cap * 2 : 64;
     sonde_timer_slot *slots = realloc(lp->slots, sizeof *slots * cap);
     if (!slots) return -1;
     lp->slots = slots;
@@ -122,7 +120,7 @@ int sonde_timer_count(sonde_loop *lp) { return lp->heap_len; }
 
 int sonde_loop_complete(sonde_loop *lp, int token, double a, double b) {
     if (lp->done_len == lp->done_cap) {
-        int cap = lp->done_cap ? lp->done_cap * 2 : 256;
+        int               cap = lp->done_cap ? lp->done_cap * 2 : 256;
         sonde_completion *done = realloc(lp->done, sizeof *done * cap);
         if (!done) return -1;
         lp->done = done;
@@ -214,7 +212,8 @@ static void close_any(uv_handle_t *h, void *arg) {
 
 void sonde_loop_close(sonde_loop *lp) {
     uv_walk(&lp->uv, close_any, NULL);
-    while (uv_run(&lp->uv, UV_RUN_NOWAIT)) {}
+    while (uv_run(&lp->uv, UV_RUN_NOWAIT)) {
+    }
     uv_loop_close(&lp->uv);
     free(lp->slots);
     free(lp->heap);

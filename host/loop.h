@@ -29,18 +29,18 @@ typedef struct sonde_timer_slot {
 
 typedef struct sonde_loop {
     uv_loop_t         uv;
-    uv_timer_t        wakeup;       /* armed for the earliest real deadline */
-    uv_async_t        interrupt;    /* woken from the SIGINT/SIGTERM handler */
+    uv_timer_t        wakeup;    /* armed for the earliest real deadline */
+    uv_async_t        interrupt; /* woken from the SIGINT/SIGTERM handler */
     sonde_timer_slot *slots;
-    int              *heap;         /* slot indices, min-heap on (deadline, seq) */
+    int              *heap; /* slot indices, min-heap on (deadline, seq) */
     int               heap_len, slots_cap, free_head;
-    int              *free_next;    /* free list through slot indices */
+    int              *free_next; /* free list through slot indices */
     uint64_t          next_seq;
-    sonde_completion *done;         /* completions queued for Lua */
+    sonde_completion *done; /* completions queued for Lua */
     int               done_len, done_cap;
-    double            start_mono;   /* real monotonic seconds at creation */
-    double            start_epoch;  /* wall clock at creation */
-    int               is_virtual;   /* timers run on virtual_now, not real time */
+    double            start_mono;  /* real monotonic seconds at creation */
+    double            start_epoch; /* wall clock at creation */
+    int               is_virtual;  /* timers run on virtual_now, not real time */
     double            virtual_now;
     int               real_pending; /* real operations in flight (autojump) */
     volatile int      interrupts;   /* SIGINT/SIGTERM received so far */
@@ -52,7 +52,7 @@ typedef struct sonde_loop {
 #define SONDE_TOKEN_INTERRUPT (-1)
 
 /* Initialises lp (caller owns the memory). Returns 0 or a libuv error. */
-int  sonde_loop_init(sonde_loop *lp);
+int sonde_loop_init(sonde_loop *lp);
 /* Closes every handle and frees the timer memory. */
 void sonde_loop_close(sonde_loop *lp);
 
@@ -65,7 +65,7 @@ double sonde_real_now(void);
 
 /* Starts a timer that queues `token` after `delay` seconds; returns its id
  * (>= 0) for sonde_timer_stop, or -1 when memory runs out. */
-int  sonde_timer_start(sonde_loop *lp, int token, double delay);
+int sonde_timer_start(sonde_loop *lp, int token, double delay);
 /* Stops a pending timer; stopping a fired or unknown id does nothing. */
 void sonde_timer_stop(sonde_loop *lp, int id);
 /* Deadline of the earliest timer, or -1 when none is pending. */

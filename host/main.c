@@ -4,22 +4,21 @@
 
 #include "sonde.h"
 
-static const char usage[] =
-    "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task\n"
-    "       sonde FILE.lua [ARGS...]     the same\n"
-    "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: specs/)\n"
-    "       sonde --version | --help\n"
-    "\n"
-    "test options:\n"
-    "  -o, --output NAME[=FILE]  human (default) or tap; repeatable\n"
-    "  --filter PATTERN          run tests whose full name matches (Lua pattern)\n"
-    "  --filter-out PATTERN      skip tests whose full name matches\n"
-    "  --timeout SECONDS         per test (default 30)\n"
-    "  --fail-fast               stop at the first failure\n"
-    "  --list                    list tests with file:line, run nothing\n"
-    "  -v, --verbose             one line per test\n"
-    "\n"
-    "exit codes: 0 all passed, 1 failures, 2 usage or load errors\n";
+static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task\n"
+                            "       sonde FILE.lua [ARGS...]     the same\n"
+                            "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: specs/)\n"
+                            "       sonde --version | --help\n"
+                            "\n"
+                            "test options:\n"
+                            "  -o, --output NAME[=FILE]  human (default) or tap; repeatable\n"
+                            "  --filter PATTERN          run tests whose full name matches (Lua pattern)\n"
+                            "  --filter-out PATTERN      skip tests whose full name matches\n"
+                            "  --timeout SECONDS         per test (default 30)\n"
+                            "  --fail-fast               stop at the first failure\n"
+                            "  --list                    list tests with file:line, run nothing\n"
+                            "  -v, --verbose             one line per test\n"
+                            "\n"
+                            "exit codes: 0 all passed, 1 failures, 2 usage or load errors\n";
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);

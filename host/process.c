@@ -23,7 +23,10 @@ static volatile int   group_count;
 
 static void remember_group(pid_t pgid) {
     for (int i = 0; i < group_count; i++)
-        if (groups[i] == 0) { groups[i] = pgid; return; }
+        if (groups[i] == 0) {
+            groups[i] = pgid;
+            return;
+        }
     if (group_count < MAX_GROUPS) groups[group_count++] = pgid;
 }
 
@@ -96,7 +99,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     sonde_proc *p = s->data;
-    int is_out = s == (uv_stream_t *)&p->out;
+    int         is_out = s == (uv_stream_t *)&p->out;
     if (n > 0) tail_append(is_out ? &p->out_tail : &p->err_tail, buf->base, (size_t)n);
     if (n < 0) close_pipe(is_out ? &p->out : &p->err, is_out ? &p->out_open : &p->err_open);
 }
@@ -114,12 +117,17 @@ static void drain_pipe(uv_pipe_t *pipe, int open, sonde_tail *t) {
 
 static void unlink_running(sonde_proc *p) {
     for (sonde_proc **pp = &running; *pp; pp = &(*pp)->next)
-        if (*pp == p) { *pp = p->next; return; }
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
 }
 
 static void child_watch_update(sonde_loop *lp) {
-    if (lp->children_running > 0) uv_ref((uv_handle_t *)&lp->child_watch);
-    else uv_unref((uv_handle_t *)&lp->child_watch);
+    if (lp->children_running > 0)
+        uv_ref((uv_handle_t *)&lp->child_watch);
+    else
+        uv_unref((uv_handle_t *)&lp->child_watch);
 }
 
 /* Records how the child ended, closes its pipes and tells Lua. */
@@ -146,7 +154,7 @@ static void on_sigchld(uv_signal_t *h, int signum) {
     sonde_proc *p = running;
     while (p) {
         sonde_proc *next = p->next;
-        int status;
+        int         status;
         if (p->lp == lp && waitpid(p->pid, &status, WNOHANG) == p->pid) mark_exited(p, status);
         p = next;
     }
@@ -171,7 +179,7 @@ static char *find_in_path(const char *name) {
     size_t nlen = strlen(name);
     while (*path) {
         size_t dlen = strcspn(path, ":");
-        char *full = malloc(dlen + nlen + 2);
+        char  *full = malloc(dlen + nlen + 2);
         if (!full) return NULL;
         snprintf(full, dlen + nlen + 2, "%.*s/%s", (int)dlen, dlen ? path : ".", name);
         if (access(full, X_OK) == 0) return full;
@@ -209,8 +217,7 @@ static char **build_env(const sonde_spawn_opts *o) {
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, int fds[3], int errpipe,
-                       pid_t parent) {
+static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, int fds[3], int errpipe, pid_t parent) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
@@ -226,7 +233,8 @@ static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, 
     execve(path, (char *const *)o->argv, env);
 fail:;
     int e = errno;
-    if (write(errpipe, &e, sizeof e) < 0) {}
+    if (write(errpipe, &e, sizeof e) < 0) {
+    }
     _exit(127);
 }
 
@@ -239,7 +247,7 @@ static int open_pipe(sonde_loop *lp, sonde_proc *p, uv_pipe_t *pipe, int fd) {
 
 /* Waits for the child's exec; returns 0 when it ran, or the errno it hit. */
 static int exec_result(int errpipe) {
-    int e = 0;
+    int     e = 0;
     ssize_t n;
     do n = read(errpipe, &e, sizeof e);
     while (n < 0 && errno == EINTR);
@@ -265,7 +273,7 @@ static void close_fds(int *fds, int n) {
 }
 
 sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *err, size_t errlen) {
-    int pipes[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* in, out, err, exec-error */
+    int   pipes[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* in, out, err, exec-error */
     char *path = find_in_path(o->argv[0]);
     if (!path) {
         snprintf(err, errlen, "cannot run '%s': no such executable%s", o->argv[0],
@@ -333,7 +341,7 @@ int sonde_proc_write(sonde_proc *p, const char *data, size_t len) {
     char *copy = (char *)(req + 1);
     memcpy(copy, data, len);
     uv_buf_t buf = uv_buf_init(copy, (unsigned)len);
-    int rc = uv_write(req, (uv_stream_t *)&p->in, &buf, 1, on_written);
+    int      rc = uv_write(req, (uv_stream_t *)&p->in, &buf, 1, on_written);
     if (rc) free(req);
     return rc;
 }
@@ -352,8 +360,10 @@ static int reap(sonde_loop *lp) {
         next = p->next;
         int status;
         if (p->lp != lp) continue;
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) mark_exited(p, status);
-        else left++;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+            mark_exited(p, status);
+        else
+            left++;
     }
     return left;
 }

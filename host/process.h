@@ -21,29 +21,29 @@ typedef struct sonde_tail {
 typedef struct sonde_proc {
     sonde_loop        *lp;
     pid_t              pid;
-    int                exit_token;  /* completion queued when the child exits */
+    int                exit_token; /* completion queued when the child exits */
     int                exited, code, signal;
     uv_pipe_t          in, out, err;
     int                in_open, out_open, err_open;
-    int                handles;     /* handles whose close callback is pending */
-    int                owned;       /* a Lua userdata still points here */
+    int                handles; /* handles whose close callback is pending */
+    int                owned;   /* a Lua userdata still points here */
     sonde_tail         out_tail, err_tail;
-    struct sonde_proc *next;        /* in the list of children still running */
+    struct sonde_proc *next; /* in the list of children still running */
 } sonde_proc;
 
 typedef struct sonde_spawn_opts {
-    const char *const *argv;      /* argv[0] is looked up in PATH unless it has a '/' */
-    const char *const *env_set;   /* "NAME=value" entries added to the inherited env */
-    const char *const *env_unset; /* names removed from it */
-    const char        *cwd;       /* NULL: the host's */
-    size_t             tail_bytes;/* how much of stdout/stderr to keep */
+    const char *const *argv;       /* argv[0] is looked up in PATH unless it has a '/' */
+    const char *const *env_set;    /* "NAME=value" entries added to the inherited env */
+    const char *const *env_unset;  /* names removed from it */
+    const char        *cwd;        /* NULL: the host's */
+    size_t             tail_bytes; /* how much of stdout/stderr to keep */
     int                exit_token;
 } sonde_spawn_opts;
 
 /* Starts a child. Returns it, or NULL with a one-line reason in err. */
 sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *err, size_t errlen);
 /* Sends sig to the child's process group; returns 0 or -errno. */
-int  sonde_proc_signal(sonde_proc *p, int sig);
+int sonde_proc_signal(sonde_proc *p, int sig);
 /* Queues bytes for the child's stdin; returns 0 or a libuv error. */
 int  sonde_proc_write(sonde_proc *p, const char *data, size_t len);
 void sonde_proc_close_stdin(sonde_proc *p);

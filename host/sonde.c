@@ -128,8 +128,10 @@ static int call_host(sonde_t *S, const char *fn, int nargs) {
         rc = lua_pcall(L, nargs, 1, base + 1);
     }
     int code = 2;
-    if (rc != 0) fprintf(stderr, "sonde: internal error: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
-    else code = (int)lua_tointeger(L, -1);
+    if (rc != 0)
+        fprintf(stderr, "sonde: internal error: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    else
+        code = (int)lua_tointeger(L, -1);
     lua_settop(L, base);
     return code;
 }
@@ -162,8 +164,10 @@ static int open_libs(lua_State *L) {
     lua_pushlightuserdata(L, &S->loop);
     lua_setfield(L, LUA_REGISTRYINDEX, SONDE_LOOP_KEY);
     const char *dir = lua_tostring(L, 2);
-    if (dir && *dir) prepend_lua_path(L, dir);
-    else preload_embedded(L);
+    if (dir && *dir)
+        prepend_lua_path(L, dir);
+    else
+        preload_embedded(L);
     sonde_preload(S, "sonde.c.loop", luaopen_sonde_c_loop);
     sonde_preload(S, "sonde.c.process", luaopen_sonde_c_process);
     sonde_preload(S, "cjson", luaopen_cjson);

@@ -17,18 +17,18 @@
 typedef struct sonde sonde_t;
 
 typedef struct sonde_opts {
-    const char *lua_path;       /* load lua/sonde/NAME.lua from here instead of the
-                                   embedded copies; NULL: $SONDE_LUA_PATH or embedded */
-    int         handle_signals; /* install SIGINT/SIGTERM handling (a program
-                                   that handles its own signals sets 0) */
-    double      stop_grace;     /* seconds children get between SIGTERM and
-                                   SIGKILL when the host stops; 0: 2 seconds */
+    const char *lua_path; /* load lua/sonde/NAME.lua from here instead of the
+                             embedded copies; NULL: $SONDE_LUA_PATH or embedded */
+    int handle_signals;   /* install SIGINT/SIGTERM handling (a program
+                             that handles its own signals sets 0) */
+    double stop_grace;    /* seconds children get between SIGTERM and
+                             SIGKILL when the host stops; 0: 2 seconds */
 } sonde_opts;
 
 typedef struct sonde_spec_opts {
-    const char *const *args;  /* runner options as on the command line, e.g.
-                                 {"--output", "tap", "--timeout", "5"} */
-    int                nargs;
+    const char *const *args; /* runner options as on the command line, e.g.
+                                {"--output", "tap", "--timeout", "5"} */
+    int nargs;
 } sonde_spec_opts;
 
 /* Creates a host: Lua state, loop, every sonde module preloaded. opts may be

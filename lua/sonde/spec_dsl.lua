@@ -35,14 +35,17 @@ local function fail(msg, level)
 end
 M.fail = fail
 
--- luassert raises through the global `error` of its __call; giving that
--- function an environment whose `error` is fail marks its errors.
-do
-  local f = (debug.getmetatable(luassert) or {}).__call
+-- luassert raises through the global `error` of two __call functions (the
+-- module's own, for assert(v), and its assertion states', for assert.x.y);
+-- giving each an environment whose `error` is fail marks its errors.
+local function bind_error(callable)
+  local f = (debug.getmetatable(callable) or {}).__call
   if f and not rawget(getfenv(f), "__sonde_bound") then
     setfenv(f, setmetatable({ error = fail, __sonde_bound = true }, { __index = getfenv(f) }))
   end
 end
+bind_error(luassert)
+bind_error(luassert.is_true)
 
 function M.snapshot() return luassert:snapshot() end
 
