@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -21,7 +22,63 @@ static sonde_proc *running; /* children not yet reaped, all loops */
 static volatile pid_t groups[MAX_GROUPS];
 static volatile int   group_count;
 
+/* ------------------------------------------------------------ watchdog
+ * PR_SET_PDEATHSIG only reaches a direct child: what that child started
+ * would outlive a SIGKILLed host. So the first spawn forks a watchdog that
+ * learns each group over a pipe (pgid to add, -pgid to drop) and, when the
+ * pipe closes because the host is gone however it went, stops them all. */
+
+static int watchdog_fd = -1;
+
+static void watchdog_stop_groups(pid_t *list, int n) {
+    for (int i = 0; i < n; i++)
+        if (list[i] > 0) kill(-list[i], SIGTERM);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < n; i++)
+        if (list[i] > 0) kill(-list[i], SIGKILL);
+}
+
+/* The watchdog's whole life; only async-signal-safe calls after fork. */
+static void watchdog_main(int fd) {
+    static pid_t list[MAX_GROUPS];
+    int          n = 0;
+    pid_t        msg;
+    setpgid(0, 0); /* out of the host's group: a Ctrl-C must not kill it first */
+    for (int i = 3; i < 1024; i++)
+        if (i != fd) close(i);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    while (read(fd, &msg, sizeof msg) == sizeof msg) {
+        int slot = -1;
+        for (int i = 0; i < n; i++)
+            if (list[i] == (msg > 0 ? 0 : -msg)) slot = i;
+        if (msg > 0 && slot < 0 && n < MAX_GROUPS) list[n++] = msg;
+        else if (slot >= 0) list[slot] = msg > 0 ? msg : 0;
+    }
+    watchdog_stop_groups(list, n);
+    _exit(0);
+}
+
+static void watchdog_start(void) {
+    int fds[2];
+    if (watchdog_fd >= 0 || pipe2(fds, O_CLOEXEC) < 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[1]);
+        watchdog_main(fds[0]);
+    }
+    close(fds[0]);
+    if (pid < 0) close(fds[1]);
+    else watchdog_fd = fds[1];
+}
+
+static void watchdog_tell(pid_t msg) {
+    if (watchdog_fd >= 0 && write(watchdog_fd, &msg, sizeof msg) < 0) {}
+}
+
 static void remember_group(pid_t pgid) {
+    watchdog_tell(pgid);
     for (int i = 0; i < group_count; i++)
         if (groups[i] == 0) {
             groups[i] = pgid;
@@ -31,6 +88,7 @@ static void remember_group(pid_t pgid) {
 }
 
 static void forget_group(pid_t pgid) {
+    watchdog_tell(-pgid);
     for (int i = 0; i < group_count; i++)
         if (groups[i] == pgid) groups[i] = 0;
 }
@@ -283,6 +341,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     char      **env = build_env(o);
     sonde_proc *p = proc_new(lp, o);
     if (!env || !p || child_watch_start(lp) != 0) goto fail_errno;
+    watchdog_start();
     for (int i = 0; i < 4; i++)
         if (pipe2(pipes + 2 * i, O_CLOEXEC) < 0) goto fail_errno;
     pid_t parent = getpid(), pid = fork();

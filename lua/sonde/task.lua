@@ -408,11 +408,13 @@ local function run_ready()
 end
 M.run_ready = run_ready
 
--- One turn of the loop: runs ready tasks, then waits for and dispatches the
--- next completions. Returns false when nothing could ever happen again.
-local function turn(may_block)
+-- One turn of the loop: runs ready tasks, then (unless `until_done` has
+-- finished meanwhile) waits for and dispatches the next completions.
+-- Returns false when nothing could ever happen again.
+local function turn(may_block, until_done)
   run_ready()
-  local n = loop.poll(poll_buf, may_block)
+  if until_done and until_done.state == "done" then return true end
+  local n = loop.poll(poll_buf, may_block and head > tail)
   if n < 0 then return false end
   for i = 1, 3 * n, 3 do dispatch(poll_buf[i], poll_buf[i + 1], poll_buf[i + 2]) end
   return true
@@ -423,7 +425,7 @@ M.turn = turn
 -- them, t is woken with a deadlock error instead of hanging forever.
 function M.run_until_done(t)
   while t.state ~= "done" do
-    if not turn(true) and head > tail then
+    if not turn(true, t) and head > tail then
       if t.state == "suspended" then
         M.raise_in(t, new_error("deadlock", "deadlock: every task is waiting and nothing can wake them"))
       elseif t.state ~= "scheduled" then
@@ -453,16 +455,19 @@ function M.close_scope(scope, why)
   for _ = 1, 100 do
     local any = false
     for t in pairs(scope.tasks) do
-      any = true
-      t:cancel(why or "its scope ended")
+      if t ~= current then
+        any = true
+        t:cancel(why or "its scope ended")
+      end
     end
     if not any then break end
-    local progressed = turn(false)
-    if not progressed then run_ready() end
+    -- let the cancelled tasks unwind: from inside a task by yielding to
+    -- them, from outside by running them
+    if current then yield_now(current) else turn(false) end
   end
   local lost = {}
   for t in pairs(scope.lost) do lost[#lost + 1] = t end
-  table.sort(lost, function(a, b) return (a.serial or 0) < (b.serial or 0) end)
+  table.sort(lost, function(a, b) return a.serial < b.serial end)
   scope.lost = {}
   return lost
 end

@@ -1,0 +1,175 @@
+-- sonde.process: exit codes, output, signals, env, and no orphans.
+local process = require("sonde.process")
+local task = require("sonde.task")
+local support = require("specs.support")
+
+describe("process.spawn", function()
+  it("reports the exit code and captures stdout and stderr", function()
+    local p = process.spawn { "sh", "-c", "echo out; echo err >&2; exit 3" }
+    local code, sig = p:wait(30)
+    assert.are.equal(3, code)
+    assert.is_nil(sig)
+    assert.are.equal("out\n", p:stdout())
+    assert.are.equal("err\n", p:stderr())
+    assert.is_false(p:running())
+  end)
+
+  it("passes argv without a shell: no globbing, no word splitting", function()
+    local p = process.spawn { "printf", "%s|", "a b", "*", "$HOME" }
+    p:wait(30)
+    assert.are.equal("a b|*|$HOME|", p:stdout())
+  end)
+
+  it("adds env entries, removes those set to false, and keeps the rest", function()
+    local p = process.spawn { "sh", "-c", 'echo "$SONDE_X|${HOME:+home}|${SONDE_GONE:-unset}"',
+      env = { SONDE_X = "1", SONDE_GONE = false } }
+    p:wait(30)
+    assert.are.equal("1|home|unset\n", p:stdout())
+  end)
+
+  it("runs in cwd and feeds stdin", function()
+    local p = process.spawn { "sh", "-c", "pwd; cat", cwd = "/tmp", stdin = "fed\n" }
+    p:wait(30)
+    assert.are.equal("/tmp\nfed\n", p:stdout())
+  end)
+
+  it("writes to stdin incrementally", function()
+    local p = process.spawn { "cat" }
+    p:write("one ")
+    p:write("two")
+    p:close_stdin()
+    p:wait(30)
+    assert.are.equal("one two", p:stdout())
+  end)
+
+  it("keeps only the last bytes of a large output", function()
+    local p = process.spawn { "sh", "-c", "seq 1 100000", output_limit = 1000 }
+    p:wait(30)
+    local out = p:stdout()
+    assert.are.equal(1000, #out)
+    assert.matches("100000\n$", out)
+  end)
+
+  it("kill sends a signal that wait reports by name", function()
+    local p = process.spawn { "sleep", "300" }
+    assert.is_true(p:running())
+    assert.is_true(p:kill())
+    local code, sig = p:wait(30)
+    assert.is_nil(code)
+    assert.are.equal("TERM", sig)
+    assert.are.same({ false, "already exited" }, { p:kill() })
+  end)
+
+  it("kill reaches the whole process group", function()
+    local p = process.spawn { "sh", "-c", "sleep 300 & echo $!; wait" }
+    while not p:stdout():find("\n") do task.sleep(0.01) end
+    local grandchild = tonumber(p:stdout():match("%d+"))
+    p:kill("KILL")
+    p:wait(30)
+    local deadline = task.now() + 30
+    while support.alive(grandchild) and task.now() < deadline do task.sleep(0.02) end
+    assert.is_false(support.alive(grandchild))
+  end)
+
+  it("stop() escalates from TERM to KILL after the grace period", function()
+    local p = process.spawn { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done" }
+    while not p:stdout():find("ready") do task.sleep(0.01) end
+    local code, sig = p:stop(0.2)
+    assert.is_nil(code)
+    assert.are.equal("KILL", sig)
+  end)
+
+  it("wait with a timeout raises a timeout error naming the process", function()
+    local p = process.spawn { "sleep", "300" }
+    local ok, err = pcall(p.wait, p, 0.01)
+    assert.is_false(ok)
+    assert.matches("^timeout: process<sleep pid %d+> did not exit", tostring(err))
+    p:kill("KILL")
+    p:wait(30)
+  end)
+
+  it("many waiters on one process all see the exit", function()
+    local p = process.spawn { "sh", "-c", "sleep 0.05" }
+    local a = task.spawn(function() return p:wait(30) end)
+    local b = task.spawn(function() return p:wait(30) end)
+    assert.are.equal(0, a:join())
+    assert.are.equal(0, b:join())
+  end)
+
+  it("process.run returns code, stdout and stderr", function()
+    local code, out, err = process.run { "sh", "-c", "echo hi; echo no >&2; exit 4" }
+    assert.are.same({ 4, "hi\n", "no\n" }, { code, out, err })
+  end)
+end)
+
+describe("process.spawn with bad input", function()
+  it("names a command that does not exist", function()
+    assert.has_error(function() process.spawn { "sonde-no-such-command" } end,
+      "process.spawn: cannot run 'sonde-no-such-command': no such executable in PATH")
+  end)
+
+  it("names a path that is not executable", function()
+    local ok, err = pcall(process.spawn, { "/etc/hostname" })
+    assert.is_false(ok)
+    assert.matches("^process.spawn: cannot run '/etc/hostname': ", err)
+  end)
+
+  it("reports a cwd that does not exist", function()
+    assert.has_error(function() process.spawn { "true", cwd = "/nonexistent/dir" } end,
+      "process.spawn: cannot run 'true': No such file or directory")
+  end)
+
+  it("rejects argv that is not a list of strings", function()
+    assert.has_error(function() process.spawn("ls") end)
+    assert.has_error(function() process.spawn {} end)
+    assert.has_error(function() process.spawn { "echo", {} } end, "process.spawn: argument 2 must be a string, got table")
+    assert.has_error(function() process.spawn { "echo", env = { [1] = "x" } } end)
+  end)
+
+  it("rejects an unknown signal name", function()
+    local p = process.spawn { "sleep", "300" }
+    assert.has_error(function() p:kill("NOPE") end, "process:kill: unknown signal NOPE")
+    p:kill("KILL")
+    p:wait(30)
+  end)
+end)
+
+describe("no orphans", function()
+  local function start_hanging_host()
+    local host = process.spawn { support.bin, "run", support.fixture("spawn_and_hang.lua") }
+    local deadline = task.now() + 30
+    while not host:stdout():find("grandchild %d+") do
+      assert.is_true(host:running(), "the fixture host died early: " .. host:stderr())
+      assert.is_true(task.now() < deadline, "the fixture host never printed its children")
+      task.sleep(0.01)
+    end
+    local out = host:stdout()
+    return host, tonumber(out:match("child (%d+)")), tonumber(out:match("grandchild (%d+)"))
+  end
+
+  local function gone(pid)
+    local deadline = task.now() + 30
+    while support.alive(pid) and task.now() < deadline do task.sleep(0.02) end
+    return not support.alive(pid)
+  end
+
+  for _, sig in ipairs({ "TERM", "INT", "KILL" }) do
+    it("children and grandchildren die when the host gets SIG" .. sig, function()
+      local host, child, grandchild = start_hanging_host()
+      assert.is_true(support.alive(child))
+      assert.is_true(support.alive(grandchild))
+      host:kill(sig)
+      host:wait(30)
+      assert.is_true(gone(child), "child " .. child .. " outlived the host")
+      assert.is_true(gone(grandchild), "grandchild " .. grandchild .. " outlived the host")
+    end)
+  end
+
+  it("a host that ends normally stops the children it left running", function()
+    local host = process.spawn { support.bin, "run", support.fixture("spawn_and_exit.lua") }
+    host:wait(30)
+    local child = tonumber(host:stdout():match("child (%d+)"))
+    assert.is_truthy(child, host:stderr())
+    assert.is_true(gone(child))
+  end)
+end)

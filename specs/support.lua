@@ -1,0 +1,39 @@
+-- Helpers shared by sonde's own specs: run the sonde binary (the one running
+-- these specs) as a subprocess and look at what it did.
+local loop = require("sonde.c.loop")
+local process = require("sonde.process")
+
+local M = {}
+
+-- The sonde binary under test (the one running the suite).
+M.bin = loop.exe_path()
+M.build_dir = os.getenv("SONDE_BUILD_DIR") or M.bin:match("^(.*)/[^/]+$")
+M.fixtures = "specs/fixtures"
+
+-- sonde(args..., {timeout=, env=, stdin=}) -> code, stdout, stderr, signal
+function M.sonde(...)
+  local argv, opts = { M.bin }, {}
+  for _, a in ipairs({ ... }) do
+    if type(a) == "table" then opts = a else argv[#argv + 1] = a end
+  end
+  argv.env, argv.stdin, argv.cwd = opts.env, opts.stdin, opts.cwd
+  argv.timeout = opts.timeout or 60
+  return process.run(argv)
+end
+
+-- fixture(name) -> path of specs/fixtures/name
+function M.fixture(name) return M.fixtures .. "/" .. name end
+
+-- alive(pid) -> true while that process runs: `kill -0` succeeds and it is
+-- not a zombie (an exited child whose parent has not reaped it yet).
+function M.alive(pid)
+  local code = process.run { "kill", "-0", tostring(pid), timeout = 5 }
+  if code ~= 0 then return false end
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("*a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+return M

@@ -1,0 +1,371 @@
+-- sonde.task: ordering, cancellation, timeouts, errors, and the primitives.
+-- No assertion here depends on how fast the machine is: waits are ordered
+-- against each other, never against wall-clock budgets.
+local task = require("sonde.task")
+
+describe("task.spawn and join", function()
+  it("runs tasks in the order they were spawned", function()
+    local order = {}
+    local a = task.spawn(function() order[#order + 1] = "a" end)
+    local b = task.spawn(function() order[#order + 1] = "b" end)
+    a:join()
+    b:join()
+    assert.are.same({ "a", "b" }, order)
+  end)
+
+  it("returns every result of the function and passes arguments", function()
+    local h = task.spawn(function(x, y) return x + y, x * y, nil end, 3, 4)
+    assert.are.same({ 7, 12, nil }, { h:join() })
+    assert.is_true(h:done())
+  end)
+
+  it("wakes sleepers in deadline order, not spawn order", function()
+    local order = {}
+    local ts = {}
+    for _, d in ipairs({ 0.03, 0.01, 0.02 }) do
+      ts[#ts + 1] = task.spawn(function() task.sleep(d) order[#order + 1] = d end)
+    end
+    for _, t in ipairs(ts) do t:join() end
+    assert.are.same({ 0.01, 0.02, 0.03 }, order)
+  end)
+
+  it("sleep(0) lets every other ready task run first", function()
+    local order = {}
+    local a = task.spawn(function()
+      order[#order + 1] = "a1"
+      task.sleep(0)
+      order[#order + 1] = "a2"
+    end)
+    local b = task.spawn(function() order[#order + 1] = "b" end)
+    a:join()
+    b:join()
+    assert.are.same({ "a1", "b", "a2" }, order)
+  end)
+
+  it("re-raises the task's error at join, with the task's traceback", function()
+    local h = task.spawn(function() error("inner failure") end)
+    local ok, err = pcall(h.join, h)
+    assert.is_false(ok)
+    assert.matches("inner failure", tostring(err))
+    assert.matches("task_spec.lua", err.traceback)
+  end)
+
+  it("re-raises table errors as the same object", function()
+    local obj = { code = 42 }
+    local h = task.spawn(function() error(obj) end)
+    local ok, err = pcall(h.join, h)
+    assert.is_false(ok)
+    assert.are.equal(obj, err)
+  end)
+
+  it("join with a timeout raises a timeout error and leaves the task running", function()
+    local ev = task.event()
+    local h = task.spawn(function() ev:wait() return "late" end)
+    local ok, err = pcall(h.join, h, 0.01)
+    assert.is_false(ok)
+    assert.is_true(task.is_timeout(err))
+    assert.matches("^timeout", tostring(err))
+    ev:set()
+    assert.are.equal("late", h:join())
+  end)
+
+  it("a task cannot join itself", function()
+    local me
+    me = task.spawn(function()
+      local ok, err = pcall(function() me:join() end)
+      return ok, err
+    end)
+    local ok, err = me:join()
+    assert.is_false(ok)
+    assert.matches("cannot join itself", err)
+  end)
+
+  it("rejects a non-function with a clear error", function()
+    assert.has_error(function() task.spawn(42) end, "task.spawn: expected a function, got number")
+  end)
+end)
+
+describe("cancellation", function()
+  it("raises a cancellation at the wait and stops the timer it waited on", function()
+    local reached, caught = false, nil
+    local h = task.spawn(function()
+      local ok, err = pcall(task.sleep, 3600)
+      caught = err
+      if ok then reached = true end
+    end)
+    task.sleep(0)
+    assert.is_true(h:cancel("stop"))
+    h:join()
+    assert.is_false(reached)
+    assert.is_true(task.is_cancelled(caught))
+    assert.matches("cancelled: stop", tostring(caught))
+  end)
+
+  it("a task cancelled before it starts never runs", function()
+    local ran = false
+    local h = task.spawn(function() ran = true end)
+    h:cancel()
+    assert.has_error(function() h:join() end)
+    assert.is_false(ran)
+    assert.is_true(h:cancelled())
+  end)
+
+  it("cancelling a finished task does nothing", function()
+    local h = task.spawn(function() return 1 end)
+    h:join()
+    assert.is_false(h:cancel())
+    assert.are.equal(1, h:join())
+  end)
+
+  it("a cancelled task's waiters on an event are not woken twice", function()
+    local ev = task.event()
+    local woke = 0
+    local h = task.spawn(function()
+      pcall(ev.wait, ev)
+      woke = woke + 1
+    end)
+    task.sleep(0)
+    h:cancel()
+    ev:set()
+    h:join()
+    task.sleep(0)
+    assert.are.equal(1, woke)
+  end)
+
+  it("cancels tasks left running when the test ends (checked by the next test)", function()
+    _G.__sonde_left_running = task.spawn(function() task.sleep(3600) end)
+  end)
+
+  it("...which the runner cancelled", function()
+    local h = _G.__sonde_left_running
+    _G.__sonde_left_running = nil
+    assert.is_true(h:done())
+    assert.is_true(h:cancelled())
+  end)
+end)
+
+describe("task.timeout", function()
+  it("returns the function's results when it finishes in time", function()
+    assert.are.same({ 1, 2 }, { task.timeout(5, function(a) return a, 2 end, 1) })
+  end)
+
+  it("raises an error starting with 'timeout' and cancels the inner task", function()
+    local cleaned = false
+    local ok, err = pcall(task.timeout, 0.01, function()
+      local sok = pcall(task.sleep, 3600)
+      cleaned = not sok
+    end)
+    assert.is_false(ok)
+    assert.matches("^timeout", tostring(err))
+    task.sleep(0)
+    assert.is_true(cleaned)
+  end)
+
+  it("passes the inner error through", function()
+    local ok, err = pcall(task.timeout, 5, function() error("inside") end)
+    assert.is_false(ok)
+    assert.matches("inside", tostring(err))
+  end)
+end)
+
+describe("task.gather", function()
+  it("returns each function's result in argument order", function()
+    local a, b, c = task.gather(
+      function() task.sleep(0.02) return "a" end,
+      function() return "b" end,
+      function() task.sleep(0.01) return "c" end)
+    assert.are.same({ "a", "b", "c" }, { a, b, c })
+  end)
+
+  it("the first error cancels the siblings and is raised", function()
+    local sibling_cancelled = false
+    local ok, err = pcall(task.gather,
+      function()
+        local sok, e = pcall(task.sleep, 3600)
+        sibling_cancelled = not sok and task.is_cancelled(e)
+      end,
+      function() task.sleep(0.01) error("first failure") end)
+    assert.is_false(ok)
+    assert.matches("first failure", tostring(err))
+    task.sleep(0)
+    assert.is_true(sibling_cancelled)
+  end)
+
+  it("gather of nothing returns nothing", function()
+    assert.are.equal(0, select("#", task.gather()))
+  end)
+end)
+
+describe("errors in tasks", function()
+  it("handles a task raising nil or a table without crashing", function()
+    local h1 = task.spawn(function() error(nil) end)
+    local h2 = task.spawn(function() error({ reason = "table" }) end)
+    local ok1, e1 = pcall(h1.join, h1)
+    local ok2, e2 = pcall(h2.join, h2)
+    assert.is_false(ok1)
+    assert.is_false(ok2)
+    assert.matches("nil", task.describe(e1))
+    assert.are.equal("table", e2.reason)
+  end)
+
+  it("describes an error whose __tostring fails", function()
+    local bad = setmetatable({}, { __tostring = function() error("nope") end })
+    assert.matches("__tostring failed", task.describe(bad))
+  end)
+
+  it("calling sleep outside a task is a clear error", function()
+    local co = coroutine.create(function() task.sleep(0) end)
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.matches("plain coroutine", err)
+  end)
+
+  it("rejects a non-number sleep", function()
+    assert.has_error(function() task.sleep("1") end, "task.sleep: expected a number of seconds, got string")
+  end)
+end)
+
+describe("task.now and task.time", function()
+  it("now is monotonic and moves with sleep", function()
+    local t0 = task.now()
+    task.sleep(0.02)
+    assert.is_true(task.now() - t0 >= 0.019)
+  end)
+
+  it("time is epoch seconds", function()
+    assert.is_true(math.abs(task.time() - os.time()) < 5)
+  end)
+end)
+
+describe("task.event", function()
+  it("wakes every waiter when set and stays set until cleared", function()
+    local ev = task.event()
+    local woken = 0
+    local ts = {}
+    for i = 1, 3 do ts[i] = task.spawn(function() ev:wait() woken = woken + 1 end) end
+    task.sleep(0)
+    assert.are.equal(0, woken)
+    ev:set()
+    for i = 1, 3 do ts[i]:join() end
+    assert.are.equal(3, woken)
+    assert.is_true(ev:is_set())
+    assert.is_true(ev:wait())
+    ev:clear()
+    assert.is_false(ev:is_set())
+  end)
+
+  it("wait with a timeout raises a timeout error", function()
+    local ok, err = pcall(task.event().wait, task.event(), 0.01)
+    assert.is_false(ok)
+    assert.matches("^timeout", tostring(err))
+  end)
+
+  it("many waiters that time out do not pile up", function()
+    local ev = task.event()
+    for _ = 1, 200 do pcall(ev.wait, ev, 0) end
+    assert.is_true(#ev.waiters < 50)
+  end)
+end)
+
+describe("task.future", function()
+  it("set_result wakes waiters and result() returns it", function()
+    local f = task.future()
+    local got
+    local h = task.spawn(function() got = f:wait() end)
+    task.sleep(0)
+    assert.is_false(f:done())
+    f:set_result(5)
+    h:join()
+    assert.are.equal(5, got)
+    assert.is_true(f:done())
+    assert.are.equal(5, f:result())
+    assert.is_nil(f:exception())
+  end)
+
+  it("set_exception makes wait and result raise it", function()
+    local f = task.future()
+    f:set_exception("broken")
+    assert.has_error(function() f:wait() end, "broken")
+    assert.are.equal("broken", f:exception())
+  end)
+
+  it("cancel marks it cancelled and raises a cancellation", function()
+    local f = task.future()
+    assert.is_true(f:cancel())
+    assert.is_true(f:cancelled())
+    assert.is_false(f:cancel())
+    local ok, err = pcall(f.result, f)
+    assert.is_false(ok)
+    assert.is_true(task.is_cancelled(err))
+  end)
+
+  it("result() before done and setting twice are errors", function()
+    local f = task.future()
+    assert.has_error(function() f:result() end, "future is not done yet")
+    f:set_result(1)
+    assert.has_error(function() f:set_result(2) end)
+  end)
+
+  it("runs done callbacks after it completes, also when added late", function()
+    local f = task.future()
+    local seen = {}
+    f:add_done_callback(function(x) seen[#seen + 1] = x:result() end)
+    f:set_result("v")
+    task.sleep(0)
+    f:add_done_callback(function(x) seen[#seen + 1] = x:result() .. "2" end)
+    task.sleep(0)
+    assert.are.same({ "v", "v2" }, seen)
+  end)
+
+  it("wait with a timeout raises a timeout error", function()
+    local ok, err = pcall(task.future().wait, task.future(), 0.01)
+    assert.is_false(ok)
+    assert.matches("^timeout", tostring(err))
+  end)
+end)
+
+describe("task.channel", function()
+  it("delivers values in order and ends with nil once closed", function()
+    local ch = task.channel()
+    task.spawn(function()
+      for i = 1, 5 do ch:send(i) end
+      ch:close()
+    end)
+    local got = {}
+    for v in ch:iter() do got[#got + 1] = v end
+    assert.are.same({ 1, 2, 3, 4, 5 }, got)
+  end)
+
+  it("a bounded channel makes the sender wait", function()
+    local ch = task.channel(1)
+    local sent = 0
+    local h = task.spawn(function()
+      for i = 1, 3 do
+        ch:send(i)
+        sent = i
+      end
+    end)
+    task.sleep(0)
+    assert.are.equal(1, sent)
+    assert.are.equal(1, ch:recv())
+    assert.are.equal(2, ch:recv())
+    assert.are.equal(3, ch:recv())
+    h:join()
+    assert.are.equal(3, sent)
+  end)
+
+  it("recv with a timeout raises a timeout error", function()
+    local ok, err = pcall(task.channel().recv, task.channel(), 0.01)
+    assert.is_false(ok)
+    assert.matches("^timeout", tostring(err))
+  end)
+
+  it("send on a closed channel, nil values and bad capacities are errors", function()
+    local ch = task.channel()
+    assert.has_error(function() ch:send(nil) end)
+    ch:close()
+    assert.has_error(function() ch:send(1) end, "channel:send: the channel is closed")
+    assert.has_error(function() task.channel(0) end)
+    assert.has_error(function() task.channel(1.5) end)
+  end)
+end)
