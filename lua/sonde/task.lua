@@ -131,17 +131,13 @@ end
 
 local root_scope = M.scope("root")
 
-local function task_body(t)
-  if t.nargs == 0 then
-    t.results = pack(t.fn())
-  else
-    t.results = pack(t.fn(unpack(t.args, 1, t.nargs)))
-  end
-end
-
 local serial = 0
 
 local function new_task(scope, fn, ...)
+  if type(fn) ~= "function" then -- a callable table cannot be a coroutine body
+    local callable = fn
+    fn = function(...) return callable(...) end
+  end
   serial = serial + 1
   local t = setmetatable({ fn = fn, state = "new", scope = scope, nargs = select("#", ...), serial = serial }, Task)
   if t.nargs > 0 then t.args = { ... } end
@@ -204,10 +200,23 @@ local function finish(t, ok, err)
   call_done_callbacks(t)
 end
 
+-- What a resume returned: when the coroutine died, its results or error.
+local function after_resume(t, co, ok, ...)
+  current = nil
+  if coroutine_status(co) ~= "dead" then return end
+  if ok then
+    t.results = pack(...)
+    return finish(t, true)
+  end
+  t.traceback = debug.traceback(co)
+  finish(t, false, (...))
+end
+
+-- Resumes a scheduled task. The task's function is the coroutine's body
+-- itself, so tracebacks name it as the user wrote it.
 local function step(t)
   if t.state ~= "scheduled" then return end
   local co = t.co
-  local ok, err
   current = t
   t.state = "running"
   if co == nil then
@@ -215,19 +224,14 @@ local function step(t)
       current = nil
       return finish(t, false, t.wake_value)
     end
-    co = coroutine_create(task_body)
+    co = coroutine_create(t.fn)
     t.co = co
-    ok, err = coroutine_resume(co, t)
-  else
-    local kind, value = t.wake_kind, t.wake_value
-    t.wake_kind, t.wake_value = nil, nil
-    ok, err = coroutine_resume(co, kind, value)
+    if t.nargs == 0 then return after_resume(t, co, coroutine_resume(co)) end
+    return after_resume(t, co, coroutine_resume(co, unpack(t.args, 1, t.nargs)))
   end
-  current = nil
-  if coroutine_status(co) == "dead" then
-    if not ok then t.traceback = debug.traceback(co) end
-    finish(t, ok, err)
-  end
+  local kind, value = t.wake_kind, t.wake_value
+  t.wake_kind, t.wake_value = nil, nil
+  return after_resume(t, co, coroutine_resume(co, kind, value))
 end
 
 -- Suspends the running task until something schedules it. The caller has
@@ -446,6 +450,7 @@ function M.run(fn, ...)
   local remove = M.on_interrupt(function() t:cancel("interrupted") end)
   M.run_until_done(t)
   remove()
+  t:observe() -- the caller reports the root's own error
   return t, M.close_scope(scope)
 end
 

@@ -14,7 +14,8 @@ local COLOUR = { pass = "32", fail = "31", error = "31", pending = "33", skip = 
 
 function M.new(out, opts)
   local colour = out == io.stdout and loop.isatty(1) and not os.getenv("NO_COLOR")
-  return setmetatable({ out = out, verbose = opts.verbose, colour = colour, problems = {}, column = 0 }, M)
+  return setmetatable({ out = out, verbose = opts.verbose, listing = opts.list, colour = colour, problems = {},
+    column = 0 }, M)
 end
 
 function M:paint(status, text)
@@ -55,10 +56,9 @@ local function indent(text)
 end
 
 function M:suite_end(s)
+  if self.listing and #self.problems == 0 then return end
   if self.column > 0 then self.out:write("\n") end
-  if #s.results == 0 and s.load_errors == 0 then
-    if not self.listing then self.out:write("no tests found\n") end
-  end
+  if #s.results == 0 and s.load_errors == 0 then self.out:write("no tests found\n") end
   for i, r in ipairs(self.problems) do
     self.out:write("\n", self:paint(r.status, WORD[r.status]), " ", i, ") ", r.name, "\n")
     self.out:write("  at ", r.file, ":", r.line, "\n", indent(r.message or "?"), "\n")

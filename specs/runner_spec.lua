@@ -1,0 +1,200 @@
+-- The spec runner, run as a subprocess on fixture spec files: hook order,
+-- outcomes (failure vs error vs pending), timeouts, load errors, selection.
+local support = require("specs.support")
+local process = require("sonde.process")
+
+local sonde, fixture = support.sonde, support.fixture
+
+-- Parses TAP into {name = "ok"|"not ok"|"skip"} and a list of names in order.
+local function tap_results(out)
+  local status, order = {}, {}
+  for line in out:gmatch("[^\n]+") do
+    local ok, name = line:match("^(n?o?t? ?ok) %d+ %- (.*)$")
+    if ok then
+      local skip = name:match(" # SKIP")
+      name = name:gsub(" # SKIP.*$", ""):gsub("\\#", "#")
+      status[name] = skip and "skip" or ok
+      order[#order + 1] = name
+    end
+  end
+  return status, order
+end
+
+describe("hooks", function()
+  it("run in busted's order across nesting, with finally before after_each", function()
+    local code, _, err = sonde("test", "-o", "tap", fixture("runner/hooks.lua"))
+    assert.are.equal(0, code)
+    local expected = {
+      "setup outer",
+      "before outer", "it first", "after outer",
+      "setup inner",
+      "before outer", "before inner", "it second", "finally second", "after inner", "after outer",
+      "teardown inner",
+      "before outer", "it third", "after outer",
+      "teardown outer",
+    }
+    local got = {}
+    for line in err:gmatch("[^\n]+") do got[#got + 1] = line end
+    assert.are.same(expected, got)
+  end)
+end)
+
+describe("outcomes", function()
+  local code, out, human
+  setup(function()
+    code, out = sonde("test", "-o", "tap", fixture("runner/outcomes.lua"))
+    local _
+    _, human = sonde("test", fixture("runner/outcomes.lua"))
+  end)
+
+  it("exit 1 when anything failed", function()
+    assert.are.equal(1, code)
+  end)
+
+  it("classifies each test", function()
+    local status = tap_results(out)
+    assert.are.same({
+      ["outcomes passes"] = "ok",
+      ["outcomes fails an assertion"] = "not ok",
+      ["outcomes raises an error"] = "not ok",
+      ["outcomes raises a table"] = "not ok",
+      ["outcomes is pending inside"] = "skip",
+      ["outcomes is pending at load"] = "skip",
+      ["outcomes has no body"] = "skip",
+      ["outcomes broken before_each never runs its body"] = "not ok",
+      ["outcomes broken after_each passes its body"] = "not ok",
+      ["outcomes fails in finally"] = "not ok",
+    }, status)
+  end)
+
+  it("tells failures from errors, and hook failures are errors", function()
+    assert.matches("severity: \"fail\"\n  at: \"specs/fixtures/runner/outcomes.lua:4\"", out)
+    assert.matches("severity: \"error\"\n  at: \"specs/fixtures/runner/outcomes.lua:5\"", out)
+    assert.matches("before_each: specs/fixtures/runner/outcomes.lua:%d+: Expected", out)
+    assert.matches("after_each: specs/fixtures/runner/outcomes.lua:%d+: after_each broke", out)
+    assert.not_matches("must not run", out)
+  end)
+
+  it("the human report shows them apart and ends with the counts line", function()
+    assert.matches("\nFAIL 1%) outcomes fails an assertion\n  at specs/fixtures/runner/outcomes.lua:4\n", human)
+    assert.matches("\nERROR %d%) outcomes raises an error\n", human)
+    assert.matches("1 failures, 5 errors, 3 pending", human)
+    assert.matches("\n1 passed, 6 failed, 3 skipped\n$", human)
+  end)
+end)
+
+describe("timeouts", function()
+  it("a test that waits forever times out with where it waited, and the next test runs", function()
+    local code, out = sonde("test", "-o", "tap", "--timeout", "0.2", fixture("runner/timeout.lua"))
+    assert.are.equal(1, code)
+    local status = tap_results(out)
+    assert.are.equal("not ok", status["waits forever"])
+    assert.are.equal("ok", status["still runs afterwards"])
+    assert.matches("timeout: test did not finish within 0.2s", out)
+    assert.matches("runner/timeout.lua:3", out)
+  end)
+end)
+
+describe("setup errors", function()
+  it("become one error, skip their block's tests and let the rest run", function()
+    local code, out = sonde("test", "-o", "tap", fixture("runner/setup_error.lua"))
+    assert.are.equal(1, code)
+    local status, order = tap_results(out)
+    assert.are.same({ "broken setup (setup)", "outside still runs" }, order)
+    assert.are.equal("not ok", status["broken setup (setup)"])
+    assert.matches("setup: specs/fixtures/runner/setup_error.lua:3: setup broke", out)
+  end)
+end)
+
+describe("load errors", function()
+  local dir = os.tmpname()
+  setup(function()
+    os.remove(dir)
+    process.run { "mkdir", "-p", dir }
+    local files = {
+      ["a_spec.lua"] = 'it("a passes", function() end)\n',
+      ["b_spec.lua"] = 'it("b never loads", function() end)\nlocal = 1\n',
+      ["c_spec.lua"] = 'it("c passes", function() end)\n',
+      ["helper.lua"] = 'error("never loaded")\n',
+    }
+    for name, text in pairs(files) do
+      local f = assert(io.open(dir .. "/" .. name, "w"))
+      f:write(text)
+      f:close()
+    end
+  end)
+  teardown(function() process.run { "rm", "-rf", dir } end)
+
+  it("count as an error for that file, the other files still run, exit 2", function()
+    local code, out = sonde("test", "-o", "tap", dir)
+    assert.are.equal(2, code)
+    local status, order = tap_results(out)
+    assert.are.same({ "a passes", dir .. "/b_spec.lua", "c passes" }, order)
+    assert.are.equal("not ok", status[dir .. "/b_spec.lua"])
+    assert.matches("b_spec.lua:2: '<name>' expected near '='", out)
+  end)
+
+  it("a describe without a function names the file and line", function()
+    local code, out = sonde("test", "-o", "tap", fixture("runner/describe_no_fn.lua"))
+    assert.are.equal(2, code)
+    assert.matches("describe_no_fn.lua:2: describe 'lonely' needs a function as its second argument, got nil", out)
+  end)
+end)
+
+describe("selection", function()
+  local function names(...)
+    local _, out = sonde("test", "-o", "tap", fixture("runner/tags.lua"), ...)
+    local _, order = tap_results(out)
+    return order
+  end
+
+  it("--tags keeps tests with any of the tags, from test or describe names", function()
+    assert.are.same({ "api #slow lists users #smoke", "health #smoke" }, names("--tags", "smoke"))
+    assert.are.same({ "api #slow lists users #smoke", "api #slow creates users" }, names("--tags", "slow"))
+  end)
+
+  it("--exclude-tags drops them", function()
+    assert.are.same({ "health #smoke" }, names("--exclude-tags", "slow"))
+  end)
+
+  it("--filter and --filter-out match Lua patterns on full names", function()
+    assert.are.same({ "api #slow creates users" }, names("--filter", "creates"))
+    assert.are.same({ "api #slow lists users #smoke", "api #slow creates users" }, names("--filter-out", "^health"))
+  end)
+
+  it("--list prints names with file:line and runs nothing", function()
+    local code, out = sonde("test", "--list", fixture("runner/hooks.lua"))
+    assert.are.equal(0, code)
+    assert.matches("specs/fixtures/runner/hooks.lua:8: outer first\n", out)
+    assert.matches("specs/fixtures/runner/hooks.lua:14: outer inner second\n", out)
+    assert.not_matches("passed", out)
+  end)
+
+  it("--fail-fast stops at the first failure", function()
+    local _, out = sonde("test", "-o", "tap", "--fail-fast", fixture("runner/outcomes.lua"))
+    local _, order = tap_results(out)
+    assert.are.same({ "outcomes passes", "outcomes fails an assertion" }, order)
+  end)
+end)
+
+describe("reports", function()
+  it("TAP is accepted by prove", function()
+    local code, out = process.run { "prove", "--exec", support.bin .. " test -o tap", fixture("runner/hooks.lua"),
+      timeout = 60 }
+    assert.are.equal(0, code, out)
+    assert.matches("Result: PASS", out)
+  end)
+
+  it("an output file receives the report while human goes to stdout", function()
+    local path = os.tmpname()
+    local code, out = sonde("test", "-o", "human", "-o", "tap=" .. path, fixture("runner/hooks.lua"))
+    assert.are.equal(0, code)
+    assert.matches("3 passed, 0 failed\n$", out)
+    local f = assert(io.open(path))
+    local tap = f:read("*a")
+    f:close()
+    os.remove(path)
+    assert.matches("^TAP version 13\n", tap)
+    assert.matches("\n1%.%.3\n", tap)
+  end)
+end)
