@@ -53,8 +53,10 @@ static void watchdog_main(int fd) {
         int slot = -1;
         for (int i = 0; i < n; i++)
             if (list[i] == (msg > 0 ? 0 : -msg)) slot = i;
-        if (msg > 0 && slot < 0 && n < MAX_GROUPS) list[n++] = msg;
-        else if (slot >= 0) list[slot] = msg > 0 ? msg : 0;
+        if (msg > 0 && slot < 0 && n < MAX_GROUPS)
+            list[n++] = msg;
+        else if (slot >= 0)
+            list[slot] = msg > 0 ? msg : 0;
     }
     watchdog_stop_groups(list, n);
     _exit(0);
@@ -69,12 +71,15 @@ static void watchdog_start(void) {
         watchdog_main(fds[0]);
     }
     close(fds[0]);
-    if (pid < 0) close(fds[1]);
-    else watchdog_fd = fds[1];
+    if (pid < 0)
+        close(fds[1]);
+    else
+        watchdog_fd = fds[1];
 }
 
 static void watchdog_tell(pid_t msg) {
-    if (watchdog_fd >= 0 && write(watchdog_fd, &msg, sizeof msg) < 0) {}
+    if (watchdog_fd >= 0 && write(watchdog_fd, &msg, sizeof msg) < 0) {
+    }
 }
 
 static void remember_group(pid_t pgid) {

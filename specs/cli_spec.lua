@@ -135,3 +135,21 @@ describe("sonde test usage errors", function()
     assert.matches("--filter expects a value", err)
   end)
 end)
+
+describe("sonde test interrupted", function()
+  it("cancels the running test, reports what ran and exits 130", function()
+    local p = process.spawn { support.bin, "test", "-o", "tap", support.fixture("runner/hang.lua") }
+    while not p:stderr():find("ready") do
+      assert.is_true(p:running(), p:stdout())
+      task.sleep(0.01)
+    end
+    p:kill("INT")
+    assert.are.equal(130, p:wait(30))
+    local out = p:stdout()
+    assert.matches("ok 1 %- passes first\n", out)
+    assert.matches("not ok 2 %- hangs\n", out)
+    assert.matches("cancelled: interrupted", out)
+    assert.not_matches("never reached", out)
+    assert.matches("\n1%.%.2\n", out)
+  end)
+end)

@@ -188,7 +188,9 @@ end
 -- nil, or an error result {err, tb} when it timed out.
 function Run:run_with_timeout(scope, what, fn, ...)
   local t = task.spawn_in(scope, fn, ...)
+  self.running = t
   local ok, err = pcall(t.join, t, self.opts.timeout)
+  self.running = nil
   if ok then return nil end
   if task.is_timeout(err) and not t:done() then
     local where = t.co and debug.traceback(t.co) or ""
@@ -308,6 +310,7 @@ function Run:main(files)
   self:emit("suite_start", { files = files, opts = self.opts })
   local remove = task.on_interrupt(function()
     self.interrupted, self.stopping = true, true
+    if self.running then self.running:cancel("interrupted") end
   end)
   for _, path in ipairs(files) do
     if self.stopping then break end

@@ -1,0 +1,40 @@
+-- Shared by the benchmarks: timing and memory figures, printed plainly.
+local task = require("sonde.task")
+local process = require("sonde.process")
+
+local M = {}
+
+-- peak_rss_mb() -> this process's peak resident set size in MiB (VmHWM).
+function M.peak_rss_mb()
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local kb = f:read("*a"):match("VmHWM:%s*(%d+)")
+  f:close()
+  return (tonumber(kb) or 0) / 1024
+end
+
+-- median of a list of numbers
+function M.median(xs)
+  table.sort(xs)
+  local n = #xs
+  if n % 2 == 1 then return xs[(n + 1) / 2] end
+  return (xs[n / 2] + xs[n / 2 + 1]) / 2
+end
+
+-- wall(argv, runs) -> median seconds of running argv to completion.
+function M.wall(argv, runs)
+  local times = {}
+  for i = 1, runs do
+    local t0 = task.now()
+    local code, _, err = process.run(argv)
+    if code ~= 0 then error(table.concat(argv, " ") .. " failed: " .. err) end
+    times[i] = task.now() - t0
+  end
+  return M.median(times)
+end
+
+function M.report(name, value, unit, extra)
+  print(string.format("%-44s %12.3f %-6s %s", name, value, unit, extra or ""))
+end
+
+return M
