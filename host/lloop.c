@@ -3,7 +3,11 @@
  * Misuse (a wrong argument type) raises; nothing here can fail at run time
  * except memory, which raises too. */
 #include <stdlib.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "binding.h"
 
@@ -153,6 +157,26 @@ static int loop_isatty(lua_State *L) {
     return 1;
 }
 
+/* unused_port([host="127.0.0.1"]) -> a TCP port nothing listens on now
+ * (the kernel's choice for port 0), or nil, err */
+static int loop_unused_port(lua_State *L) {
+    const char        *host = luaL_optstring(L, 1, "127.0.0.1");
+    struct sockaddr_in addr;
+    socklen_t          len = sizeof addr;
+    int                fd = -1, rc = uv_ip4_addr(host, 0, &addr);
+    if (rc == 0 && (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) rc = uv_translate_sys_error(errno);
+    if (rc == 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) rc = uv_translate_sys_error(errno);
+    if (rc == 0 && getsockname(fd, (struct sockaddr *)&addr, &len) < 0) rc = uv_translate_sys_error(errno);
+    if (fd >= 0) close(fd);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, uv_strerror(rc));
+        return 2;
+    }
+    lua_pushinteger(L, ntohs(addr.sin_port));
+    return 1;
+}
+
 int luaopen_sonde_c_loop(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"timer_start", loop_timer_start},
@@ -169,6 +193,7 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"scandir", loop_scandir},
         {"stat", loop_stat},
         {"isatty", loop_isatty},
+        {"unused_port", loop_unused_port},
         {NULL, NULL},
     };
     lua_newtable(L);

@@ -127,6 +127,10 @@ int sonde_loop_complete(sonde_loop *lp, int token, double a, double b) {
         lp->done_cap = cap;
     }
     lp->done[lp->done_len++] = (sonde_completion){token, a, b};
+    /* A completion queued from a callback inside uv_run (say curl's timer,
+     * which runs before the poll phase) must not let that uv_run go on to
+     * block in epoll: a stopped loop polls with a zero timeout. */
+    uv_stop(&lp->uv);
     return 0;
 }
 

@@ -46,6 +46,7 @@ typedef struct sonde_loop {
     volatile int      interrupts;   /* SIGINT/SIGTERM received so far */
     uv_signal_t       child_watch;  /* SIGCHLD, referenced while children run */
     int               child_watch_on, children_running;
+    struct sonde_http *http;        /* http.c's engine, made at first use */
 } sonde_loop;
 
 /* Token of the completion queued when SIGINT or SIGTERM arrives; a = signal. */

@@ -10,9 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+#include <sys/resource.h>
+
 #include "binding.h"
 #include "embedded.h"
+#include "http.h"
 #include "process.h"
+#include "watchdog.h"
 
 int luaopen_cjson(lua_State *L);
 
@@ -170,11 +175,28 @@ static int open_libs(lua_State *L) {
         preload_embedded(L);
     sonde_preload(S, "sonde.c.loop", luaopen_sonde_c_loop);
     sonde_preload(S, "sonde.c.process", luaopen_sonde_c_process);
+    sonde_preload(S, "sonde.c.http", luaopen_sonde_c_http);
+    sonde_preload(S, "sonde.c.watchdog", luaopen_sonde_c_watchdog);
     sonde_preload(S, "cjson", luaopen_cjson);
     return 0;
 }
 
+/* Process-wide set-up, once: curl's globals (before any thread exists), and
+ * the soft limit on open files raised to the hard one, since thousands of
+ * requests in flight need thousands of sockets. */
+static void init_process_once(void) {
+    static int done;
+    if (done++) return;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 sonde_t *sonde_new(const sonde_opts *opts) {
+    init_process_once();
     sonde_t *S = calloc(1, sizeof *S);
     if (!S) return NULL;
     if (sonde_loop_init(&S->loop) != 0 || !(S->L = luaL_newstate())) {
@@ -200,7 +222,8 @@ lua_State *sonde_lua(sonde_t *S) { return S->L; }
 void sonde_free(sonde_t *S) {
     if (!S) return;
     sonde_proc_stop_all(&S->loop, S->stop_grace);
-    if (S->L) lua_close(S->L);
+    if (S->L) lua_close(S->L); /* releases transfers Lua still holds */
+    sonde_http_free(&S->loop);
     restore_signals(S);
     sonde_loop_close(&S->loop);
     free(S);

@@ -7,6 +7,12 @@ local trace = require("sonde.trace")
 
 local M = {}
 
+-- Stops what fixture.session made during the run, if anything did.
+local function teardown_sessions()
+  local fixture = package.loaded["sonde.fixture"]
+  if fixture then task.run(fixture.teardown_sessions) end
+end
+
 local function report_lost(lost)
   for _, t in ipairs(lost) do
     io.stderr:write("sonde: error in a task nobody joined: ", trace.format(t.err, t.traceback), "\n")
@@ -27,9 +33,11 @@ function M.run_file(path, args)
   local remove = task.on_interrupt(function() interrupted = true end)
   local t, lost_tasks = task.run(chunk, unpack(args))
   remove()
+  teardown_sessions()
   local lost = report_lost(lost_tasks)
   if interrupted then
-    io.stderr:write("sonde: interrupted\n")
+    local where = trace.trim(t.interrupted_at)
+    io.stderr:write("sonde: interrupted", where ~= "" and (" while waiting at\n" .. where) or "", "\n")
     return 130
   end
   if t.err ~= nil then
@@ -41,7 +49,9 @@ end
 
 -- run_specs(paths, args): the spec runner; args may also hold paths.
 function M.run_specs(paths, args)
-  return require("sonde.runner").main(paths, args)
+  local code = require("sonde.runner").main(paths, args)
+  teardown_sessions()
+  return code
 end
 
 return M

@@ -60,15 +60,18 @@ local current = nil -- the task running now, nil between tasks
 local WAKE, CANCEL, RAISE = 1, 2, 3
 local TIMED_OUT = {} -- value a timeout timer wakes a task with
 
+-- Makes t runnable with what its wait returns. The first wake wins (a
+-- timeout firing in the same turn as the event it guarded changes nothing),
+-- except that a cancellation overrides any wake.
 local function schedule(t, kind, value)
   if t.state == "suspended" then
     t.state = "scheduled"
     tail = tail + 1
     queue[tail] = t
-  elseif t.state ~= "scheduled" and t.state ~= "new" then
-    return
+    t.wake_kind, t.wake_value = kind, value
+  elseif (t.state == "scheduled" or t.state == "new") and (kind == CANCEL or t.wake_kind == nil) then
+    t.wake_kind, t.wake_value = kind, value
   end
-  if t.wake_kind ~= CANCEL then t.wake_kind, t.wake_value = kind, value end
 end
 
 -- ------------------------------------------------------------------ tokens
@@ -447,7 +450,10 @@ function M.run(fn, ...)
   if current then error("task.run cannot be nested inside a task; use task.spawn", 2) end
   local scope = M.scope("run")
   local t = M.spawn_in(scope, fn, ...)
-  local remove = M.on_interrupt(function() t:cancel("interrupted") end)
+  local remove = M.on_interrupt(function()
+    if t.co then t.interrupted_at = debug.traceback(t.co) end
+    t:cancel("interrupted")
+  end)
   M.run_until_done(t)
   remove()
   t:observe() -- the caller reports the root's own error

@@ -1,0 +1,291 @@
+/* http.c — libcurl multi on the libuv loop (no Lua here). */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EASY_POOL_MAX 256
+
+struct sonde_http {
+    sonde_loop *lp;
+    CURLM      *multi;
+    uv_timer_t  timer; /* CURLMOPT_TIMERFUNCTION's timer */
+    CURL       *pool[EASY_POOL_MAX];
+    int         pooled;
+    double      started;
+};
+
+/* One per socket curl watches; freed in the poll handle's close callback. */
+typedef struct socket_ctx {
+    uv_poll_t     poll;
+    curl_socket_t fd;
+    sonde_http   *http;
+} socket_ctx;
+
+/* ------------------------------------------------------------ buffers */
+
+static int buf_append(sonde_buf *b, const char *data, size_t len) {
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + len + 1) cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p) return -1;
+        b->data = p, b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userp) {
+    sonde_transfer *t = userp;
+    size_t          len = size * n;
+    size_t          keep = len;
+    if (t->max_body && t->body.len + keep > t->max_body) keep = t->max_body - t->body.len;
+    if (keep && buf_append(&t->body, data, keep) < 0) return 0; /* out of memory: curl fails the transfer */
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *userp) {
+    sonde_transfer *t = userp;
+    /* a new status line (after a redirect or 100-continue) starts afresh */
+    if (size * n > 5 && memcmp(data, "HTTP/", 5) == 0) t->headers.len = 0;
+    return buf_append(&t->headers, data, size * n) < 0 ? 0 : size * n;
+}
+
+/* --------------------------------------------------------- completion */
+
+/* Moves every finished transfer out of the multi and queues its token. */
+static void drain_done(sonde_http *h) {
+    CURLMsg *msg;
+    int      left;
+    while ((msg = curl_multi_info_read(h->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        sonde_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode result = msg->data.result; /* msg is invalid after remove */
+        curl_multi_remove_handle(h->multi, msg->easy_handle);
+        if (!t) continue;
+        t->active = 0;
+        t->result = result;
+        h->lp->real_pending--;
+        sonde_loop_complete(h->lp, t->token, (double)result, 0);
+    }
+}
+
+static void act(sonde_http *h, curl_socket_t fd, int events) {
+    int       running;
+    CURLMcode rc = curl_multi_socket_action(h->multi, fd, events, &running);
+    if (rc != CURLM_OK) fprintf(stderr, "sonde: curl_multi_socket_action: %s\n", curl_multi_strerror(rc));
+    drain_done(h);
+}
+
+/* ------------------------------------------------------------ sockets */
+
+static void on_poll(uv_poll_t *poll, int status, int events) {
+    socket_ctx *ctx = poll->data;
+    int         flags = 0;
+    if (status < 0) flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    act(ctx->http, ctx->fd, flags);
+}
+
+static void on_socket_closed(uv_handle_t *handle) { free(handle->data); }
+
+static socket_ctx *socket_ctx_new(sonde_http *h, curl_socket_t fd) {
+    socket_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    ctx->fd = fd;
+    ctx->http = h;
+    if (uv_poll_init_socket(&h->lp->uv, &ctx->poll, fd) != 0) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->poll.data = ctx;
+    return ctx;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what curl asks, or stop watching. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+    (void)easy;
+    sonde_http *h = userp;
+    socket_ctx *ctx = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx) {
+            uv_poll_stop(&ctx->poll);
+            uv_close((uv_handle_t *)&ctx->poll, on_socket_closed);
+            curl_multi_assign(h->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!ctx) {
+        ctx = socket_ctx_new(h, fd);
+        if (!ctx) return -1;
+        curl_multi_assign(h->multi, fd, ctx);
+    }
+    int events = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+    uv_poll_start(&ctx->poll, events, on_poll);
+    return 0;
+}
+
+/* ------------------------------------------------------------- timer */
+
+static void on_timer(uv_timer_t *timer) { act(timer->data, CURL_SOCKET_TIMEOUT, 0); }
+
+/* CURLMOPT_TIMERFUNCTION. A 0 ms timeout stays 0 (a libuv timer of 0 runs
+ * on the next loop turn without blocking): rounding it up to 1 ms, as
+ * multi-uv.c did, adds a millisecond to every request (curl#17144). */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+    (void)multi;
+    sonde_http *h = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&h->timer);
+    else
+        uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------ engine */
+
+sonde_http *sonde_http_get(sonde_loop *lp) {
+    if (lp->http) return lp->http;
+    sonde_http *h = calloc(1, sizeof *h);
+    if (!h || !(h->multi = curl_multi_init())) {
+        free(h);
+        return NULL;
+    }
+    h->lp = lp;
+    uv_timer_init(&lp->uv, &h->timer);
+    h->timer.data = h; /* the trap of curl#19462: the callback needs it */
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    lp->http = h;
+    return h;
+}
+
+double sonde_http_started(sonde_loop *lp) { return lp->http ? lp->http->started : 0; }
+
+static void on_engine_closed(uv_handle_t *timer) { free(timer->data); }
+
+/* curl_multi_cleanup does not always report the sockets it closes, so
+ * their poll handles are closed (and their memory freed) here. */
+static void close_engine_polls(uv_handle_t *handle, void *arg) {
+    if (handle->type != UV_POLL || uv_is_closing(handle)) return;
+    socket_ctx *ctx = handle->data;
+    if (ctx && ctx->http == arg) uv_close(handle, on_socket_closed);
+}
+
+void sonde_http_free(sonde_loop *lp) {
+    sonde_http *h = lp->http;
+    if (!h) return;
+    for (int i = 0; i < h->pooled; i++) curl_easy_cleanup(h->pool[i]);
+    curl_multi_cleanup(h->multi);
+    uv_walk(&lp->uv, close_engine_polls, h);
+    uv_close((uv_handle_t *)&h->timer, on_engine_closed); /* frees h */
+    lp->http = NULL;
+}
+
+/* ---------------------------------------------------------- transfers */
+
+static CURL *easy_take(sonde_http *h) {
+    if (h->pooled) return h->pool[--h->pooled];
+    return curl_easy_init();
+}
+
+static void easy_give(sonde_http *h, CURL *easy) {
+    if (h->pooled < EASY_POOL_MAX) {
+        curl_easy_reset(easy);
+        h->pool[h->pooled++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+static void set_method(CURL *e, const sonde_request *r) {
+    if (strcmp(r->method, "GET") == 0) return;
+    if (strcmp(r->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+}
+
+static void set_options(sonde_transfer *t, const sonde_request *r) {
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (getenv("SONDE_HTTP_VERBOSE")) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* curl's trace on stderr */
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r->http2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1);
+    if (r->timeout > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(r->timeout * 1000));
+    if (r->connect_timeout > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->connect_timeout * 1000));
+    if (t->req_body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req_body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    }
+    set_method(e, r);
+}
+
+sonde_transfer *sonde_transfer_start(sonde_http *h, const sonde_request *r, char *err, size_t errlen) {
+    sonde_transfer *t = calloc(1, sizeof *t);
+    if (!t || !(t->easy = easy_take(h))) goto nomem;
+    t->http = h;
+    t->token = r->token;
+    t->max_body = r->max_body;
+    t->req_headers = r->headers;
+    if (r->body) {
+        if (!(t->req_body = malloc(r->body_len + 1))) goto nomem;
+        memcpy(t->req_body, r->body, r->body_len);
+        t->req_body[r->body_len] = '\0';
+    }
+    set_options(t, r);
+    CURLMcode rc = curl_multi_add_handle(h->multi, t->easy);
+    if (rc != CURLM_OK) {
+        snprintf(err, errlen, "curl_multi_add_handle: %s", curl_multi_strerror(rc));
+        sonde_transfer_free(t);
+        return NULL;
+    }
+    t->active = 1;
+    h->started++;
+    h->lp->real_pending++;
+    return t;
+nomem:
+    snprintf(err, errlen, "out of memory starting a request");
+    if (t)
+        sonde_transfer_free(t);
+    else
+        curl_slist_free_all(r->headers);
+    return NULL;
+}
+
+void sonde_transfer_cancel(sonde_transfer *t) {
+    if (!t->active) return;
+    t->active = 0;
+    t->http->lp->real_pending--;
+    curl_multi_remove_handle(t->http->multi, t->easy);
+}
+
+void sonde_transfer_free(sonde_transfer *t) {
+    sonde_transfer_cancel(t);
+    if (t->easy) easy_give(t->http, t->easy);
+    curl_slist_free_all(t->req_headers);
+    free(t->req_body);
+    free(t->body.data);
+    free(t->headers.data);
+    free(t);
+}

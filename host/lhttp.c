@@ -1,0 +1,217 @@
+/* lhttp.c — sonde.c.http: the Lua binding of http.c.
+ *
+ * request{...} starts a transfer and returns its handle; the Lua side waits
+ * for the completion token it passed and then reads the response. Misuse
+ * raises; a request that cannot start returns nil and the reason. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "binding.h"
+#include "http.h"
+
+#define TRANSFER_MT "sonde.c.http.transfer"
+
+typedef struct {
+    sonde_transfer *t;
+} transfer_ud;
+
+static sonde_transfer *check_transfer(lua_State *L) {
+    transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
+    if (!u->t) luaL_error(L, "transfer already released");
+    return u->t;
+}
+
+static double opt_number(lua_State *L, const char *key, double def) {
+    lua_getfield(L, 1, key);
+    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int opt_bool(lua_State *L, const char *key, int def) {
+    lua_getfield(L, 1, key);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Reads the "Name: value" strings of field `headers` into a curl list. */
+static struct curl_slist *header_list(lua_State *L) {
+    struct curl_slist *list = NULL;
+    lua_getfield(L, 1, "headers");
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        const char        *line = lua_tostring(L, -1);
+        struct curl_slist *next = line ? curl_slist_append(list, line) : NULL;
+        lua_pop(L, 1);
+        if (!next) {
+            curl_slist_free_all(list);
+            lua_pop(L, 1);
+            luaL_error(L, "headers[%d] must be a string of the form 'Name: value'", i);
+        }
+        list = next;
+    }
+    lua_pop(L, 1);
+    return list;
+}
+
+/* request{method=, url=, headers=, body=, timeout=, connect_timeout=,
+ *         verify=, follow=, http2=, max_body=, token=} -> transfer | nil, err */
+static int http_request(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sonde_request r = {0};
+    lua_getfield(L, 1, "method");
+    lua_getfield(L, 1, "url");
+    lua_getfield(L, 1, "body"); /* the strings stay on the stack while used */
+    r.method = luaL_checkstring(L, -3);
+    r.url = luaL_checkstring(L, -2);
+    r.body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &r.body_len);
+    r.timeout = opt_number(L, "timeout", 0);
+    r.connect_timeout = opt_number(L, "connect_timeout", 0);
+    r.max_body = (size_t)opt_number(L, "max_body", 0);
+    r.token = (int)opt_number(L, "token", 0);
+    r.verify = opt_bool(L, "verify", 1);
+    r.follow = opt_bool(L, "follow", 0);
+    r.http2 = opt_bool(L, "http2", 0);
+    transfer_ud *u = lua_newuserdata(L, sizeof *u);
+    u->t = NULL;
+    luaL_getmetatable(L, TRANSFER_MT);
+    lua_setmetatable(L, -2);
+    r.headers = header_list(L);
+    sonde_http *h = sonde_http_get(sonde_binding_loop(L));
+    char        err[256] = "curl_multi_init failed";
+    u->t = h ? sonde_transfer_start(h, &r, err, sizeof err) : NULL;
+    if (!h) curl_slist_free_all(r.headers);
+    if (u->t) return 1;
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+static int transfer_cancel(lua_State *L) {
+    sonde_transfer_cancel(check_transfer(L));
+    return 0;
+}
+
+/* The kind of transport error a curl result is, as sonde.http reports it. */
+static const char *result_kind(CURLcode rc) {
+    switch (rc) {
+    case CURLE_OK:
+        return NULL;
+    case CURLE_COULDNT_CONNECT:
+        return "connect";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "dns";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return "tls";
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return "closed";
+    default:
+        return "protocol";
+    }
+}
+
+/* result() -> nil when it succeeded, or kind, message, curl code */
+static int transfer_result(lua_State *L) {
+    sonde_transfer *t = check_transfer(L);
+    const char     *kind = result_kind(t->result);
+    if (!kind) return 0;
+    lua_pushstring(L, kind);
+    lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
+    lua_pushinteger(L, t->result);
+    return 3;
+}
+
+static double info_seconds(CURL *e, CURLINFO what) {
+    curl_off_t us = 0;
+    curl_easy_getinfo(e, what, &us);
+    return (double)us / 1e6;
+}
+
+static void push_timings(lua_State *L, CURL *e) {
+    static const struct {
+        const char *name;
+        CURLINFO    info;
+    } phases[] = {{"dns", CURLINFO_NAMELOOKUP_TIME_T}, {"connect", CURLINFO_CONNECT_TIME_T},
+                  {"tls", CURLINFO_APPCONNECT_TIME_T}, {"first_byte", CURLINFO_STARTTRANSFER_TIME_T},
+                  {"total", CURLINFO_TOTAL_TIME_T},    {"redirect", CURLINFO_REDIRECT_TIME_T}};
+    lua_createtable(L, 0, 6);
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+        lua_pushnumber(L, info_seconds(e, phases[i].info));
+        lua_setfield(L, -2, phases[i].name);
+    }
+}
+
+/* response() -> status, raw headers, body, effective url, http version,
+ *               timings {dns, connect, tls, first_byte, total, redirect},
+ *               connections opened for it (0 when one was reused) */
+static int transfer_response(lua_State *L) {
+    sonde_transfer *t = check_transfer(L);
+    long            status = 0, version = 0;
+    char           *url = NULL;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+    lua_pushinteger(L, status);
+    lua_pushlstring(L, t->headers.data ? t->headers.data : "", t->headers.len);
+    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+    lua_pushstring(L, url ? url : "");
+    lua_pushstring(L, version == CURL_HTTP_VERSION_2_0   ? "HTTP/2"
+                      : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
+                                                         : "HTTP/1.1");
+    push_timings(L, t->easy);
+    long connects = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+    lua_pushinteger(L, connects);
+    return 7;
+}
+
+static int transfer_gc(lua_State *L) {
+    transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
+    if (u->t) sonde_transfer_free(u->t);
+    u->t = NULL;
+    return 0;
+}
+
+/* started() -> transfers started by this host so far */
+static int http_started(lua_State *L) {
+    lua_pushnumber(L, sonde_http_started(sonde_binding_loop(L)));
+    return 1;
+}
+
+int luaopen_sonde_c_http(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        {"cancel", transfer_cancel},
+        {"result", transfer_result},
+        {"response", transfer_response},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, TRANSFER_MT);
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, transfer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, http_request);
+    lua_setfield(L, -2, "request");
+    lua_pushcfunction(L, http_started);
+    lua_setfield(L, -2, "started");
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+    return 1;
+}

@@ -1,0 +1,413 @@
+-- sonde.http: an httpx-like client on libcurl multi, driven by the loop.
+--
+-- Each request is a transfer started in C; the calling task waits for its
+-- completion token, so many tasks' requests are in flight at once on one
+-- loop and connections are reused across them. Transport failures raise an
+-- error object {kind=connect|timeout|tls|dns|protocol|closed, url, message};
+-- an HTTP error status is a response, not an error.
+local chttp = require("sonde.c.http")
+local task = require("sonde.task")
+local json = require("sonde.json")
+
+local M = {}
+
+local CLIENT_OPTIONS = { base_url = "string", timeout = "number", connect_timeout = "number", headers = "table",
+  retries = "number", retry_backoff = "table", verify = "boolean", follow_redirects = "boolean",
+  http2 = "boolean", max_body = "number", params = "table" }
+local REQUEST_OPTIONS = { params = "table", headers = "table", json = "any", body = "string", form = "table",
+  timeout = "number", connect_timeout = "number", follow_redirects = "boolean", verify = "boolean",
+  http2 = "boolean", retries = "number", max_body = "number" }
+
+-- ------------------------------------------------------------- counters
+
+local total_requests = 0 -- this process
+local test_requests = 0 -- since the runner's last reset
+local last_exchange = nil -- of the current test, for failure output
+
+function M.request_count() return total_requests end
+
+-- The runner calls these between tests (see sonde.runner).
+function M._test_reset()
+  test_requests, last_exchange = 0, nil
+end
+
+function M._test_collect(result)
+  result.requests = test_requests
+  result.last_exchange = last_exchange
+end
+
+-- ------------------------------------------------------------- errors
+
+local HttpError = {}
+HttpError.__index = HttpError
+HttpError.__tostring = function(e) return e.message end
+M.HttpError = HttpError
+
+local function http_error(kind, method, url, detail, fields)
+  local e = fields or {}
+  e.kind, e.method, e.url = kind, method, url
+  e.message = string.format("%s error: %s %s: %s", kind, method, url, detail)
+  return setmetatable(e, HttpError)
+end
+
+function M.is_error(e) return getmetatable(e) == HttpError end
+
+-- ------------------------------------------------------------- options
+
+local function check_options(what, opts, allowed, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(what .. ": options must be a table, got " .. type(opts), level + 1) end
+  for k, v in pairs(opts) do
+    local want = allowed[k]
+    if want == nil then
+      local names = {}
+      for name in pairs(allowed) do names[#names + 1] = name end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k),
+        table.concat(names, ", ")), level + 1)
+    end
+    if want ~= "any" and type(v) ~= want then
+      error(string.format("%s: option '%s' must be a %s, got %s", what, k, want, type(v)), level + 1)
+    end
+  end
+  return opts
+end
+
+-- ---------------------------------------------------------------- URLs
+
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+M.escape = escape
+
+local function sorted_pairs(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local i = 0
+  return function()
+    i = i + 1
+    if keys[i] ~= nil then return keys[i], t[keys[i]] end
+  end
+end
+
+-- encode_query{a=1, b={2,3}} -> "a=1&b=2&b=3" (keys sorted, lists repeated)
+function M.encode_query(params)
+  local parts = {}
+  for k, v in sorted_pairs(params) do
+    if type(v) == "table" then
+      for _, item in ipairs(v) do parts[#parts + 1] = escape(k) .. "=" .. escape(item) end
+    elseif v ~= nil and v ~= false then
+      parts[#parts + 1] = escape(k) .. "=" .. escape(v == true and "true" or v)
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+local function absolute(url) return url:match("^%a[%w+.-]*://") ~= nil end
+
+-- join(base, path) as httpx does: "http://h/api" + "/health" -> "http://h/api/health"
+function M.join_url(base, path)
+  if path == nil or path == "" then return base end
+  if absolute(path) or base == nil then return path end
+  return (base:gsub("/+$", "")) .. "/" .. (path:gsub("^/+", ""))
+end
+
+local function with_params(url, params)
+  if not params or next(params) == nil then return url end
+  local q = M.encode_query(params)
+  if q == "" then return url end
+  return url .. (url:find("?", 1, true) and "&" or "?") .. q
+end
+
+-- -------------------------------------------------------------- headers
+
+local Headers = {}
+Headers.__index = function(h, name)
+  if type(name) ~= "string" then return nil end
+  local method = rawget(Headers, name)
+  if method then return method end
+  local values = rawget(h, "_values")[name:lower()]
+  return values and table.concat(values, ", ") or nil
+end
+
+-- get_all(name) -> every value of a repeated header, in order.
+function Headers.get_all(h, name)
+  local values = rawget(h, "_values")[name:lower()]
+  return values and { unpack(values) } or {}
+end
+
+-- each() -> iterator over name, value pairs as received
+function Headers.each(h)
+  local list, i = rawget(h, "_list"), 0
+  return function()
+    i = i + 1
+    if list[i] then return list[i][1], list[i][2] end
+  end
+end
+
+local function parse_headers(raw)
+  local h = setmetatable({ _values = {}, _list = {} }, Headers)
+  local status_line
+  for line in raw:gmatch("[^\r\n]+") do
+    local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+    if name then
+      local key = name:lower()
+      h._values[key] = h._values[key] or {}
+      table.insert(h._values[key], value)
+      table.insert(h._list, { name, value })
+    elseif not status_line then
+      status_line = line
+    end
+  end
+  return h, status_line
+end
+
+-- ------------------------------------------------------------- response
+
+local Response = {}
+Response.__index = Response
+
+function Response:json()
+  local ok, v = pcall(json.decode, self.body)
+  if ok then return v end
+  local ctype = self.headers["content-type"] or "no content-type"
+  error(string.format("response from %s %s is not JSON (%s, %d bytes): %s", self.method, self.url, ctype,
+    #self.body, tostring(v):gsub("^json%.decode: ", "")), 2)
+end
+
+function Response:raise_for_status()
+  if self.status >= 400 then
+    error(http_error("status", self.method, self.url, self.status_line or tostring(self.status),
+      { status = self.status, response = self }), 2)
+  end
+  return self
+end
+
+Response.__tostring = function(r)
+  return string.format("<response %d %s %s>", r.status, r.method, r.url)
+end
+
+-- -------------------------------------------------------------- sending
+
+-- A transfer's wait: the waiting task is woken by the completion token;
+-- if the wait ends any other way (cancelled), the transfer is stopped.
+local Wait = {}
+Wait.__index = Wait
+function Wait:forget()
+  if not self.done then
+    self.xfer:cancel()
+    task.drop_token(self.token)
+  end
+end
+
+local function perform(spec)
+  local me = task.need_task("sonde.http request")
+  local w = setmetatable({ task = me }, Wait)
+  w.token = task.new_token(function()
+    w.done = true
+    task.wake(me)
+  end)
+  spec.token = w.token
+  local xfer, err = chttp.request(spec)
+  if not xfer then
+    task.drop_token(w.token)
+    error(http_error("protocol", spec.method, spec.url, err), 0)
+  end
+  w.xfer = xfer
+  task.wait(w, nil, "http request")
+  return xfer
+end
+
+local REDACTED = { authorization = true, cookie = true, ["set-cookie"] = true, ["proxy-authorization"] = true }
+
+local function summarize(method, url, req_headers, r, err)
+  local lines = { method .. " " .. url }
+  for _, line in ipairs(req_headers) do
+    local name = line:match("^([^:]+):")
+    lines[#lines + 1] = "> " .. (name and REDACTED[name:lower()] and (name .. ": [redacted]") or line)
+  end
+  if r then
+    lines[#lines + 1] = "< " .. (r.status_line or r.status)
+    local body = r.body
+    if #body > 2000 then body = body:sub(1, 2000) .. string.format("... (%d bytes in all)", #r.body) end
+    if body:find("[%z\1-\8\14-\31]") then body = string.format("(%d bytes of binary data)", #r.body) end
+    lines[#lines + 1] = body
+  else
+    lines[#lines + 1] = "< " .. tostring(err)
+  end
+  return table.concat(lines, "\n")
+end
+
+local function build_response(xfer, method, url, started)
+  local status, raw_headers, body, effective, version, timings, connects = xfer:response()
+  local headers, status_line = parse_headers(raw_headers)
+  return setmetatable({ status = status, ok = status >= 200 and status < 300, headers = headers, body = body,
+    url = effective ~= "" and effective or url, method = method, http_version = version, timings = timings,
+    elapsed = task.now() - started, status_line = status_line, new_connections = connects }, Response)
+end
+
+-- One attempt: a response, or raises the transport error.
+local function attempt(spec)
+  local started = task.now()
+  total_requests, test_requests = total_requests + 1, test_requests + 1
+  local xfer = perform(spec)
+  local kind, message, code = xfer:result()
+  if kind then error(http_error(kind, spec.method, spec.url, message, { curl_code = code }), 0) end
+  return build_response(xfer, spec.method, spec.url, started)
+end
+
+local RETRYABLE = { connect = true, timeout = true, closed = true, dns = true }
+
+local function backoff(b, n)
+  local delay = (b.min or 0.5) * (b.factor or 1.5) ^ (n - 1)
+  return math.min(delay, b.max or 5)
+end
+
+local function send(spec, retries, retry_backoff)
+  for n = 1, retries + 1 do
+    local ok, r = pcall(attempt, spec)
+    if ok then
+      last_exchange = summarize(spec.method, spec.url, spec.headers, r)
+      return r
+    end
+    if not M.is_error(r) or not RETRYABLE[r.kind] or n > retries then
+      if M.is_error(r) then last_exchange = summarize(spec.method, spec.url, spec.headers, nil, r) end
+      error(r, 0)
+    end
+    task.sleep(backoff(retry_backoff, n))
+  end
+end
+
+-- ---------------------------------------------------------------- bodies
+
+local function header_lines(...)
+  local merged, order = {}, {}
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    for k, v in pairs(t or {}) do
+      if type(k) ~= "string" then error("headers must map names to values, got a " .. type(k) .. " name", 0) end
+      local key = k:lower()
+      if not merged[key] then order[#order + 1] = key end
+      merged[key] = { k, v }
+    end
+  end
+  table.sort(order)
+  local lines = {}
+  for _, key in ipairs(order) do
+    local name, v = merged[key][1], merged[key][2]
+    if v ~= false then
+      if type(v) ~= "string" and type(v) ~= "number" then
+        error("header '" .. name .. "' must be a string or number, got " .. type(v), 0)
+      end
+      lines[#lines + 1] = name .. ": " .. tostring(v)
+    end
+  end
+  return lines, merged
+end
+
+local function body_of(opts, headers_set)
+  local n = (opts.json ~= nil and 1 or 0) + (opts.body and 1 or 0) + (opts.form and 1 or 0)
+  if n > 1 then error("give only one of json=, body= and form=", 0) end
+  if opts.json ~= nil then
+    local ok, s = pcall(json.encode, opts.json)
+    if not ok then error((tostring(s):gsub("^.-json%.encode", "json=")), 0) end
+    return s, not headers_set["content-type"] and "application/json" or nil
+  end
+  if opts.form then return M.encode_query(opts.form), not headers_set["content-type"] and
+      "application/x-www-form-urlencoded" or nil end
+  return opts.body, nil
+end
+
+-- ---------------------------------------------------------------- clients
+
+local Client = {}
+Client.__index = Client
+M.Client = Client
+
+local CLIENT_DEFAULTS = { timeout = 10, retries = 0, verify = true, follow_redirects = false, http2 = false }
+local DEFAULT_BACKOFF = { min = 0.5, factor = 1.5, max = 5 }
+
+-- client{base_url=, timeout=10, connect_timeout=, headers={}, retries=0,
+-- retry_backoff={min=0.5, factor=1.5, max=5}, verify=true,
+-- follow_redirects=false, http2=false} -> client
+function M.client(opts)
+  opts = check_options("http.client", opts, CLIENT_OPTIONS, 2)
+  if opts.base_url and not absolute(opts.base_url) then
+    error("http.client: base_url must be an absolute URL such as http://127.0.0.1:8080/api, got '" ..
+      opts.base_url .. "'", 2)
+  end
+  local c = setmetatable({ request_count = 0, headers = opts.headers or {} }, Client)
+  for k, v in pairs(CLIENT_DEFAULTS) do c[k] = v end
+  for k, v in pairs(opts) do
+    if k ~= "headers" then c[k] = v end
+  end
+  c.retry_backoff = opts.retry_backoff or DEFAULT_BACKOFF
+  return c
+end
+
+local function pick(opts, c, key)
+  if opts[key] ~= nil then return opts[key] end
+  return c[key]
+end
+
+-- Checks a request and builds what send() needs. Errors are raised at
+-- `level` above prepare (every public entry calls it directly, so that 3 is
+-- always the user's line).
+local function prepare(self, method, path, opts, level)
+  if type(method) ~= "string" then error("request: method must be a string such as \"GET\"", level) end
+  if type(path) ~= "string" then error(method:lower() .. ": expected a URL or path string, got " .. type(path), level) end
+  opts = check_options(method:lower(), opts, REQUEST_OPTIONS, level)
+  local url = M.join_url(self.base_url, path)
+  if not absolute(url) then
+    error(string.format("%s %s: a relative URL needs a client with base_url (http.client{base_url=...})",
+      method:upper(), path), level)
+  end
+  url = with_params(with_params(url, self.params), opts.params)
+  local ok, lines, set = pcall(header_lines, self.headers, opts.headers)
+  if not ok then error(lines, level) end
+  local bok, body, ctype = pcall(body_of, opts, set)
+  if not bok then error(body, level) end
+  if ctype then lines = header_lines(self.headers, opts.headers, { ["Content-Type"] = ctype }) end
+  self.request_count = self.request_count + 1
+  return { method = method:upper(), url = url, headers = lines, body = body,
+    timeout = pick(opts, self, "timeout"), connect_timeout = pick(opts, self, "connect_timeout"),
+    verify = pick(opts, self, "verify"), follow = pick(opts, self, "follow_redirects"),
+    http2 = pick(opts, self, "http2"), max_body = pick(opts, self, "max_body") }, pick(opts, self, "retries")
+end
+
+-- request(method, path, opts) -> response
+function Client:request(method, path, opts)
+  local spec, retries = prepare(self, method, path, opts, 3)
+  return send(spec, retries, self.retry_backoff)
+end
+
+local default_client = nil
+
+local function default()
+  default_client = default_client or M.client()
+  return default_client
+end
+
+for _, method in ipairs({ "get", "post", "put", "patch", "delete", "head", "options" }) do
+  local upper = method:upper()
+  Client[method] = function(self, path, opts)
+    local spec, retries = prepare(self, upper, path, opts, 3)
+    return send(spec, retries, self.retry_backoff)
+  end
+  M[method] = function(url, opts)
+    local c = default()
+    local spec, retries = prepare(c, upper, url, opts, 3)
+    return send(spec, retries, c.retry_backoff)
+  end
+end
+
+function M.request(method, url, opts)
+  local c = default()
+  local spec, retries = prepare(c, method, url, opts, 3)
+  return send(spec, retries, c.retry_backoff)
+end
+
+M.curl_version = chttp.curl_version
+
+return M
