@@ -157,13 +157,15 @@ static int loop_isatty(lua_State *L) {
     return 1;
 }
 
-/* unused_port([host="127.0.0.1"]) -> a TCP port nothing listens on now
- * (the kernel's choice for port 0), or nil, err */
+/* unused_port([host="127.0.0.1"[, port=0]]) -> a TCP port nothing listens
+ * on now (the kernel's choice for port 0, else that port if it is free),
+ * or nil, err */
 static int loop_unused_port(lua_State *L) {
     const char        *host = luaL_optstring(L, 1, "127.0.0.1");
+    int                port = (int)luaL_optinteger(L, 2, 0);
     struct sockaddr_in addr;
     socklen_t          len = sizeof addr;
-    int                fd = -1, rc = uv_ip4_addr(host, 0, &addr);
+    int                fd = -1, rc = uv_ip4_addr(host, port, &addr);
     if (rc == 0 && (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) rc = uv_translate_sys_error(errno);
     if (rc == 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) rc = uv_translate_sys_error(errno);
     if (rc == 0 && getsockname(fd, (struct sockaddr *)&addr, &len) < 0) rc = uv_translate_sys_error(errno);

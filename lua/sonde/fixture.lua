@@ -94,7 +94,12 @@ end
 
 function M.server(opts)
   check(opts)
-  local port = opts.port or M.unused_port(opts.host)
+  local host = opts.host or "127.0.0.1"
+  local port = opts.port or M.unused_port(host)
+  if opts.port and not loop.unused_port(host, opts.port) then
+    error(string.format("fixture.server: port %d on %s is already in use (another server would answer the " ..
+      "health checks)", opts.port, host), 2)
+  end
   local argv = {}
   for i, a in ipairs(opts.cmd) do argv[i] = substitute(a, port) end
   local env = {}
@@ -104,7 +109,7 @@ function M.server(opts)
   if not ok then error("fixture.server: " .. tostring(p):gsub("^process%.spawn: ", ""), 2) end
   local srv = setmetatable({ process = p, pid = p.pid, port = port, grace = opts.grace or 10,
     name = opts.name or argv[1],
-    url = "http://" .. (opts.host or "127.0.0.1") .. ":" .. port .. (opts.base_path or "") }, Server)
+    url = "http://" .. host .. ":" .. port .. (opts.base_path or "") }, Server)
   local ready, err = pcall(wait_ready, srv, opts)
   if not ready then
     if srv:running() then srv.process:kill("KILL") end

@@ -1,0 +1,114 @@
+-- sonde.fixture: real servers in subprocesses, and every way they go wrong.
+local fixture = require("sonde.fixture")
+local http = require("sonde.http")
+local task = require("sonde.task")
+local support = require("specs.support")
+
+local PY_SERVER = [[
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        status = int(sys.argv[2])
+        self.send_response(status); self.end_headers(); self.wfile.write(b"health %d" % status)
+    def log_message(self, *a): print("request", self.path, flush=True)
+print("listening on", sys.argv[1], flush=True)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+]]
+
+describe("fixture.server", function()
+  it("starts a server, substitutes {port} in cmd and env, and stops it", function()
+    local srv = fixture.server { cmd = { "python3", "-c", PY_SERVER, "{port}", "200" },
+      env = { SONDE_PORT_SEEN = "{port}" }, health = "/health", poll_interval = 0.05 }
+    assert.matches("^http://127%.0%.0%.1:%d+$", srv.url)
+    assert.are.equal(200, http.get(srv.url .. "/x").status)
+    assert.matches("listening on " .. srv.port, srv:logs())
+    assert.is_true(srv:running())
+    srv:stop()
+    assert.is_false(srv:running())
+    assert.is_false(support.alive(srv.pid))
+  end)
+
+  it("appends base_path to the url", function()
+    local srv = fixture.server { cmd = { "python3", "-c", PY_SERVER, "{port}", "200" }, base_path = "/api" }
+    assert.matches(":%d+/api$", srv.url)
+    srv:stop()
+  end)
+
+  it("unused_port gives a port nothing listens on", function()
+    local port = fixture.unused_port()
+    assert.is_true(port > 0 and port < 65536)
+    local ok, err = pcall(http.get, "http://127.0.0.1:" .. port .. "/")
+    assert.is_false(ok)
+    assert.are.equal("connect", err.kind)
+  end)
+end)
+
+describe("fixture.server failures", function()
+  it("a command that does not exist is one clear line", function()
+    local ok, err = pcall(function() local s = fixture.server { cmd = { "sonde-no-such-server", "{port}" } } return s end)
+    assert.is_false(ok)
+    assert.matches("fixture_spec.lua:%d+: fixture.server: cannot run 'sonde%-no%-such%-server': no such executable in PATH", err)
+  end)
+
+  it("a server that exits early is reported at once with its status and output", function()
+    local started = task.now()
+    local ok, err = pcall(fixture.server, { cmd = { "sh", "-c", "echo starting; echo 'bad config' >&2; exit 3" },
+      ready_timeout = 60 })
+    assert.is_false(ok)
+    assert.matches("exited with code 3 before becoming ready; last output:\nstarting\nbad config", err)
+    assert.is_true(task.now() - started < 30, "waited for the ready timeout instead of noticing the exit")
+  end)
+
+  it("a health path that answers 500 forever times out with the last answer, and the server is stopped", function()
+    local ok, err = pcall(fixture.server, { cmd = { "python3", "-c", PY_SERVER, "{port}", "500" },
+      ready_timeout = 0.5, poll_interval = 0.05 })
+    assert.is_false(ok)
+    assert.matches("did not become ready within 0%.5s %(GET http://127%.0%.0%.1:%d+/health answered 500%)", err)
+    assert.matches("listening on", err)
+    local pid = tonumber(err:match("pid (%d+)"))
+    if pid then assert.is_false(support.alive(pid)) end
+  end)
+
+  it("a port already in use is refused before anything starts", function()
+    local first = fixture.server { cmd = { "python3", "-c", PY_SERVER, "{port}", "200" } }
+    local ok, err = pcall(function()
+      local s = fixture.server { port = first.port, cmd = { "python3", "-c", PY_SERVER, "{port}", "200" } }
+      return s
+    end)
+    first:stop()
+    assert.is_false(ok)
+    assert.matches("fixture_spec.lua:%d+: fixture.server: port " .. first.port ..
+      " on 127.0.0.1 is already in use %(another server would answer the health checks%)", err)
+  end)
+
+  it("rejects unknown options and a missing cmd", function()
+    assert.has_error(function() fixture.server { cmd = { "x" }, helth = "/" } end,
+      "fixture.server: unknown option 'helth'")
+    local ok, err = pcall(fixture.server, { health = "/" })
+    assert.is_false(ok)
+    assert.matches("cmd must be an argv list", err)
+  end)
+end)
+
+describe("fixture.session", function()
+  it("makes the value once and returns it again", function()
+    local made = 0
+    local a = fixture.session("spec-counter", function() made = made + 1 return { n = made } end)
+    local b = fixture.session("spec-counter", function() made = made + 1 return { n = made } end)
+    assert.are.equal(a, b)
+    assert.are.equal(1, made)
+  end)
+
+  it("a failing factory raises every time its name is asked for", function()
+    assert.has_error(function() fixture.session("spec-broken", function() error("no database") end) end)
+    local ok, err = pcall(fixture.session, "spec-broken", function() return 1 end)
+    assert.is_false(ok)
+    assert.matches("no database", err)
+  end)
+
+  it("tears sessions down when the run ends (checked in a subprocess)", function()
+    local code, out = support.sonde("run", support.fixture("session_teardown.lua"))
+    assert.are.equal(0, code)
+    assert.are.equal("made\nscript done\ntorn down\n", out)
+  end)
+end)
