@@ -14,6 +14,7 @@ struct sonde_http {
     CURL       *pool[EASY_POOL_MAX];
     int         pooled;
     double      started;
+    int         verbose; /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
 };
 
 /* One per socket curl watches; freed in the poll handle's close callback. */
@@ -165,6 +166,11 @@ sonde_http *sonde_http_get(sonde_loop *lp) {
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    /* curl sizes its connection cache by the handles added at the moment,
+     * which between bursts is few: idle keep-alive connections would be
+     * closed and reopened. Keep plenty. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 4096L);
+    h->verbose = getenv("SONDE_HTTP_VERBOSE") != NULL;
     lp->http = h;
     return h;
 }
@@ -193,26 +199,46 @@ void sonde_http_free(sonde_loop *lp) {
 
 /* ---------------------------------------------------------- transfers */
 
-static CURL *easy_take(sonde_http *h) {
-    if (h->pooled) return h->pool[--h->pooled];
-    return curl_easy_init();
+/* Options every transfer shares, set once per easy handle. */
+static CURL *easy_new(sonde_http *h) {
+    CURL *e = curl_easy_init();
+    if (!e) return NULL;
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (h->verbose) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* curl's trace on stderr */
+    return e;
 }
 
+static CURL *easy_take(sonde_http *h) { return h->pooled ? h->pool[--h->pooled] : easy_new(h); }
+
+/* Handles are pooled without curl_easy_reset (which costs more than the
+ * request itself on loopback): set_options sets every per-request option
+ * each time, so nothing of one request leaks into the next. */
 static void easy_give(sonde_http *h, CURL *easy) {
-    if (h->pooled < EASY_POOL_MAX) {
-        curl_easy_reset(easy);
+    if (h->pooled < EASY_POOL_MAX)
         h->pool[h->pooled++] = easy;
-    } else {
+    else
         curl_easy_cleanup(easy);
-    }
 }
 
-static void set_method(CURL *e, const sonde_request *r) {
-    if (strcmp(r->method, "GET") == 0) return;
-    if (strcmp(r->method, "HEAD") == 0)
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    else
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+/* Method and body, from a clean state: no body means HTTPGET (which also
+ * undoes a previous POST), a body means POSTFIELDS; CUSTOMREQUEST names any
+ * method that those two and NOBODY do not already say. */
+static void set_method(sonde_transfer *t, const sonde_request *r) {
+    CURL *e = t->easy;
+    int   get = strcmp(r->method, "GET") == 0, head = strcmp(r->method, "HEAD") == 0;
+    int   post = strcmp(r->method, "POST") == 0;
+    if (t->req_body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req_body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
+    int named = head || (get && !t->req_body) || (post && t->req_body);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, named ? NULL : r->method);
 }
 
 static void set_options(sonde_transfer *t, const sonde_request *r) {
@@ -220,25 +246,16 @@ static void set_options(sonde_transfer *t, const sonde_request *r) {
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    if (getenv("SONDE_HTTP_VERBOSE")) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* curl's trace on stderr */
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r->http2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1);
-    if (r->timeout > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(r->timeout * 1000));
-    if (r->connect_timeout > 0) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(r->connect_timeout * 1000));
-    if (t->req_body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req_body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-    }
-    set_method(e, r);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout > 0 ? (long)(r->timeout * 1000) : 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout > 0 ? (long)(r->connect_timeout * 1000) : 0L);
+    set_method(t, r);
 }
 
 sonde_transfer *sonde_transfer_start(sonde_http *h, const sonde_request *r, char *err, size_t errlen) {

@@ -179,6 +179,15 @@ static int transfer_response(lua_State *L) {
     return 7;
 }
 
+/* close(): frees the transfer now (its easy handle goes back to the pool
+ * for the next request) instead of waiting for the garbage collector. */
+static int transfer_close(lua_State *L) {
+    transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
+    if (u->t) sonde_transfer_free(u->t);
+    u->t = NULL;
+    return 0;
+}
+
 static int transfer_gc(lua_State *L) {
     transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
     if (u->t) sonde_transfer_free(u->t);
@@ -197,6 +206,7 @@ int luaopen_sonde_c_http(lua_State *L) {
         {"cancel", transfer_cancel},
         {"result", transfer_result},
         {"response", transfer_response},
+        {"close", transfer_close},
         {NULL, NULL},
     };
     luaL_newmetatable(L, TRANSFER_MT);

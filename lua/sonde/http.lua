@@ -33,7 +33,7 @@ end
 
 function M._test_collect(result)
   result.requests = test_requests
-  result.last_exchange = last_exchange
+  result.last_exchange = M.last_exchange()
 end
 
 -- ------------------------------------------------------------- errors
@@ -107,9 +107,14 @@ end
 local function absolute(url) return url:match("^%a[%w+.-]*://") ~= nil end
 
 -- join(base, path) as httpx does: "http://h/api" + "/health" -> "http://h/api/health"
+local SLASH = 47
+
 function M.join_url(base, path)
   if path == nil or path == "" then return base end
-  if absolute(path) or base == nil then return path end
+  if base == nil or absolute(path) then return path end
+  -- the common case (no slash doubled or missing) without pattern matching
+  local base_slash, path_slash = base:byte(-1) == SLASH, path:byte(1) == SLASH
+  if base_slash ~= path_slash and path:byte(2) ~= SLASH and base:byte(-2) ~= SLASH then return base .. path end
   return (base:gsub("/+$", "")) .. "/" .. (path:gsub("^/+", ""))
 end
 
@@ -166,7 +171,18 @@ end
 -- ------------------------------------------------------------- response
 
 local Response = {}
-Response.__index = Response
+
+-- headers and status_line are parsed from the raw header block on first use.
+Response.__index = function(r, key)
+  local method = Response[key]
+  if method ~= nil then return method end
+  if key == "headers" or key == "status_line" then
+    local headers, status_line = parse_headers(rawget(r, "raw_headers"))
+    rawset(r, "headers", headers)
+    rawset(r, "status_line", status_line or false)
+    return rawget(r, key)
+  end
+end
 
 function Response:json()
   local ok, v = pcall(json.decode, self.body)
@@ -241,10 +257,10 @@ end
 
 local function build_response(xfer, method, url, started)
   local status, raw_headers, body, effective, version, timings, connects = xfer:response()
-  local headers, status_line = parse_headers(raw_headers)
-  return setmetatable({ status = status, ok = status >= 200 and status < 300, headers = headers, body = body,
-    url = effective ~= "" and effective or url, method = method, http_version = version, timings = timings,
-    elapsed = task.now() - started, status_line = status_line, new_connections = connects }, Response)
+  xfer:close()
+  return setmetatable({ status = status, ok = status >= 200 and status < 300, raw_headers = raw_headers,
+    body = body, url = effective ~= "" and effective or url, method = method, http_version = version,
+    timings = timings, elapsed = task.now() - started, new_connections = connects }, Response)
 end
 
 -- One attempt: a response, or raises the transport error.
@@ -264,15 +280,23 @@ local function backoff(b, n)
   return math.min(delay, b.max or 5)
 end
 
+-- last_exchange() -> the current test's last request and what came back,
+-- with credentials redacted, or nil. Built only when asked for (failures).
+function M.last_exchange()
+  local x = last_exchange
+  if not x then return nil end
+  return summarize(x.spec.method, x.spec.url, x.spec.headers, x.response, x.error)
+end
+
 local function send(spec, retries, retry_backoff)
   for n = 1, retries + 1 do
     local ok, r = pcall(attempt, spec)
     if ok then
-      last_exchange = summarize(spec.method, spec.url, spec.headers, r)
+      last_exchange = { spec = spec, response = r }
       return r
     end
     if not M.is_error(r) or not RETRYABLE[r.kind] or n > retries then
-      if M.is_error(r) then last_exchange = summarize(spec.method, spec.url, spec.headers, nil, r) end
+      if M.is_error(r) then last_exchange = { spec = spec, error = r } end
       error(r, 0)
     end
     task.sleep(backoff(retry_backoff, n))
@@ -281,7 +305,12 @@ end
 
 -- ---------------------------------------------------------------- bodies
 
+local NO_HEADERS = {}
+
 local function header_lines(...)
+  if select("#", ...) <= 2 and next(... or NO_HEADERS) == nil and next(select(2, ...) or NO_HEADERS) == nil then
+    return NO_HEADERS, NO_HEADERS -- nothing to merge: the usual request
+  end
   local merged, order = {}, {}
   for i = 1, select("#", ...) do
     local t = select(i, ...)
