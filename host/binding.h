@@ -16,5 +16,6 @@ sonde_loop *sonde_binding_loop(lua_State *L);
 int luaopen_sonde_c_loop(lua_State *L);
 int luaopen_sonde_c_process(lua_State *L);
 int luaopen_sonde_c_http(lua_State *L);
+int luaopen_sonde_c_server(lua_State *L);
 
 #endif

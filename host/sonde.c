@@ -176,6 +176,7 @@ static int open_libs(lua_State *L) {
     sonde_preload(S, "sonde.c.loop", luaopen_sonde_c_loop);
     sonde_preload(S, "sonde.c.process", luaopen_sonde_c_process);
     sonde_preload(S, "sonde.c.http", luaopen_sonde_c_http);
+    sonde_preload(S, "sonde.c.server", luaopen_sonde_c_server);
     sonde_preload(S, "sonde.c.watchdog", luaopen_sonde_c_watchdog);
     sonde_preload(S, "cjson", luaopen_cjson);
     return 0;

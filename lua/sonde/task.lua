@@ -88,6 +88,18 @@ end
 M.new_token = new_token
 function M.drop_token(token) wakers[token] = nil end
 
+-- persistent_token(fn) -> token whose completions all call fn (a server's
+-- "requests are ready" token fires many times); drop_token ends it.
+function M.persistent_token(fn)
+  local token
+  local function again(a, b)
+    wakers[token] = again
+    fn(a, b)
+  end
+  token = new_token(again)
+  return token
+end
+
 local interrupt_handlers = {}
 
 local function dispatch(token, a, b)

@@ -1,0 +1,136 @@
+/* lserver.c — sonde.c.server: the Lua binding of server.c.
+ *
+ * listen{...} returns a server; when its token completes, take() hands out
+ * complete requests one by one and respond() answers them by id. Misuse
+ * raises; a port that cannot be bound returns nil and the reason. */
+#include <string.h>
+
+#include "binding.h"
+#include "server.h"
+
+#define SERVER_MT "sonde.c.server"
+
+typedef struct {
+    sonde_server *s;
+} server_ud;
+
+static sonde_server *check_server(lua_State *L) {
+    server_ud *u = luaL_checkudata(L, 1, SERVER_MT);
+    if (!u->s) luaL_error(L, "server already closed");
+    return u->s;
+}
+
+static double field_number(lua_State *L, const char *key, double def) {
+    lua_getfield(L, 1, key);
+    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* listen{host=, port=, token=, max_body=, max_header_count=,
+ *        max_header_bytes=, request_timeout=, idle_timeout=} */
+static int server_listen(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sonde_server_opts o = {0};
+    lua_getfield(L, 1, "host");
+    o.host = luaL_optstring(L, -1, "127.0.0.1");
+    o.port = (int)field_number(L, "port", 0);
+    o.token = (int)field_number(L, "token", 0);
+    o.limits.max_body = (size_t)field_number(L, "max_body", 1 << 20);
+    o.limits.max_header_count = (size_t)field_number(L, "max_header_count", 100);
+    o.limits.max_header_bytes = (size_t)field_number(L, "max_header_bytes", 16384);
+    o.request_timeout = field_number(L, "request_timeout", 30);
+    o.idle_timeout = field_number(L, "idle_timeout", 60);
+    server_ud *u = lua_newuserdata(L, sizeof *u);
+    u->s = NULL;
+    luaL_getmetatable(L, SERVER_MT);
+    lua_setmetatable(L, -2);
+    char err[256] = "out of memory";
+    u->s = sonde_server_listen(sonde_binding_loop(L), &o, err, sizeof err);
+    if (u->s) return 1;
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+static int server_port(lua_State *L) {
+    lua_pushinteger(L, sonde_server_port(check_server(L)));
+    return 1;
+}
+
+static void push_bytes(lua_State *L, const sonde_bytes *b) { lua_pushlstring(L, b->data ? b->data : "", b->len); }
+
+/* take() -> id, method, target, {name, value, ...}, body, keep_alive | nil */
+static int server_take(lua_State *L) {
+    sonde_conn *c = sonde_server_take(check_server(L));
+    if (!c) return 0;
+    sonde_httpreq *r = sonde_conn_request(c);
+    lua_pushnumber(L, sonde_conn_id(c));
+    lua_pushstring(L, sonde_httpreq_method(r));
+    push_bytes(L, &r->url);
+    lua_createtable(L, (int)r->header_count * 2, 0);
+    for (size_t i = 0; i < r->header_count; i++) {
+        push_bytes(L, &r->names[i]);
+        lua_rawseti(L, -2, (int)(2 * i + 1));
+        push_bytes(L, &r->values[i]);
+        lua_rawseti(L, -2, (int)(2 * i + 2));
+    }
+    push_bytes(L, &r->body);
+    lua_pushboolean(L, sonde_httpreq_keep_alive(r));
+    return 6;
+}
+
+/* respond(id, status, header_lines, body) -> true | false (client gone) */
+static int server_respond(lua_State *L) {
+    sonde_server *s = check_server(L);
+    uint32_t      id = (uint32_t)luaL_checknumber(L, 2);
+    int           status = (int)luaL_checkinteger(L, 3);
+    size_t        hlen, blen;
+    const char   *headers = luaL_optlstring(L, 4, "", &hlen);
+    const char   *body = luaL_optlstring(L, 5, "", &blen);
+    if (status < 100 || status > 999) return luaL_error(L, "status must be a number from 100 to 999, got %d", status);
+    lua_pushboolean(L, sonde_server_respond(s, id, status, headers, hlen, body, blen) == 0);
+    return 1;
+}
+
+/* shutdown() -> requests still being handled */
+static int server_shutdown(lua_State *L) {
+    lua_pushinteger(L, sonde_server_shutdown(check_server(L)));
+    return 1;
+}
+
+static int server_busy(lua_State *L) {
+    lua_pushinteger(L, sonde_server_busy(check_server(L)));
+    return 1;
+}
+
+/* close() -> closes everything now and lets the memory go */
+static int server_close(lua_State *L) {
+    server_ud *u = luaL_checkudata(L, 1, SERVER_MT);
+    if (u->s) sonde_server_release(u->s);
+    u->s = NULL;
+    return 0;
+}
+
+int luaopen_sonde_c_server(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        {"port", server_port},
+        {"take", server_take},
+        {"respond", server_respond},
+        {"shutdown", server_shutdown},
+        {"busy", server_busy},
+        {"close", server_close},
+        {NULL, NULL},
+    };
+    luaL_newmetatable(L, SERVER_MT);
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, server_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, server_listen);
+    lua_setfield(L, -2, "listen");
+    return 1;
+}

@@ -1,0 +1,407 @@
+/* server.c — TCP listener and connections for the embedded HTTP server. */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum conn_state { READING, HANDLING, WRITING, DRAINING, CLOSING };
+
+struct sonde_conn {
+    uv_tcp_t        tcp;
+    uv_timer_t      timer;
+    sonde_server   *srv;
+    uint32_t        id;
+    enum conn_state state;
+    sonde_httpreq   req;
+    sonde_bytes     pending;     /* bytes after the message being handled */
+    int             in_flight;   /* counted in the loop's real_pending */
+    int             close_after; /* close once the response is written */
+    int             handles;     /* tcp and timer, until their close callbacks */
+    int             reading;     /* uv_read_start is in effect */
+    int             refused;     /* answered with an error: drain, then close */
+    uv_shutdown_t   shutdown;
+    sonde_conn     *prev, *next; /* open connections */
+    sonde_conn     *next_ready;  /* complete requests waiting for Lua */
+};
+
+struct sonde_server {
+    sonde_loop       *lp;
+    uv_tcp_t          listener;
+    sonde_server_opts opts;
+    int               listener_open, released;
+    uint32_t          next_id;
+    sonde_conn       *conns;
+    sonde_conn       *ready_head, *ready_tail;
+    int               busy;         /* requests taken by Lua and not yet answered */
+    int               conn_handles; /* connection handles not closed yet */
+};
+
+static void conn_feed(sonde_conn *c);
+static void set_reading(sonde_conn *c, int on);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
+/* ------------------------------------------------------------ memory */
+
+static void server_maybe_free(sonde_server *s) {
+    if (s->released && !s->listener_open && !s->conns && !s->conn_handles) free(s);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+    sonde_conn   *c = h->data;
+    sonde_server *s = c->srv;
+    s->conn_handles--;
+    if (--c->handles > 0) {
+        server_maybe_free(s);
+        return;
+    }
+    sonde_httpreq_free(&c->req);
+    free(c->pending.data);
+    free(c);
+    server_maybe_free(s);
+}
+
+static void set_in_flight(sonde_conn *c, int on) {
+    if (c->in_flight == on) return;
+    c->in_flight = on;
+    c->srv->lp->real_pending += on ? 1 : -1;
+}
+
+static void unlink_ready(sonde_conn *c) {
+    sonde_server *s = c->srv;
+    for (sonde_conn **pp = &s->ready_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next_ready)
+        if (*pp == c) {
+            *pp = c->next_ready;
+            if (s->ready_tail == c) s->ready_tail = prev;
+            return;
+        }
+}
+
+static void conn_close(sonde_conn *c) {
+    if (c->state == CLOSING) return;
+    sonde_server *s = c->srv;
+    if (c->state == HANDLING) s->busy--;
+    c->state = CLOSING;
+    set_in_flight(c, 0);
+    unlink_ready(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void on_timeout(uv_timer_t *t) {
+    sonde_conn *c = t->data;
+    if (c->state == DRAINING) {
+        conn_close(c);
+        return;
+    }
+    if (c->state != READING) return;
+    if (!c->req.started) {
+        conn_close(c); /* idle keep-alive connection: just go */
+        return;
+    }
+    const char msg[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    uv_buf_t   buf = uv_buf_init((char *)msg, sizeof msg - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    conn_close(c);
+}
+
+static void arm_timer(sonde_conn *c, double seconds) {
+    if (seconds > 0)
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)(seconds * 1000), 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct {
+    uv_write_t  req;
+    sonde_conn *conn;
+    char        data[];
+} write_req;
+
+static void on_shutdown(uv_shutdown_t *req, int status) { (void)req, (void)status; }
+
+/* After refusing a request the client may still be sending (a body over
+ * the limit): closing now would reset the connection and lose the answer.
+ * So send FIN, read and drop what still comes for a moment, then close. */
+static void lingering_close(sonde_conn *c) {
+    c->state = DRAINING;
+    c->pending.len = 0;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    set_reading(c, 1);
+    arm_timer(c, 2.0);
+}
+
+static void on_written(uv_write_t *w, int status) {
+    write_req  *wr = (write_req *)w;
+    sonde_conn *c = wr->conn;
+    free(wr);
+    if (c->state != WRITING) return;
+    if (c->refused && status == 0) {
+        lingering_close(c);
+        return;
+    }
+    if (status < 0 || c->close_after) {
+        conn_close(c);
+        return;
+    }
+    sonde_httpreq_next(&c->req);
+    set_in_flight(c, 0);
+    c->state = READING;
+    arm_timer(c, c->srv->opts.idle_timeout);
+    conn_feed(c); /* pipelined bytes that arrived meanwhile */
+}
+
+static int conn_write(sonde_conn *c, const char *head, size_t head_len, const char *body, size_t body_len) {
+    write_req *wr = malloc(sizeof *wr + head_len + body_len);
+    if (!wr) return -1;
+    wr->conn = c;
+    memcpy(wr->data, head, head_len);
+    if (body_len) memcpy(wr->data + head_len, body, body_len);
+    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)(head_len + body_len));
+    c->state = WRITING;
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
+        free(wr);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers input the parser refused and closes the connection after. */
+static void refuse(sonde_conn *c) {
+    char head[256];
+    int  status = c->req.error_status;
+    int  n = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                      status, sonde_http_reason(status), strlen(c->req.error_reason) + 1);
+    c->close_after = c->refused = 1;
+    set_reading(c, 0);
+    char body[160];
+    int  blen = snprintf(body, sizeof body, "%s\n", c->req.error_reason);
+    conn_write(c, head, (size_t)n, body, (size_t)blen < sizeof body ? (size_t)blen : sizeof body - 1);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void queue_ready(sonde_conn *c) {
+    sonde_server *s = c->srv;
+    c->state = HANDLING;
+    c->next_ready = NULL;
+    if (s->ready_tail)
+        s->ready_tail->next_ready = c;
+    else
+        s->ready_head = c;
+    s->ready_tail = c;
+    s->busy++;
+    sonde_loop_complete(s->lp, s->opts.token, 0, 0);
+}
+
+static void set_reading(sonde_conn *c, int on) {
+    if (c->reading == on) return;
+    c->reading = on;
+    if (on)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+/* Feeds the pending bytes to the parser and acts on what it found. Never
+ * feeds zero bytes: http-parser takes that as the end of the stream. */
+static void conn_feed(sonde_conn *c) {
+    size_t used = c->pending.len ? sonde_httpreq_feed(&c->req, c->pending.data, c->pending.len) : 0;
+    memmove(c->pending.data, c->pending.data + used, c->pending.len - used);
+    c->pending.len -= used;
+    if (c->req.started && !c->in_flight) {
+        set_in_flight(c, 1);
+        arm_timer(c, c->srv->opts.request_timeout);
+    }
+    if (c->req.error_status) {
+        refuse(c);
+    } else if (c->req.complete) {
+        set_reading(c, 0);
+        uv_timer_stop(&c->timer);
+        queue_ready(c);
+    } else {
+        set_reading(c, 1);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+    sonde_conn *c = h->data;
+    (void)hint;
+    size_t want = c->pending.len + 65536;
+    if (want > c->pending.cap) {
+        char *p = realloc(c->pending.data, want);
+        if (!p) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        c->pending.data = p, c->pending.cap = want;
+    }
+    *buf = uv_buf_init(c->pending.data + c->pending.len, (unsigned)(c->pending.cap - c->pending.len));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
+    sonde_conn *c = stream->data;
+    (void)buf;
+    if (n < 0) {
+        conn_close(c); /* EOF or error: a half-sent request goes with it */
+        return;
+    }
+    c->pending.len += (size_t)n;
+    if (c->state == DRAINING)
+        c->pending.len = 0;
+    else if (c->state == READING)
+        conn_feed(c);
+}
+
+/* ---------------------------------------------------------- accepting */
+
+static void on_connection(uv_stream_t *listener, int status) {
+    sonde_server *s = listener->data;
+    if (status < 0) return;
+    sonde_conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->srv = s;
+    c->id = ++s->next_id;
+    uv_tcp_init(&s->lp->uv, &c->tcp);
+    uv_timer_init(&s->lp->uv, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    s->conn_handles += 2;
+    sonde_httpreq_init(&c->req, &s->opts.limits);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    arm_timer(c, s->opts.idle_timeout);
+    set_reading(c, 1);
+}
+
+sonde_server *sonde_server_listen(sonde_loop *lp, const sonde_server_opts *o, char *err, size_t errlen) {
+    struct sockaddr_storage addr;
+    int                     rc = uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&addr);
+    if (rc != 0) rc = uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&addr);
+    if (rc != 0) {
+        snprintf(err, errlen, "'%s' is not an IP address", o->host);
+        return NULL;
+    }
+    sonde_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->lp = lp;
+    s->opts = *o;
+    uv_tcp_init(&lp->uv, &s->listener);
+    s->listener.data = s;
+    s->listener_open = 1;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)) == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", o->host, o->port, uv_strerror(rc));
+        s->released = 1;
+        sonde_server_shutdown(s);
+        return NULL;
+    }
+    return s;
+}
+
+int sonde_server_port(sonde_server *s) {
+    struct sockaddr_storage addr;
+    int                     len = sizeof addr;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len) != 0) return -1;
+    if (addr.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+}
+
+/* ------------------------------------------------------ taking, answering */
+
+sonde_conn *sonde_server_take(sonde_server *s) {
+    sonde_conn *c = s->ready_head;
+    if (!c) return NULL;
+    s->ready_head = c->next_ready;
+    if (!s->ready_head) s->ready_tail = NULL;
+    c->next_ready = NULL;
+    return c;
+}
+
+uint32_t       sonde_conn_id(const sonde_conn *c) { return c->id; }
+sonde_httpreq *sonde_conn_request(sonde_conn *c) { return &c->req; }
+
+static sonde_conn *find_conn(sonde_server *s, uint32_t id) {
+    for (sonde_conn *c = s->conns; c; c = c->next)
+        if (c->id == id) return c;
+    return NULL;
+}
+
+int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *headers, size_t headers_len,
+                         const char *body, size_t body_len) {
+    sonde_conn *c = find_conn(s, id);
+    if (!c || c->state != HANDLING) return -1;
+    s->busy--;
+    if (!sonde_httpreq_keep_alive(&c->req) || !s->listener_open) c->close_after = 1;
+    char   line[128];
+    int    n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, sonde_http_reason(status));
+    char   tail[96];
+    int    t = snprintf(tail, sizeof tail, "Content-Length: %zu\r\nConnection: %s\r\n\r\n", body_len,
+                     c->close_after ? "close" : "keep-alive");
+    size_t head_len = (size_t)n + headers_len + (size_t)t;
+    char  *head = malloc(head_len);
+    if (!head) return -1;
+    memcpy(head, line, (size_t)n);
+    memcpy(head + n, headers, headers_len);
+    memcpy(head + n + headers_len, tail, (size_t)t);
+    int rc = conn_write(c, head, head_len, body, body_len);
+    free(head);
+    return rc;
+}
+
+/* ------------------------------------------------------------ closing */
+
+static void on_listener_closed(uv_handle_t *h) {
+    sonde_server *s = h->data;
+    s->listener_open = 0;
+    server_maybe_free(s);
+}
+
+int sonde_server_shutdown(sonde_server *s) {
+    if (s->listener_open && !uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    for (sonde_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == READING && !c->req.started)
+            conn_close(c);
+        else
+            c->close_after = 1;
+    }
+    return s->busy;
+}
+
+void sonde_server_close_all(sonde_server *s) {
+    sonde_server_shutdown(s);
+    while (s->conns) conn_close(s->conns);
+}
+
+int sonde_server_busy(sonde_server *s) { return s->busy; }
+
+void sonde_server_release(sonde_server *s) {
+    s->released = 1;
+    sonde_server_close_all(s);
+    server_maybe_free(s);
+}

@@ -1,0 +1,261 @@
+-- sonde.server: a small HTTP/1.1 server on the loop, for stub services,
+-- event sinks and status pages.
+--
+-- C (sonde.c.server, on nodejs' http-parser) accepts, parses, enforces
+-- limits and answers malformed input itself; here a route table picks the
+-- handler, and each request's handler runs as a task in the scope that
+-- started the server, so an error in a handler fails the test that owns it.
+local cserver = require("sonde.c.server")
+local task = require("sonde.task")
+local json = require("sonde.json")
+
+local M = {}
+
+local OPTIONS = { host = "string", port = "number", max_body = "number", max_header_count = "number",
+  max_header_bytes = "number", request_timeout = "number", idle_timeout = "number", name = "string" }
+
+-- ------------------------------------------------------------- requests
+
+local function unescape(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+M.unescape = unescape
+
+-- parse_query("a=1&b=2&b=3") -> {a="1", b={"2","3"}}
+function M.parse_query(q)
+  local out = {}
+  for pair in (q or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = unescape(k), unescape(v)
+    local prev = out[k]
+    if prev == nil then
+      out[k] = v
+    elseif type(prev) == "table" then
+      prev[#prev + 1] = v
+    else
+      out[k] = { prev, v }
+    end
+  end
+  return out
+end
+
+local Headers = {}
+Headers.__index = function(h, name)
+  if type(name) ~= "string" then return nil end
+  return rawget(h, "_lower")[name:lower()]
+end
+
+local function headers_of(flat)
+  local lower, list = {}, {}
+  for i = 1, #flat, 2 do
+    local k = flat[i]:lower()
+    lower[k] = lower[k] and (lower[k] .. ", " .. flat[i + 1]) or flat[i + 1]
+    list[#list + 1] = { flat[i], flat[i + 1] }
+  end
+  return setmetatable({ _lower = lower, _list = list }, Headers)
+end
+
+local Request = {}
+Request.__index = Request
+
+function Request:json()
+  local ok, v = pcall(json.decode, self.body)
+  if not ok then error(string.format("request %s %s has no JSON body: %s", self.method, self.path, v), 2) end
+  return v
+end
+
+-- ---------------------------------------------------------------- routes
+
+local function compile(pattern)
+  if type(pattern) ~= "string" or pattern:sub(1, 1) ~= "/" then
+    error("route: the path must be a string starting with '/', got " .. tostring(pattern), 3)
+  end
+  local segments = {}
+  for seg in pattern:gmatch("[^/]+") do
+    local name = seg:match("^{([%w_]+)}$")
+    segments[#segments + 1] = name and { param = name } or { literal = seg }
+  end
+  return segments
+end
+
+local function match_route(route, parts)
+  if #route.segments ~= #parts then return nil end
+  local params = {}
+  for i, seg in ipairs(route.segments) do
+    if seg.literal then
+      if seg.literal ~= parts[i] then return nil end
+    else
+      params[seg.param] = unescape(parts[i])
+    end
+  end
+  return params
+end
+
+-- ------------------------------------------------------------- responses
+
+local function header_block(headers, has)
+  local lines = {}
+  for k, v in pairs(headers or {}) do
+    local lk = tostring(k):lower()
+    if lk ~= "content-length" and lk ~= "connection" then
+      lines[#lines + 1] = tostring(k) .. ": " .. tostring(v) .. "\r\n"
+      has[lk] = true
+    end
+  end
+  return table.concat(lines)
+end
+
+-- Turns what a handler returned into status, header lines and body.
+local function render(res)
+  if res == nil then return 204, "", "" end
+  if type(res) == "string" then return 200, "Content-Type: text/plain; charset=utf-8\r\n", res end
+  if type(res) ~= "table" then error("a handler must return a table {status=, headers=, json=|body=}, a string or nil, got " .. type(res), 0) end
+  local has = {}
+  local head = header_block(res.headers, has)
+  local body = res.body
+  if res.json ~= nil then
+    body = json.encode(res.json)
+    if not has["content-type"] then head = head .. "Content-Type: application/json\r\n" end
+  end
+  if body ~= nil and type(body) ~= "string" then error("a handler's body must be a string, got " .. type(body), 0) end
+  return res.status or 200, head, body or ""
+end
+
+-- ---------------------------------------------------------------- server
+
+local Server = {}
+Server.__index = Server
+Server.__tostring = function(s) return "<server " .. (s.url or "not started") .. ">" end
+
+function M.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("server.new: expected a table of options, got " .. type(opts), 2) end
+  for k, v in pairs(opts) do
+    if OPTIONS[k] == nil then error("server.new: unknown option '" .. tostring(k) .. "'", 2) end
+    if type(v) ~= OPTIONS[k] then error("server.new: option '" .. k .. "' must be a " .. OPTIONS[k], 2) end
+  end
+  return setmetatable({ opts = opts, routes = {}, requests = 0, errors = {} }, Server)
+end
+
+-- route(method, "/flows/{id}", handler): method is "GET", "POST"... or "*".
+function Server:route(method, pattern, handler)
+  if type(method) ~= "string" then error("route: method must be a string such as \"GET\"", 2) end
+  if type(handler) ~= "function" then error("route: handler must be a function(req), got " .. type(handler), 2) end
+  table.insert(self.routes, { method = method:upper(), segments = compile(pattern), pattern = pattern, handler = handler })
+  return self
+end
+
+for _, m in ipairs({ "get", "post", "put", "patch", "delete" }) do
+  Server[m] = function(self, pattern, handler) return self:route(m:upper(), pattern, handler) end
+end
+
+-- Finds the handler for a request: the route, 405 with Allow, or 404.
+function Server:resolve(method, path)
+  local parts = {}
+  for seg in path:gmatch("[^/]+") do parts[#parts + 1] = seg end
+  local allowed = {}
+  for _, route in ipairs(self.routes) do
+    local params = match_route(route, parts)
+    if params then
+      if route.method == method or route.method == "*" then return route, params end
+      allowed[#allowed + 1] = route.method
+    end
+  end
+  if #allowed > 0 then return nil, 405, table.concat(allowed, ", ") end
+  return nil, 404
+end
+
+local function error_body(status, message)
+  return json.encode({ error = message, status = status })
+end
+
+function Server:answer(id, status, head, body)
+  self.c:respond(id, status, head, body)
+end
+
+-- Runs one request's handler (in its own task) and answers it.
+function Server:handle(id, method, target, flat_headers, body)
+  local path, query = target:match("^([^?#]*)%??([^#]*)")
+  local route, params_or_status, allow = self:resolve(method, path)
+  if not route then
+    local status = params_or_status
+    local head = "Content-Type: application/json\r\n" .. (allow and ("Allow: " .. allow .. "\r\n") or "")
+    local what = status == 405 and ("method " .. method .. " not allowed for " .. path .. " (allowed: " .. allow .. ")")
+      or ("no route for " .. method .. " " .. path)
+    return self:answer(id, status, head, error_body(status, what))
+  end
+  local req = setmetatable({ method = method, path = path, target = target, params = params_or_status,
+    query = M.parse_query(query), headers = headers_of(flat_headers), body = body, server = self }, Request)
+  local ok, status, head, rbody = pcall(function() return render(route.handler(req)) end)
+  if ok then return self:answer(id, status, head, rbody) end
+  local err = status
+  self:answer(id, 500, "Content-Type: application/json\r\n",
+    error_body(500, "handler for " .. method .. " " .. route.pattern .. " failed: " .. task.describe(err):match("[^\n]*")))
+  error(err, 0) -- and the test that owns the server hears of it
+end
+
+function Server:dispatch()
+  while true do
+    local id, method, target, headers, body = self.c:take()
+    if not id then return end
+    self.requests = self.requests + 1
+    task.spawn_in(self.scope, self.handle, self, id, method, target, headers, body)
+  end
+end
+
+-- start() -> self, with self.url and self.port set.
+function Server:start()
+  if self.c then error("server: already started at " .. self.url, 2) end
+  self.scope = task.current_scope()
+  self.token = task.persistent_token(function() self:dispatch() end)
+  local o = self.opts
+  local c, err = cserver.listen { host = o.host or "127.0.0.1", port = o.port or 0, token = self.token,
+    max_body = o.max_body, max_header_count = o.max_header_count, max_header_bytes = o.max_header_bytes,
+    request_timeout = o.request_timeout, idle_timeout = o.idle_timeout }
+  if not c then
+    task.drop_token(self.token)
+    error("server.start: " .. err, 2)
+  end
+  self.c, self.port = c, c:port()
+  local host = o.host or "127.0.0.1"
+  self.url = "http://" .. (host:find(":", 1, true) and ("[" .. host .. "]") or host) .. ":" .. self.port
+  M._started[self] = true
+  return self
+end
+
+-- close([grace=5]): stops accepting, lets requests being handled finish for
+-- up to grace seconds, then closes every connection.
+function Server:close(grace)
+  local c = self.c
+  if not c then return end
+  M._started[self] = nil
+  local busy = c:shutdown()
+  local deadline = task.now() + (grace or 5)
+  while busy > 0 and task.now() < deadline and task.current() do
+    task.sleep(0.01)
+    busy = c:busy()
+  end
+  c:close()
+  task.drop_token(self.token)
+  self.c = nil
+end
+
+M._started = setmetatable({}, { __mode = "k" })
+
+-- new + routes + start in one call: server.start{routes...} is not needed;
+-- server.serve(opts, function(s) s:get(...) end) reads well in specs.
+function M.serve(opts, define)
+  local s = M.new(opts)
+  if define then define(s) end
+  return s:start()
+end
+
+-- The runner calls this between tests: servers a test started are closed.
+function M._test_reset()
+  for s in pairs(M._started) do
+    if s.scope and s.scope.name ~= "root" and s.scope.name ~= "run" then s:close(1) end
+  end
+end
+
+return M

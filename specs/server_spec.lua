@@ -1,0 +1,174 @@
+-- sonde.server: routes and handlers as tasks, talked to with sonde.http, and
+-- bad input sent as raw bytes by a small Python client.
+local server = require("sonde.server")
+local http = require("sonde.http")
+local process = require("sonde.process")
+local task = require("sonde.task")
+local support = require("specs.support")
+
+local function raw(port, mode)
+  local code, out, err = process.run { "python3", support.fixture("server/raw_client.py"), tostring(port), mode,
+    timeout = 60 }
+  assert.are.equal(0, code, err)
+  return out
+end
+
+local function stub()
+  return server.serve({ max_body = 4096, max_header_count = 50, max_header_bytes = 8192 }, function(s)
+    s:get("/hello/{name}", function(req) return { json = { hi = req.params.name } } end)
+    s:post("/echo", function(req) return { status = 201, body = req.body, headers = { ["X-Len"] = #req.body } } end)
+    s:get("/query", function(req) return { json = req.query } end)
+    s:get("/headers", function(req) return { json = { agent = req.headers["user-agent"], x = req.headers["X-Thing"] } } end)
+    s:get("/wait", function() task.sleep(0.2) return "waited" end)
+    s:get("/nothing", function() end)
+    s:route("*", "/any", function(req) return req.method end)
+  end)
+end
+
+describe("sonde.server routes", function()
+  local s, c
+  before_each(function()
+    s = stub()
+    c = http.client { base_url = s.url }
+  end)
+  after_each(function() s:close() end)
+
+  it("matches {param} segments and answers JSON", function()
+    local r = c:get("/hello/wor%20ld")
+    assert.are.equal(200, r.status)
+    assert.are.equal("application/json", r.headers["content-type"])
+    assert.are.same({ hi = "wor ld" }, r:json())
+  end)
+
+  it("parses the query string, repeated keys as lists", function()
+    assert.are.same({ a = "1", b = { "x", "y z" } }, c:get("/query?a=1&b=x&b=y+z"):json())
+  end)
+
+  it("gives handlers the body and case-insensitive headers", function()
+    local r = c:post("/echo", { body = "payload" })
+    assert.are.equal(201, r.status)
+    assert.are.equal("payload", r.body)
+    assert.are.equal("7", r.headers["x-len"])
+    local h = c:get("/headers", { headers = { ["x-thing"] = "yes" } }):json()
+    assert.are.equal("yes", h.x)
+    assert.matches("curl", h.agent or "curl") -- libcurl sends none by default
+  end)
+
+  it("answers 404 for an unknown path and 405 with Allow for a wrong method", function()
+    local r = c:get("/nope")
+    assert.are.equal(404, r.status)
+    assert.matches("no route for GET /nope", r:json().error)
+    r = c:delete("/echo")
+    assert.are.equal(405, r.status)
+    assert.are.equal("POST", r.headers["allow"])
+  end)
+
+  it("a handler returning nothing answers 204, a string answers text, * matches any method", function()
+    assert.are.equal(204, c:get("/nothing").status)
+    assert.are.equal("PATCH", c:patch("/any").body)
+  end)
+
+  it("handlers run as tasks: slow ones do not hold up others", function()
+    local order = {}
+    task.gather(
+      function() c:get("/wait") order[#order + 1] = "slow" end,
+      function() task.sleep(0.05) c:get("/hello/x") order[#order + 1] = "fast" end)
+    assert.are.same({ "fast", "slow" }, order)
+  end)
+
+  it("keeps connections alive across requests", function()
+    c:get("/hello/a")
+    assert.are.equal(0, c:get("/hello/b").new_connections)
+  end)
+end)
+
+describe("sonde.server bad input", function()
+  local s
+  before_each(function() s = stub() end)
+  after_each(function() s:close() end)
+
+  it("answers garbage and broken headers with 400 and keeps serving", function()
+    assert.matches("^HTTP/1.1 400 Bad Request\r\n", raw(s.port, "garbage"))
+    assert.matches("^HTTP/1.1 400 Bad Request\r\n", raw(s.port, "bad-header"))
+    assert.are.equal(200, http.get(s.url .. "/hello/still").status)
+  end)
+
+  it("refuses too many or too large headers with 431", function()
+    assert.matches("^HTTP/1.1 431 Request Header Fields Too Large\r\n.*too many request headers", raw(s.port, "many-headers"))
+    assert.matches("^HTTP/1.1 431 ", raw(s.port, "huge-header"))
+  end)
+
+  it("refuses a body over the limit with 413 before reading it", function()
+    assert.matches("^HTTP/1.1 413 Payload Too Large\r\n", raw(s.port, "big-body"))
+  end)
+
+  it("answers pipelined requests in order", function()
+    local out = raw(s.port, "pipelined")
+    local a, b = out:find('{"hi":"a"}', 1, true), out:find('{"hi":"b"}', 1, true)
+    assert.is_truthy(a, out)
+    assert.is_truthy(b, out)
+    assert.is_true(a < b)
+  end)
+
+  it("reads chunked request bodies", function()
+    local out = raw(s.port, "chunked")
+    assert.matches("^HTTP/1.1 201 Created\r\n", out)
+    assert.matches("\r\n\r\nhello world$", out)
+  end)
+
+  it("serves many requests on one keep-alive connection", function()
+    local out = raw(s.port, "keepalive")
+    local _, n = out:gsub("HTTP/1.1 200 OK", "")
+    assert.are.equal(4, n)
+  end)
+end)
+
+describe("sonde.server slow clients", function()
+  it("drops a client that stops mid-request, with 408, while serving others", function()
+    local s = server.serve({ request_timeout = 0.3 }, function(srv)
+      srv:get("/hello/{name}", function(req) return req.params.name end)
+    end)
+    local slow = task.spawn(function() return raw(s.port, "slow") end)
+    assert.are.equal("fast", http.get(s.url .. "/hello/fast").body)
+    assert.matches("^HTTP/1.1 408 Request Timeout", slow:join())
+    s:close()
+  end)
+end)
+
+describe("sonde.server life cycle", function()
+  it("close() lets a request being handled finish", function()
+    local s = stub()
+    local pending = task.spawn(function() return http.get(s.url .. "/wait").body end)
+    task.sleep(0.05)
+    s:close(5)
+    assert.are.equal("waited", pending:join())
+    local ok, err = pcall(http.get, s.url .. "/hello/x")
+    assert.is_false(ok)
+    assert.are.equal("connect", err.kind)
+  end)
+
+  it("a handler error answers 500 and fails the test that owns the server", function()
+    local code, out = support.sonde("test", "-o", "tap", support.fixture("server/handler_error.lua"))
+    assert.are.equal(1, code)
+    assert.matches("\nok 1 %- handler errors the client sees a 500", out)
+    assert.matches("not ok 2 %- handler errors the owning test fails", out)
+    assert.matches("handler_error.lua:%d+: broken handler", out)
+  end)
+
+  it("a port in use and a bad host are one clear line", function()
+    local s = stub()
+    local ok, err = pcall(function() local x = server.new { port = s.port }:start() return x end)
+    assert.is_false(ok)
+    assert.matches("server_spec.lua:%d+: server.start: cannot listen on 127.0.0.1:%d+: address already in use", err)
+    ok, err = pcall(function() local x = server.new { host = "nowhere" }:start() return x end)
+    assert.matches("'nowhere' is not an IP address", err)
+    s:close()
+  end)
+
+  it("bad routes and options are refused where they are written", function()
+    local s = server.new()
+    assert.has_error(function() s:route("GET", "no-slash", function() end) end)
+    assert.has_error(function() s:get("/x", "not a function") end)
+    assert.has_error(function() server.new { prot = 1 } end, "server.new: unknown option 'prot'")
+  end)
+end)
