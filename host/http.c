@@ -14,7 +14,9 @@ struct sonde_http {
     CURL       *pool[EASY_POOL_MAX];
     int         pooled;
     double      started;
-    int         verbose; /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
+    int         verbose;    /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
+    double      zero_asked; /* times curl asked for a 0 ms timeout */
+    double      zero_armed; /* times a 0 ms uv timer was armed for it */
 };
 
 /* One per socket curl watches; freed in the poll handle's close callback. */
@@ -142,10 +144,15 @@ static void on_timer(uv_timer_t *timer) { act(timer->data, CURL_SOCKET_TIMEOUT, 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
     (void)multi;
     sonde_http *h = userp;
-    if (timeout_ms < 0)
+    if (timeout_ms < 0) {
         uv_timer_stop(&h->timer);
-    else
-        uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0);
+        return 0;
+    }
+    uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0);
+    if (timeout_ms == 0) {
+        h->zero_asked++;
+        if (uv_timer_get_due_in(&h->timer) == 0) h->zero_armed++;
+    }
     return 0;
 }
 
@@ -176,6 +183,11 @@ sonde_http *sonde_http_get(sonde_loop *lp) {
 }
 
 double sonde_http_started(sonde_loop *lp) { return lp->http ? lp->http->started : 0; }
+
+void sonde_http_timer_stats(sonde_loop *lp, double *zero_asked, double *zero_armed) {
+    *zero_asked = lp->http ? lp->http->zero_asked : 0;
+    *zero_armed = lp->http ? lp->http->zero_armed : 0;
+}
 
 static void on_engine_closed(uv_handle_t *timer) { free(timer->data); }
 

@@ -62,5 +62,8 @@ void sonde_transfer_free(sonde_transfer *t);
 
 /* Transfers started since the engine was created. */
 double sonde_http_started(sonde_loop *lp);
+/* How often curl asked for a 0 ms timeout, and how often a 0 ms timer was
+ * armed for it (equal unless something rounds 0 up, curl#17144's trap). */
+void sonde_http_timer_stats(sonde_loop *lp, double *zero_asked, double *zero_armed);
 
 #endif

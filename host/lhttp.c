@@ -201,6 +201,15 @@ static int http_started(lua_State *L) {
     return 1;
 }
 
+/* timer_stats() -> zero-timeouts curl asked for, zero-timeouts armed */
+static int http_timer_stats(lua_State *L) {
+    double asked, armed;
+    sonde_http_timer_stats(sonde_binding_loop(L), &asked, &armed);
+    lua_pushnumber(L, asked);
+    lua_pushnumber(L, armed);
+    return 2;
+}
+
 int luaopen_sonde_c_http(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"cancel", transfer_cancel},
@@ -221,6 +230,8 @@ int luaopen_sonde_c_http(lua_State *L) {
     lua_setfield(L, -2, "request");
     lua_pushcfunction(L, http_started);
     lua_setfield(L, -2, "started");
+    lua_pushcfunction(L, http_timer_stats);
+    lua_setfield(L, -2, "timer_stats");
     lua_pushstring(L, curl_version());
     lua_setfield(L, -2, "curl_version");
     return 1;
