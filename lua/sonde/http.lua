@@ -308,7 +308,7 @@ end
 local NO_HEADERS = {}
 
 local function header_lines(...)
-  if select("#", ...) <= 2 and next(... or NO_HEADERS) == nil and next(select(2, ...) or NO_HEADERS) == nil then
+  if select("#", ...) == 2 and next(... or NO_HEADERS) == nil and next(select(2, ...) or NO_HEADERS) == nil then
     return NO_HEADERS, NO_HEADERS -- nothing to merge: the usual request
   end
   local merged, order = {}, {}
@@ -393,11 +393,16 @@ local function prepare(self, method, path, opts, level)
       method:upper(), path), level)
   end
   url = with_params(with_params(url, self.params), opts.params)
+  -- inside a LiveCheck execution every request carries the test's headers
+  local livecheck = package.loaded["sonde.livecheck"]
+  local context = livecheck and livecheck.context_headers()
   local ok, lines, set = pcall(header_lines, self.headers, opts.headers)
   if not ok then error(lines, level) end
   local bok, body, ctype = pcall(body_of, opts, set)
   if not bok then error(body, level) end
-  if ctype then lines = header_lines(self.headers, opts.headers, { ["Content-Type"] = ctype }) end
+  if ctype or context then
+    lines = header_lines(self.headers, opts.headers, ctype and { ["Content-Type"] = ctype } or nil, context)
+  end
   self.request_count = self.request_count + 1
   return { method = method:upper(), url = url, headers = lines, body = body,
     timeout = pick(opts, self, "timeout"), connect_timeout = pick(opts, self, "connect_timeout"),

@@ -187,6 +187,8 @@ function Server:handle(id, method, target, flat_headers, body)
   end
   local req = setmetatable({ method = method, path = path, target = target, params = params_or_status,
     query = M.parse_query(query), headers = headers_of(flat_headers), body = body, server = self }, Request)
+  local livecheck = package.loaded["sonde.livecheck"]
+  if livecheck then livecheck.enter_from_headers(req.headers) end -- faust's middleware
   local ok, status, head, rbody = pcall(function() return render(route.handler(req)) end)
   if ok then return self:answer(id, status, head, rbody) end
   local err = status

@@ -1,0 +1,53 @@
+-- Real servers for the examples, each on an unused loopback port through
+-- sonde.fixture: httpbin under gunicorn, json-server over a temporary db.json.
+local fixture = require("sonde.fixture")
+local json = require("sonde.json")
+local process = require("sonde.process")
+
+local M = {}
+
+-- httpbin() -> the httpbin server of this run, started on first use and
+-- stopped when the run ends (fixture.session is pytest's session scope).
+function M.httpbin()
+  return fixture.session("examples: httpbin", function()
+    -- gthread: one process whose threads serve requests side by side, so a
+    -- request left sleeping by a timeout example does not hold up the next;
+    -- a short graceful timeout, so stopping does not wait for those sleeps.
+    return fixture.server { name = "httpbin", health = "/get",
+      cmd = { "gunicorn", "--bind", "127.0.0.1:{port}", "--worker-class", "gthread", "--threads", "8",
+        "--graceful-timeout", "1", "--log-level", "warning", "httpbin:app" } }
+  end)
+end
+
+-- temp_dir() -> the path of a new empty directory; remove_dir(path) deletes it.
+function M.temp_dir()
+  local code, out, err = process.run { "mktemp", "-d", "-t", "sonde-example.XXXXXX" }
+  assert(code == 0, "mktemp -d failed: " .. err)
+  return (out:gsub("%s+$", ""))
+end
+
+function M.remove_dir(dir)
+  assert(dir:match("sonde%-example"), "refusing to remove " .. dir) -- only what temp_dir made
+  process.run { "rm", "-rf", dir }
+end
+
+local JSON_SERVER = "deps/node/node_modules/.bin/json-server" -- installed by scripts/install-deps
+
+-- json_server(db) -> srv, dir: json-server 0.17 over a fresh db.json holding
+-- `db` (a table) in a new temporary directory. The caller stops srv and
+-- removes dir; if the server never becomes ready the directory is removed here.
+function M.json_server(db)
+  local dir = M.temp_dir()
+  local f = assert(io.open(dir .. "/db.json", "w"))
+  f:write(json.encode(db))
+  f:close()
+  local ok, srv = pcall(fixture.server, { name = "json-server", health = "/db",
+    cmd = { JSON_SERVER, "--port", "{port}", "--host", "127.0.0.1", "--quiet", dir .. "/db.json" } })
+  if not ok then
+    M.remove_dir(dir)
+    error(srv, 0)
+  end
+  return srv, dir
+end
+
+return M

@@ -1,0 +1,78 @@
+-- The examples, run as their users run them: `sonde test` on each example as
+-- a subprocess of the sonde under test, its exit code and output checked.
+local support = require("specs.support")
+local fixture = require("sonde.fixture")
+local servers = require("specs.servers")
+
+local sonde = support.sonde
+local PREFECT = "examples/prefect_api"
+
+-- The seed suite's sections, in its order (seeds/003_020bcd75d9578919.txt, main()).
+local SECTIONS = { "admin", "flow_run (success)", "flow_run (failure)", "orchestration_rules", "task_run",
+  "filters", "logs", "variables", "blocks", "work_pools", "deployments", "get_scheduled_flow_runs",
+  "scheduler_idempotency", "parameter_merging" }
+
+-- listed(path) -> the test names `sonde test --list` prints for path.
+local function listed(path)
+  local code, out, err = sonde("test", "--list", path)
+  assert.are.equal(0, code, err)
+  local names = {}
+  for name in out:gmatch("[^\n]-:%d+: ([^\n]*)") do names[#names + 1] = name end
+  return names
+end
+
+-- tap_results(out) -> {name = "ok" | "not ok" | "skip: reason"} from TAP output.
+local function tap_results(out)
+  local results = {}
+  for line in out:gmatch("[^\n]+") do
+    local status, rest = line:match("^(not ok) %d+ %- (.*)$")
+    if not status then status, rest = line:match("^(ok) %d+ %- (.*)$") end
+    if status then
+      local name, skip = rest:match("^(.-) # SKIP (.*)$")
+      if name then results[name] = "skip: " .. skip else results[rest] = status end
+    end
+  end
+  return results
+end
+
+describe("the API scenario examples", function()
+  for _, file in ipairs({ "examples/httpbin_spec.lua", "examples/crud_spec.lua" }) do
+    it(file .. " passes every test it lists, against the server it starts", function()
+      local n = #listed(file)
+      assert.is_true(n > 0, file .. " lists no tests")
+      local code, out, err = sonde("test", file)
+      assert.are.equal(0, code, out .. err)
+      assert.matches("\n" .. n .. " passed, 0 failed\n$", out)
+    end)
+  end
+end)
+
+describe("examples/prefect_api", function()
+  it("--list loads it and lists every section of the seed suite, in order", function()
+    assert.are.same(SECTIONS, listed(PREFECT))
+  end)
+
+  it("without a server, every section is skipped with the reason and the run exits 0", function()
+    local url = "http://127.0.0.1:" .. fixture.unused_port() .. "/api"
+    local code, out, err = sonde("test", "--output", "tap", PREFECT, { env = { PREFECT_API_URL = url } })
+    assert.are.equal(0, code, out .. err)
+    local results = tap_results(out)
+    for _, section in ipairs(SECTIONS) do
+      assert.matches("^skip: no Prefect API at " .. url:gsub("%p", "%%%0") .. ": connect error", results[section] or "",
+        1, section)
+    end
+  end)
+
+  it("against a server that is not a Prefect API, its sections fail instead of passing", function()
+    -- httpbin's /anything answers 200 with an echo to every request, so
+    -- only the sections' own checks can fail them.
+    local url = servers.httpbin().url .. "/anything/api"
+    local code, out, err = sonde("test", "--output", "tap", PREFECT, { env = { PREFECT_API_URL = url } })
+    assert.are.equal(1, code, out .. err)
+    local results = tap_results(out)
+    for _, section in ipairs({ "flow_run (success)", "orchestration_rules", "variables", "deployments",
+      "get_scheduled_flow_runs", "scheduler_idempotency", "parameter_merging" }) do
+      assert.are.equal("not ok", results[section], section)
+    end
+  end)
+end)
