@@ -282,10 +282,11 @@ function Case:execute(x)
   self.last_started = now
   x.started, x.signal_latency = now, {}
   local tb
-  local ok, err = xpcall(function() return with_test(x, self.run, self, unpack(x.args)) end, function(e)
+  contexts[task.current()] = x -- this task works for x until it ends
+  local ok, err = xpcall(self.run, function(e)
     tb = debug.traceback("", 2)
     return e
-  end)
+  end, self, unpack(x.args))
   local runtime = task.now() - now
   if ok then
     push_history(self.runtime_history, runtime, self.max_history)
@@ -507,7 +508,9 @@ function App:post_report(report)
     if type(sink) == "function" then
       sink(report)
     elseif sink:match("^https?://") then
-      local r = http.post(sink, { json = report, retries = 3, retry_backoff = { min = 0.2, factor = 2, max = 2 } })
+      self.report_client = self.report_client or
+        http.client { retries = 3, retry_backoff = { min = 0.2, factor = 2, max = 2 }, timeout = 30 }
+      local r = self.report_client:post(sink, { json = report })
       if r.status >= 300 then error("report sink answered " .. r.status, 0) end
     else
       write_jsonl(sink, report)
@@ -584,9 +587,6 @@ end
 -- every case's timers.
 function App:start()
   if self.server then error("livecheck: app " .. self.id .. " already started", 2) end
-  for name, c in pairs(self.cases) do
-    if type(c.run) ~= "function" then error("livecheck: case " .. name .. " has no run function", 2) end
-  end
   self.scope = task.current_scope()
   self.server = server.serve({ host = self.host, port = self.port }, function(s)
     s:post("/signal", function(req) return self:handle_signal(req) end)
