@@ -112,6 +112,24 @@ describe("livecheck signals", function()
     assert.is_true(r.signal_latency.executed >= r.signal_latency.placed)
   end)
 
+  it("a handler that received the headers passes them on in its own requests", function()
+    local echo = server.serve({}, function(s)
+      s:get("/headers", function(req) return { json = { id = req.headers["livecheck-test-id"],
+        ts = req.headers["livecheck-test-timestamp"] } } end)
+    end)
+    local front = server.serve({}, function(s)
+      s:get("/", function() return { json = http.get(echo.url .. "/headers"):json() } end)
+    end)
+    local seen
+    function case:run() seen = http.get(front.url .. "/"):json() end
+    local x = case:trigger("passed-on")
+    x:wait(10)
+    front:close()
+    echo:close()
+    assert.are.equal("passed-on", seen.id)
+    assert.are.equal(livecheck.iso8601(x.timestamp), seen.ts)
+  end)
+
   it("maybe_trigger runs the body with the test current when chosen", function()
     case.probability = 1
     function case:run() end

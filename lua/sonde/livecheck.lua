@@ -90,7 +90,8 @@ function M.context_headers()
   local x = M.current_test()
   if not x then return nil end
   return { ["LiveCheck-Test-Id"] = x.id, ["LiveCheck-Test-Name"] = x.case_name,
-    ["LiveCheck-Test-Timestamp"] = iso8601(x.timestamp), ["LiveCheck-Test-Expires"] = iso8601(x.expires) }
+    ["LiveCheck-Test-Timestamp"] = x.timestamp and iso8601(x.timestamp) or x.timestamp_text,
+    ["LiveCheck-Test-Expires"] = x.expires and iso8601(x.expires) or x.expires_text }
 end
 
 -- sonde.server calls this for a request carrying the headers: the handler
