@@ -47,6 +47,47 @@ function M.run_file(path, args)
   return lost and 1 or 0
 end
 
+-- Runs a LiveCheck app until SIGINT/SIGTERM, then drains and reports.
+local function live_main(chunk, path, args)
+  local app = chunk(unpack(args))
+  if type(app) == "function" then app = app() end
+  local livecheck = require("sonde.livecheck")
+  if getmetatable(app) ~= livecheck.App then
+    error(path .. ": expected the file to return a livecheck app (return livecheck.app{...} with its cases)", 0)
+  end
+  app:start()
+  io.stderr:write("sonde live: ", app.id, " serving ", app.url, " (Ctrl-C stops)\n")
+  local forever = task.event()
+  pcall(forever.wait, forever) -- until the interrupt cancels this wait
+  io.stderr:write("sonde live: stopping: draining executions and flushing reports\n")
+  app:stop(30)
+  return app:failing()
+end
+
+-- run_live(path, args): `sonde live app.lua`; exit 1 when a case is failing
+-- at exit, 0 otherwise.
+function M.run_live(path, args)
+  local chunk, err = loadfile(path)
+  if not chunk then
+    io.stderr:write("sonde: cannot load ", trace.load_message(path, err), "\n")
+    return 2
+  end
+  args[0] = path
+  _G.arg = args
+  local t = task.run(live_main, chunk, path, args)
+  teardown_sessions()
+  if t.err ~= nil then
+    io.stderr:write("sonde live: ", trace.format(t.err, t.traceback), "\n")
+    return 2
+  end
+  local failing = t.results[1]
+  if #failing > 0 then
+    io.stderr:write("sonde live: failing at exit: ", table.concat(failing, ", "), "\n")
+    return 1
+  end
+  return 0
+end
+
 -- run_specs(paths, args): the spec runner; args may also hold paths.
 function M.run_specs(paths, args)
   local code = require("sonde.runner").main(paths, args)
