@@ -1,0 +1,65 @@
+-- sonde.events under load: 100k emits (each building its own event, as a
+-- test would), then one assert_emitted_event_with whose only match is the
+-- oldest event, so it checks every candidate; then the cost of emit alone.
+local bench = require("bench.lib")
+local task = require("sonde.task")
+local events = require("sonde.events")
+
+local n = tonumber(arg[1]) or 100000
+events.reset()
+local c = events.client():open()
+local t0 = task.now()
+for i = 1, n do
+  c:emit {
+    event = i == 1 and "bench.first" or "bench.tick",
+    resource = { ["prefect.resource.id"] = "bench.run." .. i, ["prefect.resource.name"] = "run" },
+    related = { { ["prefect.resource.id"] = "bench.flow.1", ["prefect.resource.role"] = "flow" } },
+    payload = { i = i, ok = true },
+  }
+end
+local emitted = task.now() - t0
+c:close()
+bench.report(string.format("%d emits", n), emitted * 1000, "ms")
+bench.report("emit rate", n / emitted / 1e6, "M/s")
+
+t0 = task.now()
+events.assert_emitted_event_with {
+  event = "bench.first",
+  resource = { ["prefect.resource.id"] = "bench.run.*", ["prefect.resource.name"] = { "run", "job" } },
+  related = { { ["prefect.resource.role"] = "flow" } },
+  payload = { i = 1 },
+}
+local searched = task.now() - t0
+bench.report(string.format("assert over %d events (match is the oldest)", n), searched * 1000, "ms")
+
+t0 = task.now()
+events.assert_emitted_event_with {
+  resource = { ["prefect.resource.id"] = "bench.run.*", ["prefect.resource.name"] = { "job", "run" } },
+  related = { { ["prefect.resource.role"] = "flow" } },
+  payload = { i = 1 },
+}
+searched = task.now() - t0
+bench.report("the same on labels and payload only", searched * 1000, "ms")
+
+t0 = task.now()
+local ok = pcall(events.assert_emitted_event_with, { event = "bench.tick", payload = { i = 0 } })
+assert(not ok)
+bench.report(string.format("a failing assert over %d events (report)", n), (task.now() - t0) * 1000, "ms")
+bench.report("peak RSS", bench.peak_rss_mb(), "MiB")
+
+-- emit's own share: the same event table each time (emit copies it), so
+-- the caller's allocations do not count
+events.reset()
+collectgarbage()
+local one = {
+  event = "bench.tick",
+  resource = { ["prefect.resource.id"] = "bench.run.1", ["prefect.resource.name"] = "run" },
+  related = { { ["prefect.resource.id"] = "bench.flow.1", ["prefect.resource.role"] = "flow" } },
+  payload = { i = 1, ok = true },
+}
+c:open()
+t0 = task.now()
+for _ = 1, n do c:emit(one) end
+bench.report(string.format("%d emits of one prebuilt event", n), (task.now() - t0) * 1000, "ms")
+c:close()
+events.reset()

@@ -1,0 +1,124 @@
+-- sonde.diff: structural differences between two values, one line per
+-- difference, addressed by a path from the root `$`:
+--
+--   $.items[3].price: expected 10, got 12
+--   $.user.email: missing (expected "a@b.c")
+--   $.extra: unexpected, got true
+--
+-- Used for failed `assert.are.same` on tables (JSON bodies decoded to
+-- tables included), instead of two dumped tables to compare by eye.
+local M = {}
+
+M.MAX_LINES = 20
+
+local match -- luassert.match, loaded on first use
+local function is_matcher(v)
+  match = match or require("luassert.match")
+  return match.is_matcher(v)
+end
+
+local function number_text(n)
+  if n == math.floor(n) and math.abs(n) < 2 ^ 53 then return string.format("%d", n) end
+  return string.format("%.17g", n)
+end
+
+local function short(s, limit)
+  if #s > limit then return s:sub(1, limit) .. "..." end
+  return s
+end
+
+-- show(v) -> a short description of a value for a diff line.
+function M.show(v)
+  local t = type(v)
+  if t == "string" then return short(string.format("%q", v):gsub("\\\n", "\\n"), 80) end
+  if t == "number" then return number_text(v) end
+  if t == "table" then
+    local n = 0
+    for _ in pairs(v) do n = n + 1 end
+    if n == 0 then return "{}" end
+    return #v == n and string.format("a list of %d", n) or string.format("a table of %d keys", n)
+  end
+  if t == "userdata" and tostring(v) == "userdata: NULL" then return "null" end -- json.null
+  return tostring(v)
+end
+
+local function key_text(k)
+  if type(k) == "string" and k:match("^[%a_][%w_]*$") then return "." .. k end
+  if type(k) == "number" then return "[" .. number_text(k) .. "]" end
+  if type(k) == "string" then return "[" .. string.format("%q", k) .. "]" end
+  return "[" .. tostring(k) .. "]"
+end
+
+-- Numbers first (ascending), then strings, then anything else, so the lines
+-- come out in the same order every time.
+local RANK = { number = 1, string = 2 }
+local function key_less(a, b)
+  local ra, rb = RANK[type(a)] or 3, RANK[type(b)] or 3
+  if ra ~= rb then return ra < rb end
+  if ra == 3 then return tostring(a) < tostring(b) end
+  return a < b
+end
+
+local function sorted_keys(e, a)
+  local keys, seen = {}, {}
+  for k in pairs(e) do
+    seen[k] = true
+    keys[#keys + 1] = k
+  end
+  for k in pairs(a) do
+    if not seen[k] then keys[#keys + 1] = k end
+  end
+  table.sort(keys, key_less)
+  return keys
+end
+
+local walk
+
+local function walk_tables(e, a, path, out, seen)
+  seen[e] = seen[e] or {}
+  if seen[e][a] then return end
+  seen[e][a] = true
+  local mt = getmetatable(e)
+  if mt and mt == getmetatable(a) and mt.__eq and e == a then return end
+  for _, k in ipairs(sorted_keys(e, a)) do
+    local ev, av = rawget(e, k), rawget(a, k)
+    local p = path .. key_text(k)
+    if av == nil then
+      out[#out + 1] = p .. ": missing (expected " .. M.show(ev) .. ")"
+    elseif ev == nil then
+      out[#out + 1] = p .. ": unexpected, got " .. M.show(av)
+    else
+      walk(ev, av, p, out, seen)
+    end
+  end
+end
+
+walk = function(e, a, path, out, seen)
+  if is_matcher(e) then
+    if not e(a) then out[#out + 1] = path .. ": expected " .. tostring(e) .. ", got " .. M.show(a) end
+  elseif type(e) == "table" and type(a) == "table" then
+    walk_tables(e, a, path, out, seen)
+  elseif e ~= a then
+    local te, ta = type(e), type(a)
+    if te ~= ta and te ~= "nil" and ta ~= "nil" then
+      out[#out + 1] = string.format("%s: expected %s %s, got %s %s", path, te, M.show(e), ta, M.show(a))
+    else
+      out[#out + 1] = path .. ": expected " .. M.show(e) .. ", got " .. M.show(a)
+    end
+  end
+end
+
+-- compare(expected, actual) -> list of difference lines (empty when equal),
+-- at most MAX_LINES of them plus one saying how many more there are.
+function M.compare(expected, actual)
+  local out = {}
+  walk(expected, actual, "$", out, {})
+  if #out > M.MAX_LINES then
+    local more = #out - M.MAX_LINES
+    for i = #out, M.MAX_LINES + 1, -1 do out[i] = nil end
+    out[#out + 1] = string.format("... and %d more difference%s", more, more == 1 and "" or "s")
+  end
+  return out
+end
+
+return M
