@@ -139,8 +139,9 @@ end
 local Signal = {}
 Signal.__index = Signal
 
--- send(value[, {key=}]): resolves the signal for key (default: the current
--- test's id). Without a key and outside a test it does nothing, as faust.
+-- send(value[, {key=}]): publishes the signal for key (default: the current
+-- test's id) on the app's bus. Without a key and outside a test it does
+-- nothing, as faust.
 function Signal:send(value, opts)
   local key = opts and opts.key
   if key == nil then
@@ -148,7 +149,7 @@ function Signal:send(value, opts)
     if not x then return false end
     key = x.id
   end
-  self.case.app:resolve_signal(self.case.name, self.name, key, value)
+  self.case.app.bus:publish { case = self.case.name, signal = self.name, key = key, value = value }
   return true
 end
 
@@ -419,7 +420,7 @@ end
 
 -- ------------------------------------------------------------ the app
 
-local APP_OPTIONS = { id = "string", port = "number", host = "string", report = "any", log = "any" }
+local APP_OPTIONS = { id = "string", port = "number", host = "string", report = "any", log = "any", bus = "table" }
 
 local App = {}
 App.__index = App
@@ -433,9 +434,11 @@ function M.app(opts)
   if r ~= nil and r ~= false and type(r) ~= "string" and type(r) ~= "function" then
     error("livecheck.app: report must be a file path, an http(s) URL, a function or false", 2)
   end
-  return setmetatable({ id = opts.id or "livecheck", port = opts.port or 9999, host = opts.host or "127.0.0.1",
+  local app = setmetatable({ id = opts.id or "livecheck", port = opts.port or 9999, host = opts.host or "127.0.0.1",
     report = opts.report, log_sink = opts.log, cases = {}, case_order = {}, resolved = {}, reports = 0,
-    scope = nil, tasks = {} }, App)
+    scope = nil, tasks = {}, bus = opts.bus or require("sonde.livecheck_bus").in_process() }, App)
+  app.bus:subscribe(function(ev) app:resolve_signal(ev.case, ev.signal, ev.key, ev.value) end)
+  return app
 end
 
 function App:case(opts)
@@ -537,7 +540,7 @@ function App:handle_signal(req)
   if not c.signals[body.signal] then
     return bad(404, "case '" .. c.name .. "' has no signal '" .. tostring(body.signal) .. "'")
   end
-  self:resolve_signal(c.name, body.signal, body.key, body.value)
+  self.bus:publish { case = c.name, signal = body.signal, key = body.key, value = body.value }
   return { status = 202, json = { ok = true } }
 end
 
