@@ -4,6 +4,7 @@
  * except memory, which raises too. */
 #include <stdlib.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,11 +20,12 @@ sonde_loop *sonde_binding_loop(lua_State *L) {
     return lp;
 }
 
-/* timer_start(token, delay) -> id */
+/* timer_start(token, delay[, holds]) -> id: holds marks a sleep (a real
+ * operation of its own) rather than a timeout guarding another wait. */
 static int loop_timer_start(lua_State *L) {
     int    token = (int)luaL_checkinteger(L, 1);
     double delay = luaL_checknumber(L, 2);
-    int    id = sonde_timer_start(sonde_binding_loop(L), token, delay);
+    int    id = sonde_timer_start(sonde_binding_loop(L), token, delay, lua_toboolean(L, 3) ? SONDE_TIMER_HOLDS : 0);
     if (id < 0) return luaL_error(L, "out of memory starting a timer");
     lua_pushinteger(L, id);
     return 1;
@@ -81,7 +83,8 @@ static int loop_advance(lua_State *L) {
     return 0;
 }
 
-/* next_deadline() -> seconds on the loop clock, or nil; count of timers. */
+/* next_deadline() -> the active clock's earliest deadline, or nil; and how
+ * many timers that clock has. */
 static int loop_next_deadline(lua_State *L) {
     sonde_loop *lp = sonde_binding_loop(L);
     double      next = sonde_timer_next(lp);
@@ -93,11 +96,56 @@ static int loop_next_deadline(lua_State *L) {
     return 2;
 }
 
-/* real_pending([delta]) -> count of real operations in flight. */
+/* real_pending([delta]) -> count of real operations in flight, real sleeps
+ * included; delta adds to the operations (process.lua counts its waits). */
 static int loop_real_pending(lua_State *L) {
     sonde_loop *lp = sonde_binding_loop(L);
     lp->real_pending += (int)luaL_optinteger(L, 1, 0);
-    lua_pushinteger(L, lp->real_pending);
+    lua_pushinteger(L, sonde_loop_real_pending(lp));
+    return 1;
+}
+
+/* pop_due([limit=virtual now[, at=its deadline]]) -> token, or nil: under
+ * virtual time, removes the earliest virtual timer when it is due by limit
+ * and moves virtual time up to `at`. */
+static int loop_pop_due(lua_State *L) {
+    sonde_loop *lp = sonde_binding_loop(L);
+    int         token;
+    double      limit = luaL_optnumber(L, 1, lp->virtual_now), at = luaL_optnumber(L, 2, NAN);
+    if (!sonde_timer_pop_due(lp, limit, at, &token)) return 0;
+    lua_pushinteger(L, token);
+    return 1;
+}
+
+/* timers() -> {{deadline=, token=, seq=, virtual=bool, holds=bool}, ...}:
+ * every pending timer, unordered, for debugging views. */
+static int loop_timers(lua_State *L) {
+    sonde_loop *lp = sonde_binding_loop(L);
+    lua_createtable(L, lp->heaps[0].len + lp->heaps[1].len, 0);
+    int n = 0;
+    for (int c = 0; c < 2; c++) {
+        for (int i = 0; i < lp->heaps[c].len; i++) {
+            sonde_timer_slot *s = &lp->slots[lp->heaps[c].items[i]];
+            lua_createtable(L, 0, 5);
+            lua_pushnumber(L, s->deadline);
+            lua_setfield(L, -2, "deadline");
+            lua_pushinteger(L, s->token);
+            lua_setfield(L, -2, "token");
+            lua_pushnumber(L, (double)s->seq);
+            lua_setfield(L, -2, "seq");
+            lua_pushboolean(L, c == SONDE_CLOCK_VIRTUAL);
+            lua_setfield(L, -2, "virtual");
+            lua_pushboolean(L, s->holds);
+            lua_setfield(L, -2, "holds");
+            lua_rawseti(L, -2, ++n);
+        }
+    }
+    return 1;
+}
+
+/* is_virtual() -> true while virtual time is active. */
+static int loop_is_virtual(lua_State *L) {
+    lua_pushboolean(L, sonde_binding_loop(L)->is_virtual);
     return 1;
 }
 
@@ -191,6 +239,9 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"advance", loop_advance},
         {"next_deadline", loop_next_deadline},
         {"real_pending", loop_real_pending},
+        {"pop_due", loop_pop_due},
+        {"timers", loop_timers},
+        {"is_virtual", loop_is_virtual},
         {"exe_path", loop_exe_path},
         {"scandir", loop_scandir},
         {"stat", loop_stat},

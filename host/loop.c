@@ -1,8 +1,9 @@
-/* loop.c — the scheduler's clock, timer heap and completion queue.
+/* loop.c — the scheduler's clocks, timer heaps and completion queue.
  *
- * Timers live in our own min-heap rather than one uv_timer each: one uv_timer
- * is armed for the earliest deadline, so swapping the clock for a virtual one
- * (sonde.clock) changes one function, and ties fire in creation order. */
+ * Timers live in our own min-heaps rather than one uv_timer each: one
+ * uv_timer is armed for the earliest real deadline, ties fire in creation
+ * order, and a second heap holds the timers of the virtual clock
+ * (sonde.clock), which fire only when Lua moves virtual time. */
 #include "loop.h"
 
 #include <math.h>
@@ -14,10 +15,13 @@
 
 double sonde_real_now(void) { return (double)uv_hrtime() / 1e9; }
 
-double sonde_loop_now(sonde_loop *lp) { return lp->is_virtual ? lp->virtual_now : sonde_real_now() - lp->start_mono; }
+/* Seconds since the loop started, on the real clock. */
+static double real_loop_now(sonde_loop *lp) { return sonde_real_now() - lp->start_mono; }
+
+double sonde_loop_now(sonde_loop *lp) { return lp->is_virtual ? lp->virtual_now : real_loop_now(lp); }
 
 double sonde_loop_time(sonde_loop *lp) {
-    if (lp->is_virtual) return lp->start_epoch + lp->virtual_now;
+    if (lp->is_virtual) return lp->virtual_epoch + lp->virtual_now;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -30,61 +34,78 @@ static int timer_less(sonde_loop *lp, int a, int b) {
     return x->deadline < y->deadline || (x->deadline == y->deadline && x->seq < y->seq);
 }
 
-static void heap_place(sonde_loop *lp, int pos, int slot) {
-    lp->heap[pos] = slot;
+static void heap_place(sonde_loop *lp, sonde_timer_heap *h, int pos, int slot) {
+    h->items[pos] = slot;
     lp->slots[slot].heap_pos = pos;
 }
 
-static void heap_up(sonde_loop *lp, int pos) {
-    int slot = lp->heap[pos];
+static void heap_up(sonde_loop *lp, sonde_timer_heap *h, int pos) {
+    int slot = h->items[pos];
     while (pos > 0) {
         int parent = (pos - 1) / 2;
-        if (!timer_less(lp, slot, lp->heap[parent])) break;
-        heap_place(lp, pos, lp->heap[parent]);
+        if (!timer_less(lp, slot, h->items[parent])) break;
+        heap_place(lp, h, pos, h->items[parent]);
         pos = parent;
     }
-    heap_place(lp, pos, slot);
+    heap_place(lp, h, pos, slot);
 }
 
-static void heap_down(sonde_loop *lp, int pos) {
-    int slot = lp->heap[pos];
+static void heap_down(sonde_loop *lp, sonde_timer_heap *h, int pos) {
+    int slot = h->items[pos];
     for (;;) {
         int child = 2 * pos + 1;
-        if (child >= lp->heap_len) break;
-        if (child + 1 < lp->heap_len && timer_less(lp, lp->heap[child + 1], lp->heap[child])) child++;
-        if (!timer_less(lp, lp->heap[child], slot)) break;
-        heap_place(lp, pos, lp->heap[child]);
+        if (child >= h->len) break;
+        if (child + 1 < h->len && timer_less(lp, h->items[child + 1], h->items[child])) child++;
+        if (!timer_less(lp, h->items[child], slot)) break;
+        heap_place(lp, h, pos, h->items[child]);
         pos = child;
     }
-    heap_place(lp, pos, slot);
+    heap_place(lp, h, pos, slot);
 }
 
-/* Removes the heap entry at pos and returns its slot to the free list. */
-static void heap_remove(sonde_loop *lp, int pos) {
-    int slot = lp->heap[pos];
-    lp->heap_len--;
-    if (pos < lp->heap_len) {
-        int moved = lp->heap[lp->heap_len];
-        heap_place(lp, pos, moved);
-        heap_down(lp, pos);
-        heap_up(lp, lp->slots[moved].heap_pos);
+static void heap_push(sonde_loop *lp, int slot) {
+    sonde_timer_slot *s = &lp->slots[slot];
+    sonde_timer_heap *h = &lp->heaps[s->clock];
+    if (s->clock == SONDE_CLOCK_REAL && s->holds) lp->real_holding++;
+    h->items[h->len] = slot;
+    heap_up(lp, h, h->len++);
+}
+
+/* Takes a slot out of its heap (its memory stays allocated). */
+static void heap_take(sonde_loop *lp, int slot) {
+    sonde_timer_slot *s = &lp->slots[slot];
+    sonde_timer_heap *h = &lp->heaps[s->clock];
+    int               pos = s->heap_pos;
+    if (s->clock == SONDE_CLOCK_REAL && s->holds) lp->real_holding--;
+    h->len--;
+    if (pos < h->len) {
+        int moved = h->items[h->len];
+        heap_place(lp, h, pos, moved);
+        heap_down(lp, h, pos);
+        heap_up(lp, h, lp->slots[moved].heap_pos);
     }
-    lp->slots[slot].heap_pos = -1;
+    s->heap_pos = -1;
+}
+
+/* Takes a slot out of its heap and returns it to the free list. */
+static void heap_remove(sonde_loop *lp, int slot) {
+    heap_take(lp, slot);
     lp->free_next[slot] = lp->free_head;
     lp->free_head = slot;
 }
 
+static int grow(void **p, size_t size) {
+    void *q = realloc(*p, size);
+    if (!q) return -1;
+    *p = q;
+    return 0;
+}
+
 static int slots_grow(sonde_loop *lp) {
-    int               cap = lp->slots_cap ? lp->slots_cap * 2 : 64;
-    sonde_timer_slot *slots = realloc(lp->slots, sizeof *slots * cap);
-    if (!slots) return -1;
-    lp->slots = slots;
-    int *heap = realloc(lp->heap, sizeof *heap * cap);
-    if (!heap) return -1;
-    lp->heap = heap;
-    int *next = realloc(lp->free_next, sizeof *next * cap);
-    if (!next) return -1;
-    lp->free_next = next;
+    int cap = lp->slots_cap ? lp->slots_cap * 2 : 64;
+    if (grow((void **)&lp->slots, sizeof *lp->slots * cap) || grow((void **)&lp->free_next, sizeof(int) * cap) ||
+        grow((void **)&lp->heaps[0].items, sizeof(int) * cap) || grow((void **)&lp->heaps[1].items, sizeof(int) * cap))
+        return -1;
     for (int i = cap - 1; i >= lp->slots_cap; i--) {
         lp->slots[i].heap_pos = -1;
         lp->free_next[i] = lp->free_head;
@@ -94,27 +115,49 @@ static int slots_grow(sonde_loop *lp) {
     return 0;
 }
 
-int sonde_timer_start(sonde_loop *lp, int token, double delay) {
+int sonde_timer_start(sonde_loop *lp, int token, double delay, int flags) {
     if (lp->free_head < 0 && slots_grow(lp) < 0) return -1;
     int slot = lp->free_head;
     lp->free_head = lp->free_next[slot];
     if (!(delay > 0)) delay = 0; /* also turns NaN into 0 */
-    lp->slots[slot].deadline = sonde_loop_now(lp) + delay;
-    lp->slots[slot].seq = lp->next_seq++;
-    lp->slots[slot].token = token;
-    lp->heap[lp->heap_len] = slot;
-    heap_up(lp, lp->heap_len++);
+    sonde_timer_slot *s = &lp->slots[slot];
+    s->clock = lp->is_virtual ? SONDE_CLOCK_VIRTUAL : SONDE_CLOCK_REAL;
+    s->deadline = sonde_loop_now(lp) + delay;
+    s->seq = lp->next_seq++;
+    s->token = token;
+    s->holds = (flags & SONDE_TIMER_HOLDS) != 0;
+    heap_push(lp, slot);
     return slot;
 }
 
 void sonde_timer_stop(sonde_loop *lp, int id) {
     if (id < 0 || id >= lp->slots_cap || lp->slots[id].heap_pos < 0) return;
-    heap_remove(lp, lp->slots[id].heap_pos);
+    heap_remove(lp, id);
 }
 
-double sonde_timer_next(sonde_loop *lp) { return lp->heap_len ? lp->slots[lp->heap[0]].deadline : -1; }
+static sonde_timer_heap *active_heap(sonde_loop *lp) { return &lp->heaps[lp->is_virtual ? 1 : 0]; }
 
-int sonde_timer_count(sonde_loop *lp) { return lp->heap_len; }
+double sonde_timer_next(sonde_loop *lp) {
+    sonde_timer_heap *h = active_heap(lp);
+    return h->len ? lp->slots[h->items[0]].deadline : -1;
+}
+
+int sonde_timer_count(sonde_loop *lp) { return active_heap(lp)->len; }
+
+int sonde_timer_pop_due(sonde_loop *lp, double limit, double at, int *token) {
+    sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_VIRTUAL];
+    if (!lp->is_virtual || !h->len) return 0;
+    int    slot = h->items[0];
+    double deadline = lp->slots[slot].deadline;
+    if (!(deadline <= limit)) return 0;
+    if (isnan(at)) at = deadline;
+    if (at > lp->virtual_now) lp->virtual_now = at;
+    *token = lp->slots[slot].token;
+    heap_remove(lp, slot);
+    return 1;
+}
+
+int sonde_loop_real_pending(sonde_loop *lp) { return lp->real_pending + lp->real_holding; }
 
 /* -------------------------------------------------------- completions */
 
@@ -134,18 +177,23 @@ int sonde_loop_complete(sonde_loop *lp, int token, double a, double b) {
     return 0;
 }
 
-/* Moves every timer due at `now` into the completion queue, in order. */
-static void fire_due_timers(sonde_loop *lp, double now) {
-    while (lp->heap_len && lp->slots[lp->heap[0]].deadline <= now) {
-        int slot = lp->heap[0];
+/* Moves every real timer due now into the completion queue, in order. */
+static void fire_due_timers(sonde_loop *lp) {
+    sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_REAL];
+    double            now = real_loop_now(lp);
+    while (h->len && lp->slots[h->items[0]].deadline <= now) {
+        int slot = h->items[0];
         sonde_loop_complete(lp, lp->slots[slot].token, 0, 0);
-        heap_remove(lp, 0);
+        heap_remove(lp, slot);
     }
 }
 
 /* ------------------------------------------------------------ the turn */
 
-static void on_wakeup(uv_timer_t *t) { (void)t; }
+/* The wakeup only has to end uv_run. Stopping the loop matters when it is
+ * already due as UV_RUN_ONCE starts: libuv runs due timers first and would
+ * then poll with no timer left, blocking until unrelated I/O arrives. */
+static void on_wakeup(uv_timer_t *t) { uv_stop(t->loop); }
 
 static void on_interrupt(uv_async_t *a) {
     sonde_loop *lp = a->data;
@@ -155,38 +203,50 @@ static void on_interrupt(uv_async_t *a) {
 /* Arms the uv timer for the earliest real deadline. Rounds up, never down:
  * a timer armed early would spin, and a due timer was already fired. */
 static void arm_wakeup(sonde_loop *lp) {
-    double next = sonde_timer_next(lp);
-    if (next < 0 || lp->is_virtual) {
+    sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_REAL];
+    if (!h->len) {
         uv_timer_stop(&lp->wakeup);
         return;
     }
-    double ms = ceil((next - sonde_loop_now(lp)) * 1000.0);
+    uv_update_time(&lp->uv); /* libuv counts from its cached time, which may be old */
+    double ms = ceil((lp->slots[h->items[0]].deadline - real_loop_now(lp)) * 1000.0);
     uv_timer_start(&lp->wakeup, on_wakeup, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 
 int sonde_loop_poll(sonde_loop *lp, int may_block) {
-    fire_due_timers(lp, sonde_loop_now(lp));
+    fire_due_timers(lp);
     if (lp->done_len || !may_block) {
         uv_run(&lp->uv, UV_RUN_NOWAIT);
     } else {
         arm_wakeup(lp);
-        int alive = uv_loop_alive(&lp->uv);
-        if (!alive && (!lp->heap_len || lp->is_virtual)) return -1;
+        if (!uv_loop_alive(&lp->uv)) return -1; /* the wakeup keeps it alive while real timers wait */
         uv_run(&lp->uv, UV_RUN_ONCE);
     }
-    fire_due_timers(lp, sonde_loop_now(lp));
+    fire_due_timers(lp);
     return lp->done_len;
 }
 
 /* ------------------------------------------------------ virtual time */
 
 void sonde_loop_set_virtual(sonde_loop *lp, int on, double start) {
-    double now = sonde_loop_now(lp);
-    if (on == lp->is_virtual) return;
-    double shift = on ? start - now : (sonde_real_now() - lp->start_mono) - now;
-    for (int i = 0; i < lp->heap_len; i++) lp->slots[lp->heap[i]].deadline += shift;
-    lp->is_virtual = on;
-    lp->virtual_now = on ? start : 0;
+    if (!on == !lp->is_virtual) return;
+    if (on) {
+        lp->virtual_epoch = sonde_loop_time(lp) - start;
+        lp->virtual_now = start;
+        lp->is_virtual = 1;
+        return;
+    }
+    sonde_timer_heap *v = &lp->heaps[SONDE_CLOCK_VIRTUAL];
+    double            shift = real_loop_now(lp) - lp->virtual_now;
+    while (v->len) {
+        int slot = v->items[v->len - 1]; /* the last item: no sifting needed */
+        heap_take(lp, slot);
+        lp->slots[slot].clock = SONDE_CLOCK_REAL;
+        lp->slots[slot].deadline += shift;
+        heap_push(lp, slot);
+    }
+    lp->is_virtual = 0;
+    lp->virtual_now = 0;
 }
 
 void sonde_loop_advance(sonde_loop *lp, double t) {
@@ -205,7 +265,6 @@ int sonde_loop_init(sonde_loop *lp) {
     lp->interrupt.data = lp;
     uv_unref((uv_handle_t *)&lp->interrupt);
     lp->start_mono = sonde_real_now();
-    lp->start_epoch = sonde_loop_time(lp);
     return 0;
 }
 
@@ -220,7 +279,8 @@ void sonde_loop_close(sonde_loop *lp) {
     }
     uv_loop_close(&lp->uv);
     free(lp->slots);
-    free(lp->heap);
+    free(lp->heaps[0].items);
+    free(lp->heaps[1].items);
     free(lp->free_next);
     free(lp->done);
 }

@@ -18,35 +18,54 @@ typedef struct sonde_completion {
     double a, b;
 } sonde_completion;
 
+/* Which clock a timer runs on. A timer takes the clock active when it starts:
+ * virtual timers fire only when sonde.clock moves virtual time (never by
+ * themselves), real ones when real time passes, whatever clock is active. */
+enum { SONDE_CLOCK_REAL = 0, SONDE_CLOCK_VIRTUAL = 1 };
+
+/* Flag of sonde_timer_start: the timer is a real operation of its own (a
+ * sleep), not a guard on some other wait (a timeout). A real timer with it
+ * holds virtual time still while it runs, as an HTTP transfer does. */
+#define SONDE_TIMER_HOLDS 1
+
 /* One timer slot. Slots are recycled through a free list; heap_pos is the
- * slot's index in the heap, or -1 when the slot is free. */
+ * slot's index in its clock's heap, or -1 when the slot is free. */
 typedef struct sonde_timer_slot {
-    double   deadline; /* loop-clock seconds */
-    uint64_t seq;      /* creation order: ties fire first-created first */
-    int      token;
-    int      heap_pos;
+    double        deadline; /* seconds on its clock */
+    uint64_t      seq;      /* creation order: ties fire first-created first */
+    int           token;
+    int           heap_pos;
+    unsigned char clock; /* SONDE_CLOCK_REAL or SONDE_CLOCK_VIRTUAL */
+    unsigned char holds; /* started with SONDE_TIMER_HOLDS */
 } sonde_timer_slot;
 
+/* A min-heap of slot indices on (deadline, seq). */
+typedef struct sonde_timer_heap {
+    int *items;
+    int  len;
+} sonde_timer_heap;
+
 typedef struct sonde_loop {
-    uv_loop_t         uv;
-    uv_timer_t        wakeup;    /* armed for the earliest real deadline */
-    uv_async_t        interrupt; /* woken from the SIGINT/SIGTERM handler */
-    sonde_timer_slot *slots;
-    int              *heap; /* slot indices, min-heap on (deadline, seq) */
-    int               heap_len, slots_cap, free_head;
-    int              *free_next; /* free list through slot indices */
-    uint64_t          next_seq;
-    sonde_completion *done; /* completions queued for Lua */
-    int               done_len, done_cap;
-    double            start_mono;  /* real monotonic seconds at creation */
-    double            start_epoch; /* wall clock at creation */
-    int               is_virtual;  /* timers run on virtual_now, not real time */
-    double            virtual_now;
-    int               real_pending; /* real operations in flight (autojump) */
-    volatile int      interrupts;   /* SIGINT/SIGTERM received so far */
-    uv_signal_t       child_watch;  /* SIGCHLD, referenced while children run */
-    int               child_watch_on, children_running;
-    struct sonde_http *http;        /* http.c's engine, made at first use */
+    uv_loop_t          uv;
+    uv_timer_t         wakeup;    /* armed for the earliest real deadline */
+    uv_async_t         interrupt; /* woken from the SIGINT/SIGTERM handler */
+    sonde_timer_slot  *slots;
+    sonde_timer_heap   heaps[2]; /* indexed by SONDE_CLOCK_* */
+    int                slots_cap, free_head;
+    int               *free_next; /* free list through slot indices */
+    uint64_t           next_seq;
+    sonde_completion  *done; /* completions queued for Lua */
+    int                done_len, done_cap;
+    double             start_mono;    /* real monotonic seconds at creation */
+    int                is_virtual;    /* new timers and now() use virtual time */
+    double             virtual_now;   /* seconds on the virtual clock */
+    double             virtual_epoch; /* epoch seconds at virtual time 0 */
+    int                real_pending;  /* real operations in flight (autojump) */
+    int                real_holding;  /* real timers with SONDE_TIMER_HOLDS */
+    volatile int       interrupts;    /* SIGINT/SIGTERM received so far */
+    uv_signal_t        child_watch;   /* SIGCHLD, referenced while children run */
+    int                child_watch_on, children_running;
+    struct sonde_http *http; /* http.c's engine, made at first use */
 } sonde_loop;
 
 /* Token of the completion queued when SIGINT or SIGTERM arrives; a = signal. */
@@ -64,27 +83,43 @@ double sonde_loop_time(sonde_loop *lp);
 /* Real monotonic seconds, whatever clock is active. */
 double sonde_real_now(void);
 
-/* Starts a timer that queues `token` after `delay` seconds; returns its id
- * (>= 0) for sonde_timer_stop, or -1 when memory runs out. */
-int sonde_timer_start(sonde_loop *lp, int token, double delay);
+/* Starts a timer on the active clock that queues `token` after `delay`
+ * seconds; flags is 0 or SONDE_TIMER_HOLDS. Returns its id (>= 0) for
+ * sonde_timer_stop, or -1 when memory runs out. */
+int sonde_timer_start(sonde_loop *lp, int token, double delay, int flags);
 /* Stops a pending timer; stopping a fired or unknown id does nothing. */
 void sonde_timer_stop(sonde_loop *lp, int id);
-/* Deadline of the earliest timer, or -1 when none is pending. */
+/* Deadline of the active clock's earliest timer, or -1 when it has none. */
 double sonde_timer_next(sonde_loop *lp);
-int    sonde_timer_count(sonde_loop *lp);
+/* Number of pending timers on the active clock. */
+int sonde_timer_count(sonde_loop *lp);
+/* Under virtual time: when the earliest virtual timer is due by `limit`,
+ * removes it, stores its token, moves virtual time up to `at` (never back;
+ * NAN means the timer's deadline) and returns 1; otherwise returns 0. One
+ * timer at a time, so the scheduler can let the task it wakes run before the
+ * next one fires; `at` lets a clock with steps fire on its step. */
+int sonde_timer_pop_due(sonde_loop *lp, double limit, double at, int *token);
+
+/* Real operations in flight: transfers, process waits and connections
+ * (real_pending) plus real timers that hold (sleeps started in real time). */
+int sonde_loop_real_pending(sonde_loop *lp);
 
 /* Queues a completion for Lua; returns 0, or -1 when memory runs out. */
 int sonde_loop_complete(sonde_loop *lp, int token, double a, double b);
 
-/* Runs one turn: queues due timers and I/O completions. With may_block it
- * waits for the next event. Returns the number of queued completions, or -1
- * when nothing is queued and nothing could ever complete (idle). */
+/* Runs one turn: queues due real timers and I/O completions (virtual timers
+ * fire only through sonde_timer_pop_due). With may_block it waits for the
+ * next real event. Returns the number of queued completions, or -1 when
+ * nothing is queued and nothing real could ever complete (idle). */
 int sonde_loop_poll(sonde_loop *lp, int may_block);
 
-/* Switches the timers to virtual time starting at `start` (or back to real
- * time when on is 0, keeping pending deadlines' distance from now). */
+/* Switches to virtual time starting at `start`: timers started from now on
+ * run on it, and now()/time() follow it (time() continues from the real
+ * epoch at the switch). Real timers already pending stay real. With on = 0,
+ * goes back to real time and moves pending virtual timers onto the real
+ * clock, each keeping its distance from now. */
 void sonde_loop_set_virtual(sonde_loop *lp, int on, double start);
-/* Moves virtual time to `t` (never backwards); due timers fire at next poll. */
+/* Moves virtual time to `t` (never backwards); nothing fires by itself. */
 void sonde_loop_advance(sonde_loop *lp, double t);
 
 /* The loop that owns a libuv handle (handles' loop field points at lp->uv). */

@@ -32,7 +32,9 @@ static struct {
     volatile int hooked;
     lua_Hook     saved_hook; /* a user's hook (coverage...) to put back */
     int          saved_mask, saved_count;
-    char         what[256]; /* "test 'name' (file:line)", for the last words */
+    const char  *what, *name, *file; /* of the armed code, for the last words; */
+    int          line;               /* the strings are anchored at refs[] */
+    int          refs[3];
     double       timeout;
 } lw;
 
@@ -81,9 +83,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
 static void stop_process(void) {
     char msg[512];
     int  n = snprintf(msg, sizeof msg,
-                      "sonde: %s is still running after its %gs timeout and cannot be interrupted (it is in C code or "
-                       "JIT-compiled Lua); stopping the run (with --jobs N only its worker would stop)\n",
-                      lw.what, lw.timeout);
+                      "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it is "
+                       "in C code or JIT-compiled Lua); stopping the run (with --jobs N only its worker would stop)\n",
+                      lw.what, lw.name, lw.file, lw.line, lw.timeout);
     if (ftrylockfile(stdout) == 0) {
         fflush_unlocked(stdout);
         funlockfile(stdout);
@@ -102,12 +104,22 @@ static void on_fire(void *ud, int fires) {
 
 /* ------------------------------------------------------------ bindings */
 
-/* arm(seconds, what, refire, give_up): the hook comes `seconds` from now. */
+/* Keeps the string at index idx alive (at refs[slot]) and returns it. */
+static const char *anchored(lua_State *L, int idx, int slot) {
+    const char *s = luaL_checkstring(L, idx);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, LUA_REGISTRYINDEX, lw.refs[slot]);
+    return s;
+}
+
+/* arm(seconds, refire, give_up, what, name, file, line, timeout): the hook
+ * comes `seconds` from now, again every `refire` seconds; after `give_up`
+ * fires the process stops, naming the `what` called `name` at file:line
+ * and its `timeout`. */
 static int wd_arm(lua_State *L) {
-    double      seconds = luaL_checknumber(L, 1);
-    const char *what = luaL_optstring(L, 2, "a test");
-    double      refire = luaL_optnumber(L, 3, 1.0);
-    int         give_up = (int)luaL_optinteger(L, 4, 3);
+    double seconds = luaL_checknumber(L, 1);
+    double refire = luaL_checknumber(L, 2);
+    int    give_up = (int)luaL_checkinteger(L, 3);
     sonde_watchdog_disarm();
     unhook();
     if (!lw.L) {
@@ -116,8 +128,9 @@ static int wd_arm(lua_State *L) {
         lw.L = L;
         lw.lua_thread = pthread_self();
     }
-    snprintf(lw.what, sizeof lw.what, "%s", what);
-    lw.timeout = seconds, lw.give_up = give_up;
+    lw.what = anchored(L, 4, 0), lw.name = anchored(L, 5, 1), lw.file = anchored(L, 6, 2);
+    lw.line = (int)luaL_checkinteger(L, 7);
+    lw.timeout = luaL_optnumber(L, 8, seconds), lw.give_up = give_up;
     int rc = sonde_watchdog_start(on_fire, NULL);
     if (rc != 0) return luaL_error(L, "cannot start the watchdog thread: %s", strerror(rc));
     sonde_watchdog_arm(seconds, refire);
@@ -172,6 +185,10 @@ int luaopen_sonde_c_watchdog(lua_State *L) {
         {"arm", wd_arm}, {"disarm", wd_disarm}, {"unhook", wd_unhook}, {"set_handler", wd_set_handler}, {NULL, NULL},
     };
     install_signal();
+    for (int i = 0; i < 3; i++) {
+        lua_pushliteral(L, "");
+        lw.refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_newtable(L);
     luaL_register(L, NULL, funcs);
     lua_newuserdata(L, 1); /* its __gc stops the thread when the state closes */

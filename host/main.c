@@ -1,12 +1,16 @@
 /* main.c — the sonde command line: parses the command, calls sonde.h. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sonde.h"
 
-static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task\n"
+static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task; - reads stdin\n"
                             "       sonde FILE.lua [ARGS...]     the same\n"
                             "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: specs/)\n"
+                            "       sonde repl                   interactive prompt, each line a task\n"
+                            "       sonde live APP.lua [ARGS...] run the LiveCheck app APP.lua returns until Ctrl-C\n"
+                            "       sonde                        the REPL on a terminal, else runs stdin\n"
                             "       sonde --version | --help\n"
                             "\n"
                             "test options:\n"
@@ -36,30 +40,43 @@ static int run_command(sonde_t *S, int argc, char **argv) {
             fprintf(stderr, "sonde run: expected a FILE to run\n");
             return 2;
         }
-        return sonde_run_file(S, argv[2], argc - 3, argv + 3);
+        return sonde_run_file(S, strcmp(argv[2], "-") == 0 ? NULL : argv[2], argc - 3, argv + 3);
+    }
+    if (strcmp(cmd, "live") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "sonde live: expected the APP.lua that returns a livecheck app\n");
+            return 2;
+        }
+        return sonde_run_live(S, argv[2], argc - 3, argv + 3);
+    }
+    if (strcmp(cmd, "repl") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "sonde repl: takes no arguments (use :load FILE at the prompt)\n");
+            return 2;
+        }
+        return sonde_run_repl(S);
     }
     if (ends_with(cmd, ".lua")) return sonde_run_file(S, cmd, argc - 2, argv + 2);
-    fprintf(stderr, "sonde: unknown command '%s' (expected run, test, --help or --version)\n", cmd);
+    fprintf(stderr, "sonde: unknown command '%s' (expected run, test, repl, live, --help or --version)\n", cmd);
     return 2;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage, stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("sonde %s\n", SONDE_VERSION);
         return 0;
     }
     sonde_opts opts = {NULL, 1, 0};
     sonde_t   *S = sonde_new(&opts);
     if (!S) return 2;
-    int rc = run_command(S, argc, argv);
+    /* no command: a person at a terminal gets the REPL, a pipe is a script */
+    int rc = argc >= 2              ? run_command(S, argc, argv)
+             : isatty(STDIN_FILENO) ? sonde_run_repl(S)
+                                    : sonde_run_file(S, NULL, 0, NULL);
     sonde_free(S);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "embedded.h"
 #include "http.h"
 #include "process.h"
+#include "repl.h"
 #include "watchdog.h"
 
 int luaopen_cjson(lua_State *L);
@@ -115,15 +116,15 @@ static int traceback(lua_State *L) {
     return 1;
 }
 
-/* Calls sonde.host[fn] with the nargs values on the stack under a traceback
- * handler and returns its integer result as the exit code. A host failure
- * (which is a bug in sonde, not user code) is printed and returns 2. */
-static int call_host(sonde_t *S, const char *fn, int nargs) {
+/* Calls require(module)[fn] with the nargs values on the stack under a
+ * traceback handler and returns its integer result as the exit code. A host
+ * failure (which is a bug in sonde, not user code) is printed and returns 2. */
+static int call_module(sonde_t *S, const char *module, const char *fn, int nargs) {
     lua_State *L = S->L;
     int        base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_getfield(L, LUA_GLOBALSINDEX, "require");
-    lua_pushliteral(L, "sonde.host");
+    lua_pushstring(L, module);
     int rc = lua_pcall(L, 1, 1, base + nargs + 1);
     if (rc == 0) {
         lua_getfield(L, -1, fn);
@@ -140,6 +141,8 @@ static int call_host(sonde_t *S, const char *fn, int nargs) {
     lua_settop(L, base);
     return code;
 }
+
+static int call_host(sonde_t *S, const char *fn, int nargs) { return call_module(S, "sonde.host", fn, nargs); }
 
 static void push_strings(lua_State *L, const char *const *list, int n) {
     lua_createtable(L, n, 0);
@@ -161,6 +164,14 @@ int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sond
     return call_host(S, "run_specs", 2);
 }
 
+int sonde_run_repl(sonde_t *S) { return call_module(S, "sonde.repl", "main", 0); }
+
+int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv) {
+    lua_pushstring(S->L, path);
+    push_strings(S->L, (const char *const *)argv, argc);
+    return call_host(S, "run_live", 2);
+}
+
 /* ------------------------------------------------------------ life cycle */
 
 static int open_libs(lua_State *L) {
@@ -178,6 +189,7 @@ static int open_libs(lua_State *L) {
     sonde_preload(S, "sonde.c.http", luaopen_sonde_c_http);
     sonde_preload(S, "sonde.c.server", luaopen_sonde_c_server);
     sonde_preload(S, "sonde.c.watchdog", luaopen_sonde_c_watchdog);
+    sonde_preload(S, "sonde.c.repl", luaopen_sonde_c_repl);
     sonde_preload(S, "cjson", luaopen_cjson);
     return 0;
 }

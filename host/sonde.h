@@ -39,13 +39,25 @@ sonde_t *sonde_new(const sonde_opts *opts);
 void sonde_preload(sonde_t *S, const char *name, lua_CFunction open);
 
 /* Runs a Lua file as a task with the global `arg` set to argv (argv[0] is
- * the first argument after the file). Returns 0, 1 (it raised) or 2 (it could
- * not be loaded). */
+ * the first argument after the file); a NULL path reads the script from
+ * stdin. Returns 0, 1 (it raised) or 2 (it could not be loaded). */
 int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv);
 
 /* Runs the spec files found under paths (default "specs" when npaths is 0)
  * with the runner options in o (may be NULL). Returns 0, 1 or 2. */
 int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o);
+
+/* Runs the interactive REPL on stdin until Ctrl-D (or until piped input
+ * ends: without a terminal, lines are read and run without editing). Each
+ * line runs as a task on the host's loop. Returns 0; 143 after SIGTERM (which
+ * ends the session, where SIGINT only cancels the running line); 2 when stdin
+ * cannot be used. */
+int sonde_run_repl(sonde_t *S);
+
+/* Runs the LiveCheck app that the file at path returns until SIGINT or
+ * SIGTERM, then drains executions and flushes reports. Returns 0, 1 (a case
+ * was failing at exit) or 2 (it could not be loaded or started). */
+int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv);
 
 /* The host's Lua state, for programs that push their own globals. */
 lua_State *sonde_lua(sonde_t *S);

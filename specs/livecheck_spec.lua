@@ -351,3 +351,51 @@ describe("livecheck bad input", function()
     assert.has_error(function() case.signals.s:wait { timeout = 0 } end)
   end)
 end)
+
+describe("sonde live", function()
+  local support = require("specs.support")
+  local process = require("sonde.process")
+
+  local function start(env)
+    local p = process.spawn { support.bin, "live", support.fixture("livecheck/live_app.lua"), env = env }
+    local url
+    while not url do
+      assert.is_true(p:running(), p:stderr())
+      url = p:stderr():match("serving (http://[%d%.:]+)")
+      if not url then task.sleep(0.01) end
+    end
+    return p, url
+  end
+
+  local function wait_state(url, want)
+    local state
+    for _ = 1, 2000 do
+      state = http.get(url .. "/status"):json().cases.tick.state
+      if state == want then return state end
+      task.sleep(0.01)
+    end
+    return state
+  end
+
+  it("runs an app until SIGINT, then drains and exits 0 when every case is healthy", function()
+    local p, url = start()
+    assert.are.equal("PASS", wait_state(url, "PASS"))
+    p:kill("INT")
+    assert.are.equal(0, p:wait(30))
+    assert.matches("stopping: draining executions and flushing reports", p:stderr())
+  end)
+
+  it("exits 1 naming the cases that are failing at exit", function()
+    local p, url = start { LIVE_FAIL = "1" }
+    assert.are.equal("FAIL", wait_state(url, "FAIL"))
+    p:kill("TERM")
+    assert.are.equal(1, p:wait(30))
+    assert.matches("failing at exit: tick", p:stderr())
+  end)
+
+  it("a file that does not return an app is one clear line, exit 2", function()
+    local code, _, err = support.sonde("live", support.fixture("args.lua"))
+    assert.are.equal(2, code)
+    assert.matches("expected the file to return a livecheck app", err)
+  end)
+end)
