@@ -57,6 +57,11 @@ local describe = M.describe
 
 local queue, head, tail = {}, 1, 0
 local current = nil -- the task running now, nil between tasks
+
+-- ready_count() -> how many tasks wait in the ready queue (not counting the
+-- running one): sonde.clock lets woken tasks run until this is 0.
+function M.ready_count() return tail - head + 1 end
+
 local WAKE, CANCEL, RAISE = 1, 2, 3
 local TIMED_OUT = {} -- value a timeout timer wakes a task with
 
@@ -88,6 +93,26 @@ end
 M.new_token = new_token
 function M.drop_token(token) wakers[token] = nil end
 
+-- Timer tokens are recycled: a timer's token is done with once it fired or
+-- was stopped (no completion of it can come later), and reusing it keeps
+-- wakers a small array instead of a hash that every sleep grows.
+local free_timer_tokens, free_timer_count = {}, 0
+
+local function timer_token(t)
+  if free_timer_count == 0 then return new_token(t) end
+  local token = free_timer_tokens[free_timer_count]
+  free_timer_tokens[free_timer_count] = nil
+  free_timer_count = free_timer_count - 1
+  wakers[token] = t
+  return token
+end
+
+local function release_timer_token(token)
+  wakers[token] = nil
+  free_timer_count = free_timer_count + 1
+  free_timer_tokens[free_timer_count] = token
+end
+
 -- persistent_token(fn) -> token whose completions all call fn (a server's
 -- "requests are ready" token fires many times); drop_token ends it.
 function M.persistent_token(fn)
@@ -102,6 +127,10 @@ end
 
 local interrupt_handlers = {}
 
+-- waker_of(token) -> the task a timer token wakes, or the function a
+-- completion calls (sonde.clock.pending lists timers with their tasks).
+function M.waker_of(token) return wakers[token] end
+
 local function dispatch(token, a, b)
   if token == loop.TOKEN_INTERRUPT then
     for i = #interrupt_handlers, 1, -1 do interrupt_handlers[i](a) end
@@ -109,14 +138,17 @@ local function dispatch(token, a, b)
   end
   local w = wakers[token]
   if w == nil then return end
-  wakers[token] = nil
-  if type(w) == "table" then
+  if type(w) == "table" then -- a timer of the task w
+    release_timer_token(token)
     w.timer_id = nil
     schedule(w, WAKE, TIMED_OUT)
-  else
-    w(a, b)
+    return
   end
+  wakers[token] = nil
+  w(a, b)
 end
+
+M.dispatch = dispatch
 
 -- Adds fn(count) to run when SIGINT/SIGTERM arrives; returns a remover.
 function M.on_interrupt(fn)
@@ -135,12 +167,44 @@ Task.__index = Task
 Task.__tostring = function(t) return "task<" .. (t.name or "?") .. ">" end
 M.Task = Task
 
+-- ------------------------------------------------------------ interleaving
+
+-- With --interleave, the task resumed next is drawn at random from the
+-- ready ones instead of the first queued, so an order-dependent bug shows
+-- up under some seed. The draw is reseeded from the seed and the name of
+-- every new scope (each test has one), so a test replays alone under
+-- --filter with the same seed. Park-Miller: exact in doubles.
+local interleave_seed, draw_state = nil, 1
+
+local function reseed(name)
+  local h = interleave_seed % 2147483647
+  for i = 1, #name do h = (h * 31 + name:byte(i)) % 2147483647 end
+  draw_state = h == 0 and 1 or h
+end
+
+-- draw(n) -> 0..n-1
+local function draw(n)
+  draw_state = draw_state * 48271 % 2147483647
+  return math.floor(draw_state / 2147483647 * n)
+end
+
+-- set_interleave(seed): resume ready tasks in a seeded random order from
+-- now on; nil or false goes back to first-queued-first.
+function M.set_interleave(seed)
+  if seed and (type(seed) ~= "number" or seed % 1 ~= 0 or seed < 0) then
+    error("task.set_interleave: expected a whole number >= 0 as the seed, got " .. tostring(seed), 2)
+  end
+  interleave_seed = seed or nil
+  if seed then reseed("") end
+end
+
 local Scope = {}
 Scope.__index = Scope
 
 -- A scope owns the tasks spawned under it (a spec test, a script run) so
 -- that they can be cancelled together and their lost errors found.
 function M.scope(name)
+  if interleave_seed then reseed(tostring(name)) end
   return setmetatable({ name = name, tasks = {}, lost = {} }, Scope)
 end
 
@@ -258,7 +322,7 @@ local function suspend(t)
   local kind, value = coroutine_yield()
   if t.timer_id then
     timer_stop(t.timer_id)
-    wakers[t.timer_token] = nil
+    release_timer_token(t.timer_token)
     t.timer_id = nil
   end
   local on = t.waiting_on
@@ -281,14 +345,17 @@ local function need_task(what)
 end
 M.need_task = need_task
 
-local function arm_timeout(t, seconds)
+-- `holds` marks a sleep: a real operation of its own, which holds virtual
+-- time still (sonde.clock) while it runs on the real clock; a timeout only
+-- guards another wait and does not.
+local function arm_timeout(t, seconds, holds)
   if seconds == nil then return end
   if type(seconds) ~= "number" or seconds ~= seconds then
     error("timeout must be a number of seconds, got " .. type(seconds), 3)
   end
-  local token = new_token(t)
+  local token = timer_token(t)
   t.timer_token = token
-  t.timer_id = timer_start(token, seconds)
+  t.timer_id = timer_start(token, seconds, holds)
 end
 
 -- Waits on `obj` (which wakes t through schedule and may define forget(t))
@@ -323,18 +390,35 @@ local function yield_now(t)
   if kind == CANCEL or kind == RAISE then error(value, 0) end
 end
 
+-- While sonde.clock.assert_sleeps_for runs, sleeps do not wait: each adds
+-- its seconds to `skipped`, which now() and time() include, and yields.
+local skipping, skipped = false, 0
+
 function M.sleep(seconds)
   if type(seconds) ~= "number" or seconds ~= seconds then
     error("task.sleep: expected a number of seconds, got " .. type(seconds), 2)
   end
   local t = need_task("task.sleep")
+  if skipping then
+    if seconds > 0 then skipped = skipped + seconds end
+    return yield_now(t)
+  end
   if seconds <= 0 then return yield_now(t) end
-  arm_timeout(t, seconds)
+  arm_timeout(t, seconds, true)
   suspend(t)
 end
 
-function M.now() return loop.now() end
-function M.time() return loop.time() end
+-- skip_sleeps(on[, reset]) -> seconds skipped so far: turns skipping on or
+-- off; reset also drops the skipped seconds from now() and time().
+function M.skip_sleeps(on, reset)
+  skipping = on and true or false
+  if reset then skipped = 0 end
+  return skipped
+end
+
+local loop_now, loop_time = loop.now, loop.time
+function M.now() return loop_now() + skipped end
+function M.time() return loop_time() + skipped end
 
 -- -------------------------------------------------------------- task API
 
@@ -414,10 +498,28 @@ end
 
 local poll_buf = {}
 
+-- sonde.clock sets this while a mocked clock is open. The turn calls it when
+-- no task is ready, before waiting for real events; it fires a due virtual
+-- timer (or jumps virtual time to one) and returns true when it did.
+local idle_hook = nil
+function M.set_idle_hook(fn) idle_hook = fn end
+
+-- poll_now() -> n: dispatches the completions that are there, without
+-- waiting (for the idle hook: real events go before virtual time moves).
+function M.poll_now()
+  local n = loop.poll(poll_buf, false)
+  for i = 1, 3 * n, 3 do dispatch(poll_buf[i], poll_buf[i + 1], poll_buf[i + 2]) end
+  return n
+end
+
 -- Resumes ready tasks until none is left. The queue is compacted once
 -- drained so that its indices never grow without bound.
 local function run_ready()
   while head <= tail do
+    if interleave_seed and tail > head then
+      local j = head + draw(tail - head + 1)
+      queue[head], queue[j] = queue[j], queue[head]
+    end
     local t = queue[head]
     queue[head] = nil
     head = head + 1
@@ -433,6 +535,7 @@ M.run_ready = run_ready
 local function turn(may_block, until_done)
   run_ready()
   if until_done and until_done.state == "done" then return true end
+  if idle_hook and head > tail and idle_hook(may_block) then return true end
   local n = loop.poll(poll_buf, may_block and head > tail)
   if n < 0 then return false end
   for i = 1, 3 * n, 3 do dispatch(poll_buf[i], poll_buf[i + 1], poll_buf[i + 2]) end
