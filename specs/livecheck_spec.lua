@@ -399,3 +399,71 @@ describe("sonde live", function()
     assert.matches("expected the file to return a livecheck app", err)
   end)
 end)
+
+describe("livecheck on virtual time", function()
+  local clock = require("sonde.clock")
+
+  it("a case that receives no tests for warn_stalled_after goes STALL, with a suite report", function()
+    clock.virtual(function()
+      local app, reports = new_app()
+      local case = app:case { name = "quiet", warn_stalled_after = 1800 }
+      function case:run() end
+      app:start()
+      task.sleep(3 * 1800 + 1)
+      assert.are.equal("STALL", case.status)
+      assert.matches("^Test stalled! Last received %d+s ago %(warn_stalled_after=1800%)%.$", reports[1].error)
+      app:stop(1)
+    end)
+  end)
+
+  it("fake traffic every `frequency` seconds keeps it out of STALL, with medians of the intervals", function()
+    clock.virtual(function()
+      local app = new_app()
+      local case = app:case { name = "busy", frequency = 60, warn_stalled_after = 300 }
+      local runs = 0
+      function case:run() runs = runs + 1 task.sleep(2) end
+      function case:make_fake_request() self:trigger() end
+      app:start()
+      task.sleep(3600)
+      assert.is_true(runs >= 59, "only " .. runs .. " fake requests in an hour")
+      assert.are.equal("PASS", case.status)
+      local s = case:status_view()
+      assert.are.equal(60, s.frequency_median)
+      assert.are.equal(2, s.runtime_median)
+      assert.are.equal(0, s.latency_median)
+      app:stop(1)
+    end)
+  end)
+
+  it("recovery waits exactly state_transition_delay after the suite failed", function()
+    clock.virtual(function()
+      local app = new_app()
+      local case = app:case { name = "c", max_consecutive_failures = 1, state_transition_delay = 60 }
+      app:start()
+      function case:run() error("down") end
+      case:trigger():wait()
+      function case:run() end
+      task.sleep(59)
+      case:trigger():wait()
+      assert.are.equal("FAIL", case.status)
+      task.sleep(2)
+      case:trigger():wait()
+      assert.are.equal("PASS", case.status)
+      app:stop(1)
+    end)
+  end)
+
+  it("get_url backs off 0.5, 0.75, 1.125 ... capped at 5 seconds", function()
+    local never = server.serve({}, function(s) s:get("/", function() return { status = 503 } end) end)
+    clock.virtual(function()
+      local app = new_app()
+      local case = app:case { name = "c" }
+      local t0 = task.now()
+      assert.is_nil(case:get_url(never.url .. "/"))
+      -- 0.5 + 0.75 + 1.125 + 1.6875 + 2.53125 + 3.796875 + 4 x 5 (faust
+      -- multiplies before its first sleep and logs one step behind)
+      assert.is_true(math.abs(task.now() - t0 - 30.390625) < 1e-6, "slept " .. (task.now() - t0))
+    end)
+    never:close()
+  end)
+end)
