@@ -26,28 +26,14 @@ typedef struct socket_ctx {
     sonde_http   *http;
 } socket_ctx;
 
-/* ------------------------------------------------------------ buffers */
-
-static int buf_append(sonde_buf *b, const char *data, size_t len) {
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + len + 1) cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) return -1;
-        b->data = p, b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
-}
+/* ------------------------------------------------------------ bodies */
 
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     sonde_transfer *t = userp;
     size_t          len = size * n;
     size_t          keep = len;
     if (t->max_body && t->body.len + keep > t->max_body) keep = t->max_body - t->body.len;
-    if (keep && buf_append(&t->body, data, keep) < 0) return 0; /* out of memory: curl fails the transfer */
+    if (keep && sonde_bytes_add(&t->body, data, keep) < 0) return 0; /* out of memory: curl fails the transfer */
     return len;
 }
 
@@ -55,7 +41,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp) {
     sonde_transfer *t = userp;
     /* a new status line (after a redirect or 100-continue) starts afresh */
     if (size * n > 5 && memcmp(data, "HTTP/", 5) == 0) t->headers.len = 0;
-    return buf_append(&t->headers, data, size * n) < 0 ? 0 : size * n;
+    return sonde_bytes_add(&t->headers, data, size * n) < 0 ? 0 : size * n;
 }
 
 /* --------------------------------------------------------- completion */

@@ -10,12 +10,8 @@
 
 #include <curl/curl.h>
 
+#include "bytes.h"
 #include "loop.h"
-
-typedef struct sonde_buf {
-    char  *data;
-    size_t len, cap;
-} sonde_buf;
 
 typedef struct sonde_http sonde_http;
 
@@ -26,7 +22,7 @@ typedef struct sonde_transfer {
     int                active; /* added to the multi handle, not finished */
     CURLcode           result;
     char               errbuf[CURL_ERROR_SIZE];
-    sonde_buf          body, headers;
+    sonde_bytes        body, headers;
     size_t             max_body; /* 0: unlimited */
     struct curl_slist *req_headers;
     char              *req_body;

@@ -4,22 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------- bytes */
-
-static int bytes_add(sonde_bytes *b, const char *data, size_t len) {
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + len + 1) cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) return -1;
-        b->data = p, b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 /* ---------------------------------------------------------- refusing */
 
 static int refuse(sonde_httpreq *r, int status, const char *reason) {
@@ -45,7 +29,7 @@ static int on_message_begin(http_parser *p) {
 static int on_url(http_parser *p, const char *at, size_t len) {
     sonde_httpreq *r = req_of(p);
     if (count_header_bytes(r, len) < 0) return -1;
-    return bytes_add(&r->url, at, len) < 0 ? refuse(r, 431, "out of memory") : 0;
+    return sonde_bytes_add(&r->url, at, len) < 0 ? refuse(r, 431, "out of memory") : 0;
 }
 
 static int grow_headers(sonde_httpreq *r) {
@@ -73,7 +57,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
         r->header_count++;
         r->in_value = 0;
     }
-    return bytes_add(&r->names[r->header_count - 1], at, len) < 0 ? refuse(r, 431, "out of memory") : 0;
+    return sonde_bytes_add(&r->names[r->header_count - 1], at, len) < 0 ? refuse(r, 431, "out of memory") : 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
@@ -81,7 +65,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
     if (count_header_bytes(r, len) < 0) return -1;
     r->in_value = 1;
     if (r->header_count == 0) return refuse(r, 400, "header value without a name");
-    return bytes_add(&r->values[r->header_count - 1], at, len) < 0 ? refuse(r, 431, "out of memory") : 0;
+    return sonde_bytes_add(&r->values[r->header_count - 1], at, len) < 0 ? refuse(r, 431, "out of memory") : 0;
 }
 
 static int on_headers_complete(http_parser *p) {
@@ -95,7 +79,7 @@ static int on_headers_complete(http_parser *p) {
 static int on_body(http_parser *p, const char *at, size_t len) {
     sonde_httpreq *r = req_of(p);
     if (r->body.len + len > r->limits.max_body) return refuse(r, 413, "request body too large");
-    return bytes_add(&r->body, at, len) < 0 ? refuse(r, 413, "out of memory") : 0;
+    return sonde_bytes_add(&r->body, at, len) < 0 ? refuse(r, 413, "out of memory") : 0;
 }
 
 static int on_message_complete(http_parser *p) {

@@ -10,10 +10,7 @@
 #include <http_parser.h>
 #include <stddef.h>
 
-typedef struct sonde_bytes {
-    char  *data;
-    size_t len, cap;
-} sonde_bytes;
+#include "bytes.h"
 
 typedef struct sonde_httpreq_limits {
     size_t max_header_count; /* 431 past it */

@@ -20,15 +20,22 @@ local function report_lost(lost)
   return #lost > 0
 end
 
--- run_file(path, args): runs a scenario script as the root task.
-function M.run_file(path, args)
+-- Loads a script and sets the global `arg` for it; nil after saying why.
+local function load_script(path, args)
   local chunk, err = loadfile(path)
   if not chunk then
-    io.stderr:write("sonde: cannot load ", trace.load_message(path, err), "\n")
-    return 2
+    io.stderr:write("sonde: cannot load ", trace.load_message(path or "stdin", err), "\n")
+    return nil
   end
   args[0] = path
   _G.arg = args
+  return chunk
+end
+
+-- run_file(path, args): runs a scenario script as the root task.
+function M.run_file(path, args)
+  local chunk = load_script(path, args)
+  if not chunk then return 2 end
   local interrupted = false
   local remove = task.on_interrupt(function() interrupted = true end)
   local t, lost_tasks = task.run(chunk, unpack(args))
@@ -67,13 +74,8 @@ end
 -- run_live(path, args): `sonde live app.lua`; exit 1 when a case is failing
 -- at exit, 0 otherwise.
 function M.run_live(path, args)
-  local chunk, err = loadfile(path)
-  if not chunk then
-    io.stderr:write("sonde: cannot load ", trace.load_message(path, err), "\n")
-    return 2
-  end
-  args[0] = path
-  _G.arg = args
+  local chunk = load_script(path, args)
+  if not chunk then return 2 end
   local t = task.run(live_main, chunk, path, args)
   teardown_sessions()
   if t.err ~= nil then
