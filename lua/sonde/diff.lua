@@ -42,6 +42,13 @@ function M.show(v)
   return tostring(v)
 end
 
+-- A value with its type, for lines where the types differ.
+local function typed(v)
+  local shown = M.show(v)
+  if shown == "null" or type(v) == "table" then return shown end
+  return type(v) .. " " .. shown
+end
+
 local function key_text(k)
   if type(k) == "string" and k:match("^[%a_][%w_]*$") then return "." .. k end
   if type(k) == "number" then return "[" .. number_text(k) .. "]" end
@@ -101,7 +108,7 @@ walk = function(e, a, path, out, seen)
   elseif e ~= a then
     local te, ta = type(e), type(a)
     if te ~= ta and te ~= "nil" and ta ~= "nil" then
-      out[#out + 1] = string.format("%s: expected %s %s, got %s %s", path, te, M.show(e), ta, M.show(a))
+      out[#out + 1] = string.format("%s: expected %s, got %s", path, typed(e), typed(a))
     else
       out[#out + 1] = path .. ": expected " .. M.show(e) .. ", got " .. M.show(a)
     end

@@ -4,14 +4,21 @@
 -- The DSL only registers blocks (sonde.spec_dsl); this module selects and
 -- executes them and emits events that reporters (sonde.reporters.*)
 -- subscribe to: suite_start, file_start, test_start, test_end, file_end,
--- load_error, suite_end.
+-- load_error, list, progress, suite_end. With --jobs the same events come
+-- from worker processes (sonde.runner_jobs) and are merged in file order.
 local task = require("sonde.task")
 local trace = require("sonde.trace")
 local loop = require("sonde.c.loop")
+local watchdog = require("sonde.c.watchdog")
 local dsl = require("sonde.spec_dsl")
 local options = require("sonde.runner_options")
+local shard = require("sonde.runner_shard")
+local util = require("sonde.report_util")
+local output = require("sonde.runner_capture")
 
 local M = {}
+
+local real_now = loop.real_now
 
 -- ----------------------------------------------------------- per-test resets
 
@@ -25,9 +32,15 @@ local function run_resets()
   for i = 1, #resets do resets[i]() end
 end
 
+local current_result
+
+-- current_result() -> the result table of the test running now, or nil;
+-- modules add to its fields (sonde.http counts `requests` there).
+function M.current_result() return current_result end
+
 -- ---------------------------------------------------------------- discovery
 
-local function discover_dir(dir, out)
+local function discover_dir(dir, out, matches)
   local entries, err = loop.scandir(dir)
   if not entries then return nil, dir .. ": " .. err end
   table.sort(entries, function(a, b) return a.name < b.name end)
@@ -35,9 +48,9 @@ local function discover_dir(dir, out)
     local path = dir .. "/" .. e.name
     if e.name:sub(1, 1) ~= "." then
       if e.dir then
-        local ok, derr = discover_dir(path, out)
+        local ok, derr = discover_dir(path, out, matches)
         if not ok then return nil, derr end
-      elseif e.name:find("_spec%.lua$") then
+      elseif matches(e.name) then
         out[#out + 1] = path
       end
     end
@@ -45,14 +58,19 @@ local function discover_dir(dir, out)
   return out
 end
 
--- discover(paths) -> files | nil, "path: why"
-function M.discover(paths)
+-- discover(paths[, pattern]) -> files | nil, "path: why". In directories,
+-- files named *_spec.lua, or *.lua files whose name matches `pattern`.
+function M.discover(paths, pattern)
+  local function matches(name)
+    if pattern then return name:find("%.lua$") ~= nil and name:find(pattern) ~= nil end
+    return name:find("_spec%.lua$") ~= nil
+  end
   local files = {}
   for _, path in ipairs(paths) do
     local kind = loop.stat(path)
     if kind == nil then return nil, path .. ": no such file or directory" end
     if kind == "dir" then
-      local ok, err = discover_dir((path:gsub("/+$", "")), files)
+      local ok, err = discover_dir((path:gsub("/+$", "")), files, matches)
       if not ok then return nil, err end
     else
       files[#files + 1] = path
@@ -63,14 +81,19 @@ end
 
 -- ---------------------------------------------------------------- selection
 
-local function selected(test, opts)
+local function any_matches(name, patterns)
+  for _, pat in ipairs(patterns) do
+    if name:find(pat) then return true end
+  end
+  return false
+end
+
+-- By name and tags, as busted: any --filter, no --filter-out, any --tags,
+-- no --exclude-tags.
+local function wanted(test, opts)
   local name = test.full_name
-  for _, pat in ipairs(opts.filter) do
-    if not name:find(pat) then return false end
-  end
-  for _, pat in ipairs(opts.filter_out) do
-    if name:find(pat) then return false end
-  end
+  if #opts.filter > 0 and not any_matches(name, opts.filter) then return false end
+  if any_matches(name, opts.filter_out) then return false end
   if #opts.tags > 0 then
     local any = false
     for _, tag in ipairs(opts.tags) do any = any or test.tags[tag] end
@@ -82,42 +105,81 @@ local function selected(test, opts)
   return true
 end
 
--- Marks each block with how many of its tests run, so hooks of a block with
--- none selected are not run (busted's lazy setup).
-local function mark_selected(block, opts)
-  local n = 0
-  for _, child in ipairs(block.children) do
-    if child.kind == "test" then
-      child.selected = selected(child, opts)
-      if child.selected then n = n + 1 end
-    else
-      n = n + mark_selected(child, opts)
-    end
-  end
-  block.selected_count = n
-  return n
+-- close_scope(scope, why) -> lost tasks. Most tests leave nothing behind:
+-- then there is nothing to cancel or report, and the scheduler is not asked.
+local NOTHING_LOST = {}
+local function close_scope(scope, why)
+  if next(scope.tasks) == nil and next(scope.lost) == nil then return NOTHING_LOST end
+  return task.close_scope(scope, why)
 end
+
+-- ------------------------------------------------------------------ watchdog
+
+-- The scope whose code the watchdog may stop, and what it is, while a test
+-- or hook runs under a timeout.
+local watched
+
+local function internal_source(source)
+  return source:find("lua/sonde/", 1, true) or source:find("/luassert/", 1, true)
+end
+
+-- Called from the count hook the watchdog installs once a deadline has
+-- passed: raises the timeout in the code that keeps the test from yielding,
+-- never inside the scheduler or another task.
+watchdog.set_handler(function()
+  local w = watched
+  if not w then return watchdog.unhook() end
+  local t = task.current()
+  if t == nil or t.scope ~= w.scope or coroutine.running() == nil then return end
+  local info = debug.getinfo(2, "S")
+  if info and internal_source(info.source) then return end
+  watchdog.unhook()
+  error(task.new_error("timeout", string.format(
+    "timeout: %s did not finish within %gs (it never yielded; the watchdog stopped it here)", w.what, w.timeout)), 2)
+end)
 
 -- ---------------------------------------------------------------- execution
 
 local Run = {}
 Run.__index = Run
+M.Run = Run
+
+local EVENTS = { "suite_start", "file_start", "plan", "test_start", "test_end", "file_end", "load_error", "list",
+  "progress", "suite_end" }
+
+-- Run.new(opts, reporters) -> run: counts, results and event fan-out.
+function Run.new(opts, reporters)
+  local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
+    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, requests = 0,
+    started = real_now(), iteration = 1, fallback_seed = os.time() % 1000000, watch = {} }, Run)
+  for _, event in ipairs(EVENTS) do
+    local list = {}
+    for _, r in ipairs(reporters) do
+      if r[event] then list[#list + 1] = r end
+    end
+    run.handlers[event] = list
+  end
+  return run
+end
 
 function Run:emit(event, data)
-  for _, r in ipairs(self.reporters) do
-    local handler = r[event]
-    if handler then handler(r, data) end
-  end
+  local list = self.handlers[event]
+  for i = 1, #list do list[i][event](list[i], data) end
 end
 
 -- Calls fn under a handler that keeps the traceback of the raising frame.
-local function capture(fn, ...)
-  local tb
-  local ok, err = xpcall(fn, function(e)
-    tb = debug.traceback("", 2)
-    return e
-  end, ...)
-  return ok, err, tb
+local raised_tb
+local function keep_traceback(e)
+  raised_tb = debug.traceback("", 2)
+  return e
+end
+
+local function protected(fn, ...)
+  local ok, err = xpcall(fn, keep_traceback, ...)
+  if ok then return true end
+  local tb = raised_tb
+  raised_tb = nil
+  return false, err, tb
 end
 
 local function status_of(err)
@@ -126,143 +188,314 @@ local function status_of(err)
   return "error"
 end
 
--- Records the first problem of a test; later ones (an after_each failing
--- after the body failed) do not hide it.
+-- A failed comparison shows its diff lines instead of luassert's two
+-- dumped tables.
+local function message_of(err, prefix)
+  local msg = task.describe(err)
+  local lines = type(err) == "table" and rawget(err, "diff")
+  if lines then msg = (msg:match("^(.-)\nPassed in:\n") or msg) .. "\n" .. table.concat(lines, "\n") end
+  return prefix .. msg
+end
+
+-- Records the first problem of a test; later ones (a finally failing after
+-- the body failed) do not hide it.
 local function record(result, err, tb, phase)
   if result.status ~= "pass" then return end
   result.status = status_of(err)
   if result.status == "pending" then
-    result.message = err.message
+    result.message = tostring(err.message)
     return
   end
   if phase ~= "it" and result.status == "fail" then result.status = "error" end
-  result.error = err
-  result.message = (phase ~= "it" and (phase .. ": ") or "") .. task.describe(err)
+  result.message = message_of(err, phase ~= "it" and (phase .. ": ") or "")
   result.traceback = trace.trim(type(err) == "table" and rawget(err, "traceback") or tb)
+  if task.is_timeout(err) then result.timeout = true end
+end
+M.record = record
+
+-- The name a result carries: with --repeat, its round too.
+function Run:result_name(name)
+  if self.opts.repeat_count == 1 then return name end
+  return string.format("%s [%d/%d]", name, self.iteration, self.opts.repeat_count)
 end
 
-local function ancestors(node)
-  local chain = {}
-  local b = node.parent
-  while b do
-    table.insert(chain, 1, b)
-    b = b.parent
-  end
-  return chain
+local function new_result(node, name, file, line, run)
+  local r = { name = run:result_name(name), file = file, line = line or 0, tags = node.tag_list or {},
+    status = "pass", duration = 0, requests = 0 }
+  if run.opts.repeat_count > 1 then r.iteration = run.iteration end
+  return r
 end
 
--- The body of a test task: before_each hooks outer to inner, the test,
--- its finally callbacks, then after_each inner to outer for every block
--- whose before_each ran.
-local function test_body(test, result)
-  local chain, entered = ancestors(test), 0
-  for i, block in ipairs(chain) do
-    entered = i
-    for _, hook in ipairs(block.before_each) do
-      local ok, err, tb = capture(hook.fn)
-      if not ok then
-        record(result, err, tb, "before_each")
-        break
-      end
-    end
-    if result.status ~= "pass" then break end
-  end
-  if result.status == "pass" then
-    dsl.enter_test(result)
-    local ok, err, tb = capture(test.fn)
-    if not ok then record(result, err, tb, "it") end
-    for _, fn in ipairs(dsl.leave_test()) do
-      local fok, ferr, ftb = capture(fn)
-      if not fok then record(result, ferr, ftb, "finally") end
-    end
-  end
-  for i = entered, 1, -1 do
-    for _, hook in ipairs(chain[i].after_each) do
-      local ok, err, tb = capture(hook.fn)
-      if not ok then record(result, err, tb, "after_each") end
-    end
-  end
-end
-
--- Runs fn(...) as a task of `scope` with the per-test timeout; returns
--- nil, or an error result {err, tb} when it timed out.
-function Run:run_with_timeout(scope, what, fn, ...)
+-- Runs fn(...) as a task of `scope` under the per-test timeout: the loop's
+-- timer stops a task that waits, the watchdog one that never yields.
+-- Returns nil, or the timeout error and where the task was.
+function Run:run_with_timeout(scope, what, node, fn, ...)
+  local timeout = self.opts.timeout
+  local w = self.watch
+  w.scope, w.what, w.timeout = scope, what, timeout
+  watched = w
+  watchdog.arm(timeout + math.min(0.5, 0.05 + timeout * 0.1), math.max(0.2, math.min(timeout, 2)), 3, what,
+    node.full_name ~= "" and node.full_name or node.file, node.file, node.line or 0, timeout)
   local t = task.spawn_in(scope, fn, ...)
   self.running = t
-  local ok, err = pcall(t.join, t, self.opts.timeout)
+  local ok, err = pcall(t.join, t, timeout)
+  watchdog.disarm()
+  watched = nil
   self.running = nil
   if ok then return nil end
   if task.is_timeout(err) and not t:done() then
     local where = t.co and debug.traceback(t.co) or ""
     t:cancel("timed out")
     pcall(t.join, t, 1)
-    return task.new_error("timeout", string.format("timeout: %s did not finish within %gs", what, self.opts.timeout)), where
+    return task.new_error("timeout", string.format("timeout: %s did not finish within %gs", what, timeout)), where
   end
   return err, t.traceback
 end
 
-local function new_result(test)
-  return { name = test.full_name, file = test.file, line = test.line, tags = test.tag_list,
-    status = "pass", duration = 0, requests = 0 }
-end
-
-function Run:finish_result(result, started)
-  result.duration = loop.real_now() - started
+function Run:finish_result(result)
   local s = result.status
   self.counts[s] = (self.counts[s] or 0) + 1
-  self.results[#self.results + 1] = result
+  self.total = self.total + 1
+  self.requests = self.requests + (tonumber(result.requests) or 0)
   self:emit("test_end", result)
-  if self.opts.fail_fast and (s == "fail" or s == "error") then self.stopping = true end
+  if self.opts.fail_fast and util.is_failed(s, self.opts) then self.stopping = true end
 end
 
-function Run:run_test(test)
-  local result = new_result(test)
-  self:emit("test_start", result)
-  if test.pending then
-    result.status, result.message = "pending", test.pending_reason
-    return self:finish_result(result, loop.real_now())
+function Run:record_load_error(result)
+  self.load_errors = self.load_errors + 1
+  self.counts.error = self.counts.error + 1
+  self.total = self.total + 1
+  self:emit("load_error", result)
+  if self.opts.fail_fast then self.stopping = true end
+end
+
+-- An error of its own for a hook that failed outside a test's result
+-- (setup, teardown, an after_each after its test was counted).
+-- owns(file, name): whether this shard reports something that every shard
+-- meets (a file that does not load, a failing strict hook), so that the
+-- shards' reports add up to the whole suite's.
+function Run:owns(file, name)
+  return self.in_shard == nil or self.in_shard(file, name)
+end
+
+-- An error of its own for a hook that failed outside a test's result
+-- (setup, teardown, an after_each after its test was counted). `owner`
+-- {file, name} says which shard reports it.
+function Run:hook_error(node, name, hook, err, tb, phase, output, owner)
+  if owner and not self:owns(owner.file, owner.name) then return end
+  local result = new_result(node, name, hook.file, hook.line, self)
+  result.tags = {}
+  record(result, err, tb, phase)
+  result.output = output
+  self:finish_result(result)
+end
+
+local function block_name(block)
+  return block.full_name ~= "" and block.full_name or block.file
+end
+
+-- run_hooks(block, list, phase) -> ok: each hook as a task under the
+-- timeout; a failing one is one error, and (as busted) the others still run.
+function Run:run_hooks(block, list, phase)
+  local ok_all = true
+  for _, hook in ipairs(list) do
+    dsl.set_context(block)
+    local holder = {}
+    local scope = task.scope(phase)
+    if self.capture then output.start() end
+    local err, tb = self:run_with_timeout(scope, phase, block, function()
+      local ok, e, t = protected(hook.fn)
+      if not ok then holder.err, holder.tb = e, t end
+    end)
+    for _, lost in ipairs(close_scope(scope, phase .. " ended")) do
+      if err == nil then err, tb = lost.err, lost.traceback end
+    end
+    local printed = self.capture and output.stop() or nil
+    if err == nil and holder.err ~= nil then err, tb = holder.err, holder.tb end
+    if err ~= nil then
+      ok_all = false
+      local name = block_name(block) .. " (" .. phase .. ")"
+      local owner = { file = block.file, name = name }
+      if phase == "lazy_setup" or phase == "lazy_teardown" then -- the shard of the test that needed it
+        owner = block.first and { file = block.first.file, name = block.first.full_name } or owner
+      end
+      self:hook_error(block, name, hook, err, tb, phase, printed, owner)
+    end
   end
+  dsl.set_context(nil)
+  return ok_all
+end
+
+-- Blocks from the file down to the test's parent, computed once per block.
+local function chain_of(block)
+  if not block.chain then
+    local chain, b = {}, block
+    while b do
+      table.insert(chain, 1, b)
+      b = b.parent
+    end
+    block.chain = chain
+  end
+  return block.chain
+end
+
+-- before_each of one block: all run, as in busted; the first failure is the
+-- test's, the others are errors of their own.
+local function run_before_each(run, block, result)
+  dsl.set_context(block)
+  for _, hook in ipairs(block.before_each) do
+    local ok, err, tb = protected(hook.fn)
+    if not ok then
+      if result.status == "pass" then
+        record(result, err, tb, "before_each")
+      else
+        run:extra_error(hook, err, tb, "before_each")
+      end
+    end
+  end
+  return result.status == "pass"
+end
+
+-- A hook error that is not the test's own (kept until the test is counted).
+function Run:extra_error(hook, err, tb, phase)
+  self.extras = self.extras or {}
+  self.extras[#self.extras + 1] = { hook = hook, err = err, tb = tb, phase = phase }
+end
+
+-- The body of a test task: before_each hooks outer to inner, the test, its
+-- finally callbacks, then after_each inner to outer for every block whose
+-- before_each ran. An after_each failing is an error of its own (busted and
+-- pytest count it apart from the test).
+local function test_body(run)
+  local test, result = run.test, run.result
+  local chain, entered = chain_of(test.parent), 0
+  for i = 1, #chain do
+    entered = i
+    if not run_before_each(run, chain[i], result) then break end
+  end
+  if result.status == "pass" then
+    dsl.set_context(test)
+    dsl.enter_test(result)
+    local ok, err, tb = protected(test.fn)
+    if not ok then record(result, err, tb, "it") end
+    for _, fn in ipairs(dsl.leave_test()) do
+      local fok, ferr, ftb = protected(fn)
+      if not fok then record(result, ferr, ftb, "finally") end
+    end
+  end
+  for i = entered, 1, -1 do
+    dsl.set_context(chain[i])
+    for _, hook in ipairs(chain[i].after_each) do
+      local ok, err, tb = protected(hook.fn)
+      if not ok then run:extra_error(hook, err, tb, "after_each") end
+    end
+  end
+  dsl.set_context(nil)
+end
+
+local function reset_attempt(result)
+  result.status, result.message, result.traceback, result.output, result.timeout = "pass", nil, nil, nil, nil
+end
+
+-- One run of a test with its hooks; errors of hooks that are not the
+-- test's own are left in self.extras.
+function Run:attempt(test, result)
+  reset_attempt(result)
   run_resets()
-  local started = loop.real_now()
+  local started = real_now()
   local snapshot = dsl.snapshot()
   local scope = task.scope(test.full_name)
-  local err, tb = self:run_with_timeout(scope, "test", test_body, test, result)
+  self.test, self.result, self.extras = test, result, nil
+  test.env = nil -- globals a test assigns are its own, every attempt afresh
+  current_result = result
+  if self.capture then output.start() end
+  local err, tb = self:run_with_timeout(scope, "test", test, test_body, self)
   if err ~= nil then
     if task.is_timeout(err) then result.status = "pass" end -- the timeout, not the cancel it caused
     record(result, err, tb, "it")
   end
-  for _, lost in ipairs(task.close_scope(scope, "the test ended")) do
+  for _, lost in ipairs(close_scope(scope, "the test ended")) do
     record(result, lost.err, lost.traceback, "a task it spawned")
   end
+  if self.capture then result.output = output.stop() end
+  current_result = nil
+  dsl.set_context(nil)
   snapshot:revert()
-  self:finish_result(result, started)
+  result.duration = real_now() - started
 end
 
--- A hook that fails (setup/teardown) becomes one error result of its own.
-function Run:run_block_hooks(block, list, phase)
-  for _, hook in ipairs(list) do
-    local scope = task.scope(phase)
-    local err, tb = self:run_with_timeout(scope, phase, function()
-      local ok, e, t = capture(hook.fn)
-      if not ok then error({ hook_error = e, hook_tb = t }, 0) end
-    end)
-    task.close_scope(scope, phase .. " ended")
-    if err ~= nil then
-      if type(err) == "table" and err.hook_error ~= nil then err, tb = err.hook_error, err.hook_tb end
-      local result = { name = block.full_name .. " (" .. phase .. ")", file = hook.file, line = hook.line,
-        tags = {}, status = "pass", duration = 0, requests = 0 }
-      record(result, err, tb, phase)
-      self:finish_result(result, loop.real_now())
-      return false
-    end
+local function attempt_record(result)
+  return { status = result.status, message = result.message, traceback = result.traceback,
+    output = result.output, duration = result.duration }
+end
+
+-- Lazy setups from the outermost block in: each block's run once, just
+-- before the first test that needs it. A failed one skips its block's tests
+-- (busted counts only the hook's error).
+function Run:lazy_ready(block)
+  if block.lazy_ok then return true end -- its ancestors were ready when it was
+  if block.parent and not self:lazy_ready(block.parent) then return false end
+  if block.lazy_ok == nil then
+    block.lazy_ok = #block.lazy_setup == 0 or self:run_hooks(block, block.lazy_setup, "lazy_setup")
   end
-  return true
+  return block.lazy_ok
 end
 
+function Run:run_test(test)
+  if test.pending then
+    local result = new_result(test, test.full_name, test.file, test.line, self)
+    result.status, result.message = "pending", test.pending_reason
+    self:emit("test_start", result)
+    return self:finish_result(result)
+  end
+  if not self:lazy_ready(test.parent) then return end
+  local result = new_result(test, test.full_name, test.file, test.line, self)
+  self:emit("test_start", result)
+  local retries = self.opts.retries
+  for n = 1, retries + 1 do
+    self:attempt(test, result)
+    if (result.status ~= "fail" and result.status ~= "error") or n > retries or self.stopping then break end
+    result.attempts = result.attempts or {}
+    result.attempts[n] = attempt_record(result)
+  end
+  if result.attempts and result.status == "pass" then result.status = "flaky" end
+  self:finish_result(result)
+  local extras = self.extras
+  self.test, self.result, self.extras = nil, nil, nil
+  for _, x in ipairs(extras or NOTHING_LOST) do
+    self:hook_error(test, test.full_name .. " (" .. x.phase .. ")", x.hook, x.err, x.tb, x.phase)
+  end
+end
+
+function Run:report_describe_error(block)
+  if not self:owns(block.file, block.full_name) then return end
+  local e = block.load_error
+  local result = new_result(block, block.full_name, block.file, e.line, self)
+  result.status, result.message, result.traceback, result.tags = "error", e.message, e.traceback, {}
+  self:record_load_error(result)
+end
+
+-- A block's children in run order: shuffled with --shuffle (or busted's
+-- randomize() in the block) by a generator of the seed, the file and the
+-- block alone, so the order never depends on what ran before.
+function Run:children_of(block)
+  if not (self.opts.shuffle or block.randomize) or #block.children < 2 then return block.children end
+  if not block.shuffled then
+    local seed = self.opts.seed or self.fallback_seed
+    local random = shard.seeded_random(seed, block.file .. "\0" .. block.full_name, self.iteration)
+    block.shuffled = shard.shuffled(block.children, random)
+  end
+  return block.shuffled
+end
+
+-- Strict setup and teardown run even when none of the block's tests is
+-- selected (busted's strict_), lazy ones only for a test that runs.
 function Run:run_block(block)
-  if block.selected_count == 0 or self.stopping then return end
-  if self:run_block_hooks(block, block.setup, "setup") then
-    for _, child in ipairs(block.children) do
+  if self.stopping then return end
+  if block.load_error then return self:report_describe_error(block) end
+  if block.kind ~= "file" then dsl.enter(block, true) end
+  if self:run_hooks(block, block.setup, "setup") then
+    for _, child in ipairs(self:children_of(block)) do
       if self.stopping then break end
       if child.kind == "test" then
         if child.selected then self:run_test(child) end
@@ -271,50 +504,139 @@ function Run:run_block(block)
       end
     end
   end
-  self:run_block_hooks(block, block.teardown, "teardown")
+  if block.lazy_ok ~= nil then
+    self:run_hooks(block, block.lazy_teardown, "lazy_teardown")
+    block.lazy_ok = nil
+  end
+  self:run_hooks(block, block.teardown, "teardown")
+  if block.kind ~= "file" then dsl.leave(block) end
+end
+
+function Run:load(path)
+  local file, load_err
+  local scope = task.scope("loading " .. path)
+  local err, tb = self:run_with_timeout(scope, "loading", { file = path, line = 0, full_name = "" }, function()
+    file, load_err = dsl.load_file(path)
+  end)
+  close_scope(scope, "loading ended")
+  if err ~= nil then
+    if file then dsl.leave(file) end
+    return nil, { message = path .. ": " .. task.describe(err), traceback = trace.trim(tb), line = 0 }
+  end
+  return file, load_err
+end
+
+-- Marks what runs: each test's `selected` (name, tags, then shard), each
+-- block's count of them, and its `first`: the test an unsharded run would
+-- reach first in it, whose shard reports the block's lazy hook errors.
+function Run:mark(block)
+  local n = 0
+  block.first = nil
+  for _, child in ipairs(self:children_of(block)) do
+    if child.kind == "test" then
+      local want = wanted(child, self.opts)
+      child.selected = want and self:owns(child.file, child.full_name)
+      if child.selected then n = n + 1 end
+      if want and not child.pending and not block.first then block.first = child end
+    elseif child.load_error then
+      child.selected_count = self:owns(child.file, child.full_name) and 1 or 0
+      n = n + child.selected_count
+    else
+      n = n + self:mark(child)
+      block.first = block.first or child.first
+    end
+  end
+  block.selected_count = n
+  return n
+end
+
+function Run:list_tests(file)
+  local function walk(block)
+    for _, child in ipairs(self:children_of(block)) do
+      if child.kind == "test" then
+        if child.selected then self:emit("list", child) end
+      elseif not child.load_error then
+        walk(child)
+      end
+    end
+  end
+  walk(file)
+end
+
+-- Every test that will run, in order, for a worker's parent to know what a
+-- crash took with it.
+function Run:plan(file)
+  local names = {}
+  local function walk(block)
+    if block.selected_count == 0 then return end
+    if block.load_error then
+      names[#names + 1] = { name = self:result_name(block.full_name), line = block.load_error.line }
+      return
+    end
+    for _, child in ipairs(self:children_of(block)) do
+      if child.kind == "test" then
+        if child.selected then
+          names[#names + 1] = { name = self:result_name(child.full_name), line = child.line, tags = child.tag_list }
+        end
+      else
+        walk(child)
+      end
+    end
+  end
+  walk(file)
+  return names
 end
 
 function Run:run_file(path)
-  local file, load_err = dsl.load_file(path)
+  if self.opts.shard and not self.in_shard then
+    self.in_shard = shard.selector(self.opts.shard, self.opts.durations)
+  end
+  local file, load_err = self:load(path)
   if load_err then
-    self.load_errors = self.load_errors + 1
-    local result = { name = path, file = path, line = load_err.line or 0, tags = {}, status = "error",
-      message = load_err.message, traceback = load_err.traceback, duration = 0, requests = 0 }
-    self.counts.error = self.counts.error + 1
-    self.results[#self.results + 1] = result
-    self:emit("load_error", result)
-    return
+    if not self:owns(path, "") then return end
+    local result = new_result({}, path, path, load_err.line, self)
+    result.status, result.message, result.traceback = "error", load_err.message, load_err.traceback
+    return self:record_load_error(result)
   end
-  mark_selected(file, self.opts)
+  self:mark(file)
   if self.opts.list then
-    dsl.each_test(file, function(test)
-      if test.selected then self:emit("list", test) end
-    end)
-    return
+    self:list_tests(file)
+  else
+    self:emit("file_start", { name = path, iteration = self.iteration })
+    if self.handlers.plan[1] then self:emit("plan", { name = path, tests = self:plan(file) }) end
+    self:run_block(file)
+    self:emit("file_end", { name = path, iteration = self.iteration })
   end
-  self:emit("file_start", { name = path })
-  local snapshot = dsl.snapshot_globals()
-  self:run_block(file)
-  dsl.restore_globals(snapshot)
-  self:emit("file_end", { name = path })
+  dsl.leave(file)
 end
 
 function Run:summary()
   local c = self.counts
-  return { passed = c.pass, failed = c.fail + c.error, failures = c.fail, errors = c.error,
-    skipped = c.pending + c.skip, duration = loop.real_now() - self.started, results = self.results,
-    load_errors = self.load_errors, interrupted = self.interrupted }
+  local flaky_failed = self.opts.fail_on_flaky and c.flaky or 0
+  return { passed = c.pass, failed = c.fail + c.error + flaky_failed, failures = c.fail, errors = c.error,
+    skipped = c.pending + c.skip, flaky = c.flaky, total = self.total, duration = real_now() - self.started,
+    requests = self.requests, load_errors = self.load_errors, interrupted = self.interrupted, seed = self.opts.seed,
+    fail_on_flaky = self.opts.fail_on_flaky }
+end
+
+-- Files in run order: shuffled by the seed when asked.
+function M.ordered(files, opts)
+  if not opts.shuffle then return files end
+  return shard.shuffled(files, shard.random(opts.seed))
 end
 
 function Run:main(files)
-  self:emit("suite_start", { files = files, opts = self.opts })
+  self:emit("suite_start", { files = files, opts = self.opts, seed = self.opts.seed })
   local remove = task.on_interrupt(function()
     self.interrupted, self.stopping = true, true
     if self.running then self.running:cancel("interrupted") end
   end)
-  for _, path in ipairs(files) do
-    if self.stopping then break end
-    self:run_file(path)
+  for iteration = 1, self.opts.repeat_count do
+    self.iteration = iteration
+    for _, path in ipairs(files) do
+      if self.stopping then break end
+      self:run_file(path)
+    end
   end
   remove()
   local summary = self:summary()
@@ -322,38 +644,50 @@ function Run:main(files)
   return summary
 end
 
-local function exit_code(summary)
+function M.exit_code(summary)
   if summary.interrupted then return 130 end
   if summary.load_errors > 0 then return 2 end
   return summary.failed > 0 and 1 or 0
 end
 
+local function usage_error(err)
+  io.stderr:write("sonde test: ", err, "\n")
+  return 2
+end
+
+-- A seed for --shuffle without --seed, printed so the run can be replayed.
+local function fresh_seed()
+  local t = real_now()
+  return math.floor((t - math.floor(t)) * 1e6 + os.time()) % 1000000
+end
+
 -- main(paths, args) -> exit code: parses options, discovers, runs, reports.
 function M.main(paths, args)
   local opts, err = options.parse(paths, args)
-  if not opts then
-    io.stderr:write("sonde test: ", err, "\n")
-    return 2
-  end
-  local files, derr = M.discover(opts.paths)
-  if not files then
-    io.stderr:write("sonde test: ", derr, "\n")
-    return 2
-  end
+  if not opts then return usage_error(err) end
+  if opts.shuffle and not opts.seed then opts.seed = fresh_seed() end
+  if opts.interleave then opts.seed = opts.seed or fresh_seed(); task.set_interleave(opts.seed) end
+  opts.capture = not opts.no_capture
+  if opts.worker then return require("sonde.runner_jobs").worker_main() end
+  local files, derr = M.discover(opts.paths, opts.pattern)
+  if not files then return usage_error(derr) end
+  files = M.ordered(files, opts)
   local reporters, rerr = options.open_reporters(opts)
-  if not reporters then
-    io.stderr:write("sonde test: ", rerr, "\n")
-    return 2
+  if not reporters then return usage_error(rerr) end
+  local run = Run.new(opts, reporters)
+  run.capture = opts.capture
+  local root
+  if opts.jobs > 1 and not opts.list and #files > 0 then
+    root = task.run(function() return require("sonde.runner_jobs").main(run, files) end)
+  else
+    root = task.run(function() return run:main(files) end)
   end
-  local run = setmetatable({ opts = opts, reporters = reporters, results = {}, load_errors = 0,
-    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0 }, started = loop.real_now() }, Run)
-  local root = task.run(function() return run:main(files) end)
   options.close_reporters(reporters)
   if root.err ~= nil then
     io.stderr:write("sonde test: internal error: ", trace.format(root.err, root.traceback), "\n")
     return 2
   end
-  return exit_code(root.results[1])
+  return M.exit_code(root.results[1])
 end
 
 return M

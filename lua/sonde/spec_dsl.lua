@@ -5,13 +5,22 @@
 -- tests that sonde.runner executes. Assertions are luassert's, whose raised
 -- errors are marked as failures (as busted does), so the runner can tell a
 -- failed assertion from any other error.
+--
+-- Globals follow busted's contexts: a global assigned in a spec file lands
+-- in the environment of the block (or test) running it and is seen by that
+-- block's descendants only; hooks assign into their block; `expose` assigns
+-- one level further out than its parent; each file and each `insulate` block
+-- restore _G and package.loaded when they end, unless an `expose` inside
+-- them published its changes.
 local task = require("sonde.task")
 local trace = require("sonde.trace")
+local diff = require("sonde.diff")
 local luassert = require("luassert")
 local spy = require("luassert.spy")
 local stub = require("luassert.stub")
 local mock = require("luassert.mock")
 local match = require("luassert.match")
+local namespaces = require("luassert.namespaces")
 
 local M = {}
 
@@ -23,7 +32,10 @@ local Pending = { __tostring = function(e) return "pending: " .. tostring(e.mess
 function M.is_failure(e) return getmetatable(e) == Failure end
 function M.is_pending(e) return getmetatable(e) == Pending end
 
+local last_compared -- expected/actual of the `same` or `equal` that just failed
+
 -- fail(message, level): raises a failure, positioned at the caller's line.
+-- A failed table comparison carries its structural diff.
 local function fail(msg, level)
   level = level or 1
   local positioned = msg
@@ -31,7 +43,13 @@ local function fail(msg, level)
     local _
     _, positioned = pcall(error, msg, level + 2)
   end
-  error(setmetatable({ message = positioned }, Failure), level + 1)
+  local e = setmetatable({ message = positioned }, Failure)
+  if last_compared then
+    local lines = diff.compare(last_compared.expected, last_compared.actual)
+    if #lines > 0 then e.diff = lines end
+    last_compared = nil
+  end
+  error(e, level + 1)
 end
 M.fail = fail
 
@@ -47,16 +65,172 @@ end
 bind_error(luassert)
 bind_error(luassert.is_true)
 
-function M.snapshot() return luassert:snapshot() end
+-- `same` and `equal` keep their raw arguments when they fail, since luassert
+-- formats them into text before raising; fail() turns them into a diff.
+local function keep_compared(name)
+  local entry = namespaces.assertion[name]
+  if not entry or rawget(entry, "__sonde_wrapped") then return end
+  local callback = entry.callback
+  entry.callback = function(state, args, level)
+    local expected, actual = args[1], args[2]
+    local ok = callback(state, args, (level or 1) + 1)
+    if not ok and state.mod and type(expected) == "table" and type(actual) == "table" then
+      last_compared = { expected = expected, actual = actual }
+    else
+      last_compared = nil
+    end
+    return ok
+  end
+  entry.__sonde_wrapped = true
+end
+keep_compared("same")
+keep_compared("equals")
+keep_compared("equal")
 
--- ------------------------------------------------------------------- blocks
+-- snapshot() -> luassert's snapshot (spies, stubs, formatters) to revert
+-- when the test ends; also forgets a comparison no failure consumed.
+function M.snapshot()
+  last_compared = nil
+  return luassert:snapshot()
+end
+
+-- ------------------------------------------------------------- insulation
+
+-- Modules sonde and luassert hold state in; they are never unloaded.
+local function kept_module(name)
+  return name:find("^sonde") or name:find("^luassert") or name == "say" or name:find("^say%.") or name == "cjson"
+end
+
+local function save()
+  local g, loaded = {}, {}
+  for k, v in pairs(_G) do g[k] = v end
+  for k, v in pairs(package.loaded) do loaded[k] = v end
+  return { g = g, loaded = loaded }
+end
+
+local function restore(s)
+  for k in pairs(_G) do
+    if s.g[k] == nil then rawset(_G, k, nil) end
+  end
+  for k, v in pairs(s.g) do
+    if rawget(_G, k) ~= v then rawset(_G, k, v) end
+  end
+  for k in pairs(package.loaded) do
+    if s.loaded[k] == nil and not kept_module(k) then package.loaded[k] = nil end
+  end
+  for k, v in pairs(s.loaded) do package.loaded[k] = v end
+end
+
+local NONE = {} -- a key that an insulated body removed
+
+-- What an insulated body changed, so the change can be made again when the
+-- block runs (its body ran at load time, and was undone then).
+local function changes_since(s)
+  local d = { g = {}, loaded = {} }
+  for k, v in pairs(_G) do
+    if s.g[k] ~= v then d.g[k] = v end
+  end
+  for k in pairs(s.g) do
+    if rawget(_G, k) == nil then d.g[k] = NONE end
+  end
+  for k, v in pairs(package.loaded) do
+    if s.loaded[k] ~= v then d.loaded[k] = v end
+  end
+  return d
+end
+
+local function apply(d)
+  for k, v in pairs(d.g) do
+    if v == NONE then rawset(_G, k, nil) else rawset(_G, k, v) end
+  end
+  for k, v in pairs(d.loaded) do package.loaded[k] = v end
+end
+
+local states = {} -- one entry per entered block: a saved state, or false
+
+-- enter(block): at load and at run, as busted pushes a context. An
+-- insulating block saves the state; at run time it also replays what its
+-- body changed while loading.
+function M.enter(block, running)
+  if block.envmode == "insulate" then
+    states[#states + 1] = save()
+    if running and block.load_changes then apply(block.load_changes) end
+  else
+    states[#states + 1] = false
+  end
+end
+
+-- leave(block): restores an insulating block's state; an exposed block
+-- instead makes its changes part of the enclosing insulating block's state.
+function M.leave(block, loading)
+  local s = table.remove(states)
+  if block.envmode == "expose" and states[#states] then states[#states] = save() end
+  if s then
+    if loading and block.kind ~= "file" then block.load_changes = changes_since(s) end
+    restore(s)
+  end
+end
+
+-- ------------------------------------------------------------ environment
+
+local root_env = {} -- the DSL, and what `expose` at a file's top publishes
+local context       -- node whose environment globals resolve in
+
+function M.set_context(node) context = node end
+
+local function lookup(node, k)
+  while node do
+    local env = node.env
+    if env then
+      local v = env[k]
+      if v ~= nil then return v end
+    end
+    node = node.parent
+  end
+  local v = root_env[k]
+  if v ~= nil then return v end
+  return _G[k]
+end
+
+-- Where an assignment lands while `node` runs: its own environment, or for
+-- `expose` its grandparent's (busted's unwrap by two levels).
+local function env_for_writes(node)
+  if node == nil then return root_env end
+  if node.envmode == "expose" then
+    node = node.parent and node.parent.parent
+    if node == nil then return root_env end
+  end
+  local env = node.env
+  if not env then
+    env = {}
+    node.env = env
+  end
+  return env
+end
+
+local spec_env = setmetatable({}, {
+  __index = function(_, k) return lookup(context, k) end,
+  __newindex = function(_, k, v) env_for_writes(context)[k] = v end,
+})
+
+-- ------------------------------------------------------------------ blocks
 
 local current_block -- the block whose body is being loaded
 local running_test, finally_list -- the test whose body runs now
 
+local path_of_source = {} -- chunk source -> path, one per spec file
+
+-- file and line of the DSL call; the whole path (short_src cuts long ones).
 local function caller(level)
   local info = debug.getinfo(level + 1, "Sl")
-  return info and info.short_src or "?", info and info.currentline or 0
+  if not info then return "?", 0 end
+  local src = info.source
+  local path = path_of_source[src]
+  if not path then
+    path = src:sub(1, 1) == "@" and src:sub(2) or info.short_src
+    path_of_source[src] = path
+  end
+  return path, info.currentline or 0
 end
 
 local function join_name(parent, name)
@@ -66,13 +240,16 @@ end
 
 local function new_block(kind, name, parent, file, line)
   local b = { kind = kind, name = name, parent = parent, children = {}, before_each = {}, after_each = {},
-    setup = {}, teardown = {}, file = file, line = line }
+    setup = {}, teardown = {}, lazy_setup = {}, lazy_teardown = {}, file = file, line = line, curries = {} }
   b.full_name = kind == "file" and "" or join_name(parent, name)
   if parent then parent.children[#parent.children + 1] = b end
   return b
 end
 
+local NO_TAGS_SET, NO_TAGS = setmetatable({}, { __newindex = error }), setmetatable({}, { __newindex = error })
+
 local function tags_of(name)
+  if not name:find("#", 1, true) then return NO_TAGS_SET, NO_TAGS end
   local set, list = {}, {}
   for tag in name:gmatch("#([%w_%-%.]+)") do
     if not set[tag] then list[#list + 1] = tag end
@@ -91,34 +268,103 @@ local function check_name(what, name)
   if type(name) ~= "string" then error(what .. ": expected a name (string) first, got " .. type(name), 3) end
 end
 
-local function describe(name, fn)
-  need_loading("describe")
-  check_name("describe", name)
-  if type(fn) ~= "function" then error("describe '" .. name .. "' needs a function as its second argument, got " .. type(fn), 2) end
-  local file, line = caller(2)
-  local block = new_block("describe", name, current_block, file, line)
-  local outer = current_block
-  current_block = block
-  local ok, err = pcall(fn)
-  current_block = outer
-  if not ok then error(err, 0) end
+local function handler_with_traceback(holder)
+  return function(e)
+    holder.tb = debug.traceback("", 2)
+    return e
+  end
 end
 
-local function add_test(name, fn, pending_reason)
-  local file, line = caller(3)
+-- Runs a describe body with the block as the loading context. An error in
+-- it is busted's "describe error": one error, and the block's tests do not
+-- run; the rest of the file still loads.
+local function load_body(block, fn)
+  local outer = current_block
+  current_block = block
+  context = block
+  M.enter(block)
+  local holder = {}
+  local ok, err = xpcall(fn, handler_with_traceback(holder))
+  if ok then ok, err = pcall(M.check_curries, block) end
+  M.leave(block, true)
+  current_block = outer
+  context = outer
+  if not ok then
+    local msg = task.describe(err)
+    block.children, block.before_each, block.after_each = {}, {}, {}
+    block.setup, block.teardown, block.lazy_setup, block.lazy_teardown = {}, {}, {}, {}
+    block.load_error = { message = msg, traceback = trace.trim(holder.tb), line = M.line_of(msg) or block.line }
+  end
+end
+
+-- `describe "name" (function() ... end)` is busted's curried form: called
+-- without a function, describe returns one that takes it. A curry never
+-- called is a describe without a function, reported when its block ends.
+local function curried(block, what, name, file, line, register)
+  local entry = { what = what, name = name, file = file, line = line }
+  block.curries[#block.curries + 1] = entry
+  return function(fn)
+    entry.done = true
+    if type(fn) ~= "function" then
+      error(string.format("%s '%s' needs a function, got %s", what, name, type(fn)), 2)
+    end
+    return register(fn)
+  end
+end
+
+function M.check_curries(block)
+  for _, c in ipairs(block.curries) do
+    if not c.done and c.what == "describe" then
+      error(string.format("%s:%d: describe '%s' needs a function as its second argument, got nil", c.file, c.line,
+        c.name), 0)
+    end
+  end
+  block.curries = {}
+end
+
+local function describe_kind(envmode)
+  return function(name, fn)
+    need_loading("describe")
+    check_name("describe", name)
+    local file, line = caller(2)
+    local parent = current_block
+    local function register(body)
+      local block = new_block("describe", name, parent, file, line)
+      block.envmode = envmode
+      load_body(block, body)
+    end
+    if fn == nil then return curried(parent, "describe", name, file, line, register) end
+    if type(fn) ~= "function" then
+      error("describe '" .. name .. "' needs a function as its second argument, got " .. type(fn), 2)
+    end
+    register(fn)
+  end
+end
+
+local function add_test(name, fn, pending_reason, file, line)
   local test = { kind = "test", name = name, fn = fn, parent = current_block, file = file, line = line }
   test.full_name = join_name(current_block, name)
   test.tags, test.tag_list = tags_of(test.full_name)
   if pending_reason then test.pending, test.pending_reason = true, pending_reason end
   current_block.children[#current_block.children + 1] = test
+  return test
 end
 
+-- it(name, fn); it(name) alone is pending ("no test body"), unless the
+-- curried form `it "name" (fn)` gives the body.
 local function it(name, fn)
   need_loading("it")
   check_name("it", name)
-  if fn == nil then return add_test(name, nil, "no test body") end
+  local file, line = caller(2)
+  if fn == nil then
+    local test = add_test(name, nil, "no test body", file, line)
+    return function(body)
+      if type(body) ~= "function" then error("it '" .. name .. "' needs a function, got " .. type(body), 2) end
+      test.fn, test.pending, test.pending_reason = body, nil, nil
+    end
+  end
   if type(fn) ~= "function" then error("it '" .. name .. "' needs a function as its second argument, got " .. type(fn), 2) end
-  add_test(name, fn)
+  add_test(name, fn, nil, file, line)
 end
 
 -- pending(name[, fn]) while loading registers a pending test; pending([msg])
@@ -127,71 +373,95 @@ local function pending(name)
   if running_test then error(setmetatable({ message = name or "pending" }, Pending), 2) end
   need_loading("pending")
   check_name("pending", name)
-  add_test(name, nil, name)
+  local file, line = caller(2)
+  add_test(name, nil, name, file, line)
+  return function() end -- pending "name" (function() ... end): the body never runs
 end
 
-local function hook(list_name)
+local function hook(list_name, kind)
   return function(fn)
-    need_loading(list_name)
-    if type(fn) ~= "function" then error(list_name .. " needs a function, got " .. type(fn), 2) end
+    need_loading(kind)
+    if type(fn) ~= "function" then error(kind .. " needs a function, got " .. type(fn), 2) end
     local file, line = caller(2)
     local list = current_block[list_name]
-    list[#list + 1] = { fn = fn, file = file, line = line }
+    list[#list + 1] = { fn = fn, file = file, line = line, kind = kind }
   end
 end
+
+local NO_FINALLY = {}
 
 local function finally(fn)
   if not running_test then error("finally can only be used inside a running test (it)", 2) end
   if type(fn) ~= "function" then error("finally needs a function, got " .. type(fn), 2) end
+  if finally_list == NO_FINALLY then finally_list = {} end
   finally_list[#finally_list + 1] = fn
 end
 
+-- randomize([seed]) inside a describe shuffles that block's children.
+local function randomize(...)
+  need_loading("randomize")
+  local on = select("#", ...) == 0 or (...)
+  current_block.randomize = on and true or false
+end
+
 function M.enter_test(result)
-  running_test, finally_list = result, {}
+  running_test, finally_list = result, NO_FINALLY
 end
 
 function M.leave_test()
-  local list = finally_list or {}
+  local list = finally_list or NO_FINALLY
   running_test, finally_list = nil, nil
   return list
 end
 
-local function environment()
-  local setup, teardown = hook("setup"), hook("teardown")
-  local env = {
-    describe = describe, context = describe, insulate = describe, expose = describe,
+do
+  local api = {
+    describe = describe_kind(nil), context = describe_kind(nil),
+    insulate = describe_kind("insulate"), expose = describe_kind("expose"),
     it = it, test = it, spec = it, pending = pending, finally = finally,
-    before_each = hook("before_each"), after_each = hook("after_each"),
-    setup = setup, lazy_setup = setup, strict_setup = setup,
-    teardown = teardown, lazy_teardown = teardown, strict_teardown = teardown,
+    before_each = hook("before_each", "before_each"), after_each = hook("after_each", "after_each"),
+    setup = hook("setup", "setup"), strict_setup = hook("setup", "strict_setup"),
+    teardown = hook("teardown", "teardown"), strict_teardown = hook("teardown", "strict_teardown"),
+    lazy_setup = hook("lazy_setup", "lazy_setup"), lazy_teardown = hook("lazy_teardown", "lazy_teardown"),
     assert = luassert, spy = spy, stub = stub, mock = mock, match = match, fail = fail,
-    randomize = function() end,
+    randomize = randomize,
   }
-  return setmetatable(env, { __index = _G })
+  for k, v in pairs(api) do root_env[k] = v end
 end
 
-local function line_of(message)
+function M.line_of(message)
   return tonumber(tostring(message):match("^[^:\n]+:(%d+):"))
 end
 
--- load_file(path) -> file block | nil, {message, traceback, line}
+-- load_file(path) -> file block | nil, {message, traceback, line}. A loaded
+-- file has been entered (M.enter): the caller leaves it (M.leave) once the
+-- file has run, which undoes what it changed in _G and package.loaded.
 function M.load_file(path)
   local chunk, err = loadfile(path)
   if not chunk then
-    return nil, { message = trace.load_message(path, err), line = line_of(err) }
+    return nil, { message = trace.load_message(path, err), line = M.line_of(err) }
   end
+  -- Interpreted, so a test that loops without yielding still runs the
+  -- watchdog's hook (compiled traces do not run hooks).
+  jit.off(chunk, true)
+  setfenv(chunk, spec_env)
   local file = new_block("file", path, nil, path, 0)
-  setfenv(chunk, environment())
-  current_block = file
-  local tb
-  local ok, lerr = xpcall(chunk, function(e)
-    tb = debug.traceback("", 2)
-    return e
-  end)
-  current_block = nil
+  file.envmode = "insulate"
+  M.enter(file)
+  current_block, context = file, file
+  local holder = {}
+  local ok, lerr = xpcall(chunk, handler_with_traceback(holder))
+  if ok then ok, lerr = pcall(M.check_curries, file) end
+  current_block, context = nil, nil
   if not ok then
-    local msg = task.describe(lerr)
-    return nil, { message = msg, traceback = trace.trim(tb), line = line_of(msg) }
+    M.leave(file)
+    local msg, tb = task.describe(lerr), trace.trim(holder.tb)
+    local line = M.line_of(msg)
+    if not line then -- not positioned (a table, a timeout): where the file was when it raised
+      line = tonumber(tb:match(path:gsub("%p", "%%%0") .. ":(%d+):"))
+      msg = path .. (line and (":" .. line) or "") .. ": " .. msg
+    end
+    return nil, { message = msg, traceback = tb, line = line }
   end
   return file
 end
@@ -199,34 +469,6 @@ end
 function M.each_test(block, fn)
   for _, child in ipairs(block.children) do
     if child.kind == "test" then fn(child) else M.each_test(child, fn) end
-  end
-end
-
--- ------------------------------------------------------- file insulation
-
--- Modules sonde and luassert hold state in; they are never unloaded.
-local function kept_module(name)
-  return name:find("^sonde") or name:find("^luassert") or name == "say" or name:find("^say%.") or name == "cjson"
-end
-
--- snapshot_globals() / restore_globals(s): what a spec file adds to _G or
--- package.loaded is undone after it, as busted insulates each file.
-function M.snapshot_globals()
-  local g, loaded = {}, {}
-  for k, v in pairs(_G) do g[k] = v end
-  for k, v in pairs(package.loaded) do loaded[k] = v end
-  return { g = g, loaded = loaded }
-end
-
-function M.restore_globals(s)
-  for k in pairs(_G) do
-    if s.g[k] == nil then _G[k] = nil end
-  end
-  for k, v in pairs(s.g) do
-    if rawget(_G, k) ~= v then rawset(_G, k, v) end
-  end
-  for k in pairs(package.loaded) do
-    if s.loaded[k] == nil and not kept_module(k) then package.loaded[k] = nil end
   end
 end
 

@@ -1,21 +1,33 @@
 -- sonde.reporters.human: for people at a terminal or reading CI logs.
 --
--- One character per test (or one line with --verbose), then each failure
--- with file:line, message and traceback, then the closing line
--- "N passed, N failed[, N skipped]". Colour only on a TTY without NO_COLOR.
+-- On a terminal: a live progress line (counts and the running test), each
+-- failure named as it happens, colour unless NO_COLOR is set. Elsewhere:
+-- one character per test, flushed now and then (one line per test with
+-- --verbose). Then each problem with file:line, message, diff, traceback and
+-- captured output, and the closing line "N passed, N failed[, N skipped]".
 local loop = require("sonde.c.loop")
+local util = require("sonde.report_util")
 
 local M = {}
 M.__index = M
 
-local MARK = { pass = ".", fail = "F", error = "E", pending = "-", skip = "-" }
-local WORD = { pass = "ok", fail = "FAIL", error = "ERROR", pending = "pending", skip = "skip" }
-local COLOUR = { pass = "32", fail = "31", error = "31", pending = "33", skip = "33" }
+local MARK = { pass = ".", fail = "F", error = "E", pending = "-", skip = "-", flaky = "f" }
+local WORD = { pass = "ok", fail = "FAIL", error = "ERROR", pending = "pending", skip = "skip", flaky = "FLAKY" }
+local COLOUR = { pass = "32", fail = "31", error = "31", pending = "33", skip = "33", flaky = "35", dim = "2" }
+local REDRAW, FLUSH = 0.05, 0.5 -- seconds between live redraws / non-terminal flushes
+
+local function wants_colour()
+  local no_colour = os.getenv("NO_COLOR")
+  return no_colour == nil or no_colour == ""
+end
 
 function M.new(out, opts)
-  local colour = out == io.stdout and loop.isatty(1) and not os.getenv("NO_COLOR")
-  return setmetatable({ out = out, verbose = opts.verbose, listing = opts.list, colour = colour, problems = {},
-    column = 0 }, M)
+  local tty = out == io.stdout and loop.isatty(1)
+  return setmetatable({ out = out, opts = opts, verbose = opts.verbose, listing = opts.list,
+    colour = tty and wants_colour(), live = tty and not opts.verbose and not opts.list,
+    width = math.max(40, (tonumber(os.getenv("COLUMNS")) or 80) - 1), problems = {}, flaky = {},
+    column = 0, counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
+    drawn = false, last_draw = 0, last_flush = 0 }, M)
 end
 
 function M:paint(status, text)
@@ -23,11 +35,81 @@ function M:paint(status, text)
   return "\27[" .. COLOUR[status] .. "m" .. text .. "\27[0m"
 end
 
+-- ------------------------------------------------------------ live line
+
+function M:clear_live()
+  if self.drawn then
+    self.out:write("\r\27[K")
+    self.drawn = false
+  end
+end
+
+local function total(c)
+  return c.pass + c.fail + c.error + c.pending + c.skip + c.flaky
+end
+
+function M:draw_live(force)
+  local now = loop.real_now()
+  if not force and now - self.last_draw < REDRAW then return end
+  self.last_draw = now
+  local c = self.counts
+  if self.live_counts and total(self.live_counts) > total(c) then c = self.live_counts end
+  local text = string.format("%d passed, %d failed, %d skipped", c.pass, c.fail + c.error, c.pending + c.skip)
+  if c.flaky > 0 then text = text .. string.format(", %d flaky", c.flaky) end
+  if self.running then text = text .. "  " .. self.running end
+  self.out:write("\r\27[K", self:paint("dim", util.cut(text, self.width)))
+  self.out:flush()
+  self.drawn = true
+end
+
+-- Outside a terminal, dots are flushed at most every FLUSH seconds, so CI
+-- logs move without a write per test.
+function M:maybe_flush()
+  local now = loop.real_now()
+  if now - self.last_flush >= FLUSH then
+    self.last_flush = now
+    self.out:flush()
+  end
+end
+
+-- ---------------------------------------------------------------- events
+
+function M:suite_start(info)
+  if info.seed and not self.listing then
+    self.out:write(string.format("Randomized with seed %d (replay with --seed %d)\n", info.seed, info.seed))
+  end
+end
+
+function M:test_start(r)
+  if self.live then
+    self.running = r.name
+    self:draw_live(false)
+  end
+end
+
+local function is_problem(r, opts)
+  return util.is_failed(r.status, opts) or r.status == "flaky"
+end
+
+function M:count(r)
+  self.counts[r.status] = (self.counts[r.status] or 0) + 1
+  if r.status == "flaky" then self.flaky[#self.flaky + 1] = r end
+  if util.is_failed(r.status, self.opts) then self.problems[#self.problems + 1] = r end
+end
+
 function M:test_end(r)
-  if r.status == "fail" or r.status == "error" then self.problems[#self.problems + 1] = r end
+  self:count(r)
   if self.verbose then
     self.out:write(self:paint(r.status, string.format("%-7s", WORD[r.status])), " ", r.name,
       string.format(" (%.1f ms)", r.duration * 1000), "\n")
+    self:maybe_flush()
+  elseif self.live then
+    if is_problem(r, self.opts) then
+      self:clear_live()
+      self.out:write(self:paint(r.status, WORD[r.status]), " ", r.name, "  ", r.file, ":", r.line, "\n")
+    end
+    self.running = nil
+    self:draw_live(is_problem(r, self.opts))
   else
     self.out:write(self:paint(r.status, MARK[r.status]))
     self.column = self.column + 1
@@ -35,37 +117,67 @@ function M:test_end(r)
       self.out:write("\n")
       self.column = 0
     end
+    self:maybe_flush()
   end
-  self.out:flush()
 end
 
-function M:load_error(r)
-  self.problems[#self.problems + 1] = r
-  if not self.verbose then
-    self.out:write(self:paint("error", "E"))
-    self.column = self.column + 1
-  end
+M.load_error = M.test_end
+
+-- With --jobs, results reach the reporters in file order once a file is
+-- done; progress events keep the live line moving meanwhile.
+function M:progress(p)
+  if not self.live then return end
+  local c = p.counts
+  self.live_counts = { pass = c.pass or 0, fail = c.fail or 0, error = c.error or 0, pending = c.pending or 0,
+    skip = c.skip or 0, flaky = c.flaky or 0 }
+  self.running = string.format("(%d workers, %d files left)", p.workers, p.files_left)
+  self:draw_live(false)
 end
 
 function M:list(test)
   self.out:write(test.file, ":", test.line, ": ", test.full_name, "\n")
 end
 
-local function indent(text)
-  return "  " .. tostring(text):gsub("\n", "\n  ")
+-- ---------------------------------------------------------------- report
+
+local function indent(text, by)
+  by = by or "  "
+  return by .. tostring(text):gsub("\n", "\n" .. by)
+end
+
+function M:write_problem(i, r)
+  local out = self.out
+  out:write("\n", self:paint(r.status, WORD[r.status]), " ", i, ") ", r.name, "\n")
+  out:write("  at ", r.file, ":", r.line, "\n")
+  if r.status == "flaky" then
+    out:write(string.format("  passed on attempt %d after failing:\n", #r.attempts + 1))
+  else
+    out:write(indent(r.message or "?"), "\n")
+    if r.traceback and r.traceback ~= "" then out:write(indent(r.traceback), "\n") end
+  end
+  for n, a in ipairs(r.attempts or {}) do
+    out:write(string.format("  attempt %d: %s\n", n, util.first_line(a.message)))
+  end
+  if r.output and r.output ~= "" then
+    out:write("  captured output:\n", indent(r.output:gsub("\n$", ""), "    "), "\n")
+  end
 end
 
 function M:suite_end(s)
+  self:clear_live()
   if self.listing and #self.problems == 0 then return end
   if self.column > 0 then self.out:write("\n") end
-  if #s.results == 0 and s.load_errors == 0 then self.out:write("no tests found\n") end
-  for i, r in ipairs(self.problems) do
-    self.out:write("\n", self:paint(r.status, WORD[r.status]), " ", i, ") ", r.name, "\n")
-    self.out:write("  at ", r.file, ":", r.line, "\n", indent(r.message or "?"), "\n")
-    if r.traceback and r.traceback ~= "" then self.out:write(indent(r.traceback), "\n") end
+  if s.total == 0 then self.out:write("no tests found\n") end
+  local listed = {}
+  for _, r in ipairs(self.problems) do listed[#listed + 1] = r end
+  for _, r in ipairs(self.flaky) do
+    if not util.is_failed(r.status, self.opts) then listed[#listed + 1] = r end
   end
-  self.out:write(string.format("\n%d failures, %d errors, %d pending in %.3f s%s\n", s.failures, s.errors,
-    s.skipped, s.duration, s.interrupted and " (interrupted)" or ""))
+  for i, r in ipairs(listed) do self:write_problem(i, r) end
+  local flaky = s.flaky > 0 and string.format(", %d flaky", s.flaky) or ""
+  self.out:write(string.format("\n%d failures, %d errors, %d pending%s in %.3f s%s\n", s.failures, s.errors,
+    s.skipped, flaky, s.duration, s.interrupted and " (interrupted)" or ""))
+  if s.seed then self.out:write(string.format("seed %d\n", s.seed)) end
   local line = string.format("%d passed, %d failed", s.passed, s.failed)
   if s.skipped > 0 then line = line .. string.format(", %d skipped", s.skipped) end
   self.out:write(line, "\n")

@@ -1,0 +1,34 @@
+-- `sonde test` against busted on one spec file of 5000 trivial `it` blocks,
+-- each `assert.are.same({a=i}, {a=i})`: whole process, start to exit, both
+-- with their default output, alternating, median of 5 runs each.
+-- Usage: sonde run bench/busted.lua [TESTS] [RUNS]
+local bench = require("bench.lib")
+local loop = require("sonde.c.loop")
+local process = require("sonde.process")
+
+local n = tonumber(arg[1]) or 5000
+local runs = tonumber(arg[2]) or 5
+
+local dir = os.tmpname()
+os.remove(dir)
+assert(process.run { "mkdir", "-p", dir } == 0)
+local spec = dir .. "/trivial_spec.lua"
+local f = assert(io.open(spec, "w"))
+f:write('describe("trivial", function()\n')
+for i = 1, n do f:write(string.format('  it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i)) end
+f:write("end)\n")
+f:close()
+
+local sonde_argv = { loop.exe_path(), "test", spec }
+local busted_argv = { "busted", spec }
+local t_sonde, t_busted = {}, {}
+for i = 1, runs do
+  t_busted[i] = bench.wall(busted_argv, 1)
+  t_sonde[i] = bench.wall(sonde_argv, 1)
+end
+process.run { "rm", "-rf", dir }
+
+local s, b = bench.median(t_sonde), bench.median(t_busted)
+bench.report(string.format("busted, %d trivial its (median of %d)", n, runs), b * 1000, "ms")
+bench.report(string.format("sonde test, the same file (median of %d)", runs), s * 1000, "ms")
+bench.report("ratio busted / sonde test", b / s, "x", "goal: >= 20 x")

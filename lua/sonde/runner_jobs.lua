@@ -1,0 +1,345 @@
+-- sonde.runner_jobs: `sonde test --jobs N`, spec files spread over N
+-- worker processes on one machine, results merged into one report.
+--
+-- Protocol. The parent starts `sonde test --worker` and writes one JSON
+-- line of options to its stdin, then one line per work unit (a file and a
+-- --repeat iteration); a closed stdin ends the worker. The worker appends
+-- one JSON line per runner event (file_start, plan, test_start, test_end,
+-- load_error, file_end, then unit_done) to its own results file, flushing
+-- each, and the parent reads the new lines as they come. A file rather
+-- than the worker's stdout, because a test may write anything to fd 1.
+--
+-- Order. Units are handed out as workers free up; their events are kept
+-- until every earlier unit is complete and then replayed to the reporters,
+-- so the report is in file order whatever finished first.
+--
+-- Failure. A worker that exits mid-unit (crash, watchdog, killed) turns
+-- every planned test it did not report into an error naming what happened
+-- and its last stderr; one silent for far longer than a test may take is
+-- killed first. Either way a fresh worker takes the next unit: never a hang.
+local cjson = require("cjson")
+local loop = require("sonde.c.loop")
+local task = require("sonde.task")
+local process = require("sonde.process")
+
+local M = {}
+
+local POLL = 0.002 -- seconds between looks at a busy worker's results
+
+-- ------------------------------------------------------------------ worker
+
+-- Events of the worker's run, one JSON line each, flushed so the parent
+-- sees them even if the worker dies right after.
+local Wire = {}
+Wire.__index = Wire
+
+local function wire_reporter(out)
+  local r = setmetatable({ out = out }, Wire)
+  for _, event in ipairs({ "file_start", "plan", "test_start", "test_end", "load_error", "file_end" }) do
+    r[event] = function(self, data) self:send(event, data) end
+  end
+  return r
+end
+
+-- Only what a reporter reads crosses the wire.
+local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback",
+  "output", "attempts", "iteration", "timeout", "tests" }
+
+function Wire:send(event, data)
+  local clean = {}
+  for _, k in ipairs(FIELDS) do clean[k] = data[k] end
+  self.out:write(cjson.encode({ e = event, d = clean }), "\n")
+  self.out:flush()
+end
+
+-- worker_main(opts) -> exit code: the options line, then units until EOF.
+function M.worker_main()
+  local runner = require("sonde.runner")
+  local line = io.read("*l")
+  if not line then return 0 end
+  local opts = cjson.decode(line)
+  opts.worker = true
+  if opts.interleave then task.set_interleave(opts.seed) end
+  local out = assert(io.open(opts.results, "a"))
+  local wire = wire_reporter(out)
+  local run = runner.Run.new(opts, { wire })
+  run.capture = opts.capture
+  -- The parent passes an interrupt on: the running test is cancelled and
+  -- reported, the unit ends, and the parent sends no more.
+  task.on_interrupt(function()
+    run.interrupted, run.stopping = true, true
+    if run.running then run.running:cancel("interrupted") end
+  end)
+  local root = task.run(function()
+    for unit_line in io.lines() do
+      local unit = cjson.decode(unit_line)
+      run.iteration = unit.iteration
+      run:run_file(unit.file)
+      wire:send("unit_done", { name = unit.file })
+    end
+  end)
+  out:close()
+  if root.err ~= nil then
+    io.stderr:write("sonde worker: ", tostring(root.err), "\n", root.traceback or "", "\n")
+    return 2
+  end
+  return 0
+end
+
+-- ------------------------------------------------------------------ parent
+
+-- What a worker needs of the parent's options (JSON-safe).
+local function worker_options(opts, results)
+  local o = {}
+  for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags", "timeout", "retries", "fail_on_flaky",
+    "fail_fast", "seed", "shuffle", "interleave", "repeat_count", "capture" }) do
+    o[k] = opts[k]
+  end
+  o.shard, o.durations = opts.shard, opts.durations
+  o.results = results
+  return o
+end
+
+local Pool = {}
+Pool.__index = Pool
+
+-- Reads the lines a worker appended since the last look.
+local function read_new(w)
+  local f = w.reader
+  f:seek("set", w.offset)
+  local chunk = f:read("*a")
+  if not chunk or chunk == "" then return end
+  w.offset = w.offset + #chunk
+  w.partial = w.partial .. chunk
+  for line in w.partial:gmatch("([^\n]*)\n") do
+    local ok, msg = pcall(cjson.decode, line)
+    if ok then w.unit.events[#w.unit.events + 1] = msg end
+  end
+  w.partial = w.partial:match("[^\n]*$")
+end
+
+function Pool:spawn_worker()
+  local results = os.tmpname()
+  local p = process.spawn { loop.exe_path(), "test", "--worker" }
+  local w = { p = p, results = results, reader = assert(io.open(results, "r")), offset = 0, partial = "",
+    err_seen = 0, err_partial = "" }
+  p:write(cjson.encode(worker_options(self.run.opts, results)) .. "\n")
+  return w
+end
+
+-- What the worker's tests wrote to stderr goes on to ours, whole lines at
+-- a time so that workers do not cut into each other's lines.
+local function forward_stderr(w, flush)
+  local kept, total = w.p.handle:stderr()
+  local new = ""
+  if total > w.err_seen then
+    new = kept:sub(-math.min(#kept, total - w.err_seen))
+    w.err_seen = total
+  end
+  local text = w.err_partial .. new
+  local whole = flush and text or text:match("^(.*\n)") or ""
+  w.err_partial = text:sub(#whole + 1)
+  if whole ~= "" then io.stderr:write(whole) end
+end
+
+function Pool:retire(w)
+  if not w.p:running() then forward_stderr(w, true) end -- complete once it has exited
+  w.reader:close()
+  os.remove(w.results)
+end
+
+-- How the worker ended, for the errors of the tests it took with it.
+local function how_it_ended(w, killed_for)
+  local code, sig = w.p.code, w.p.signal
+  local how = killed_for or (sig and ("its worker was killed by SIG" .. sig) or ("its worker exited with code "
+    .. tostring(code)))
+  local err = w.p:stderr():sub(-2000):gsub("%s+$", "")
+  if err ~= "" then how = how .. "; the worker's last words:\n" .. err end
+  return how
+end
+
+-- The tests of a unit its worker never reported become errors.
+local function close_crashed_unit(unit, how)
+  local planned, reported, running = nil, {}, nil
+  for _, ev in ipairs(unit.events) do
+    if ev.e == "plan" then planned = ev.d.tests end
+    if ev.e == "test_start" then running = ev.d.name end
+    if ev.e == "test_end" then
+      reported[ev.d.name] = true
+      running = nil
+    end
+  end
+  if not planned then
+    unit.events[#unit.events + 1] = { e = "load_error", d = { name = unit.file, file = unit.file, line = 0,
+      status = "error", message = unit.file .. ": the worker loading this file stopped: " .. how } }
+  else
+    for _, t in ipairs(planned) do
+      if not reported[t.name] then
+        local msg = t.name == running and ("the worker running this test stopped: " .. how)
+          or ("not run: the worker running this file stopped" .. (running and (" during '" .. running .. "'") or ""))
+        unit.events[#unit.events + 1] = { e = "test_end", d = { name = t.name, file = unit.file, line = t.line,
+          status = "error", message = msg, duration = 0, requests = 0, tags = t.tags or {} } }
+      end
+    end
+    unit.events[#unit.events + 1] = { e = "file_end", d = { name = unit.file } }
+  end
+  unit.done = true
+end
+
+-- Waits for the unit's last event, or for the worker to stop. A worker
+-- silent far longer than any test may take (the watchdog should have
+-- acted) is killed.
+function Pool:wait_unit(w, unit)
+  local silent_limit = self.run.opts.timeout * 2 + 10
+  local last_size, last_change = 0, loop.real_now()
+  while true do
+    read_new(w)
+    forward_stderr(w)
+    local last = unit.events[#unit.events]
+    if last and last.e == "unit_done" then
+      table.remove(unit.events)
+      unit.done = true
+      return true
+    end
+    if #unit.events ~= last_size then last_size, last_change = #unit.events, loop.real_now() end
+    if not w.p:running() then
+      read_new(w)
+      forward_stderr(w, true)
+      if self.stopping then return false end
+      close_crashed_unit(unit, how_it_ended(w))
+      return false
+    end
+    if self.stopping == "now" then return false end
+    if loop.real_now() - last_change > silent_limit then
+      w.p:stop(1)
+      read_new(w)
+      close_crashed_unit(unit, how_it_ended(w, string.format("its worker was silent for %gs and was killed", silent_limit)))
+      return false
+    end
+    task.sleep(POLL)
+  end
+end
+
+function Pool:next_unit()
+  if self.stopping then return nil end
+  self.next = self.next + 1
+  return self.units[self.next]
+end
+
+function Pool:count_progress(unit)
+  for i = unit.seen + 1, #unit.events do
+    local ev = unit.events[i]
+    if ev.e == "test_end" or ev.e == "load_error" then
+      local s = ev.d.status
+      self.counts[s] = (self.counts[s] or 0) + 1
+      if self.run.opts.fail_fast and (s == "fail" or s == "error") then self:stop("now") end
+    end
+  end
+  unit.seen = #unit.events
+end
+
+-- One driver task per worker: takes units until none is left.
+function Pool:drive()
+  local w
+  while true do
+    local unit = self:next_unit()
+    if not unit then break end
+    w = w or self:spawn_worker()
+    unit.events, unit.seen = {}, 0
+    w.unit = unit
+    w.p:write(cjson.encode({ file = unit.file, iteration = unit.iteration }) .. "\n")
+    self.workers[w] = true
+    local ok = self:wait_unit(w, unit)
+    self:count_progress(unit)
+    self:flush_ready()
+    if not ok then
+      self.workers[w] = nil
+      self:retire(w)
+      w = nil
+    end
+  end
+  if w then
+    w.p:close_stdin()
+    pcall(w.p.wait, w.p, 10)
+    w.p:stop(1)
+    self.workers[w] = nil
+    self:retire(w)
+  end
+end
+
+function Pool:replay(unit)
+  local run = self.run
+  run.iteration = unit.iteration
+  for _, ev in ipairs(unit.events) do
+    if ev.e == "test_end" then
+      run:finish_result(ev.d)
+    elseif ev.e == "load_error" then
+      run:record_load_error(ev.d)
+    elseif ev.e ~= "plan" then
+      run:emit(ev.e, ev.d)
+    end
+  end
+  unit.events = nil
+end
+
+-- Replays complete units to the reporters in file order.
+function Pool:flush_ready()
+  while self.units[self.emitted + 1] and self.units[self.emitted + 1].done do
+    self.emitted = self.emitted + 1
+    self:replay(self.units[self.emitted])
+  end
+  local left = #self.units - self.next
+  self.run:emit("progress", { counts = self.counts, workers = self.size, files_left = math.max(0, left) })
+end
+
+-- After a stop (--fail-fast, an interrupt) some units never finished: what
+-- did finish is still reported, in order.
+function Pool:flush_rest()
+  for i = self.emitted + 1, #self.units do
+    if self.units[i].done then self:replay(self.units[i]) end
+  end
+end
+
+-- stop("now"): --fail-fast, the other workers are killed and what they
+-- had not finished is dropped. stop("interrupted"): each worker cancels its
+-- running test, reports it and ends its file, which is then reported too.
+function Pool:stop(how)
+  if self.stopping then return end
+  self.stopping = how
+  for w in pairs(self.workers) do w.p:kill(how == "now" and "KILL" or "INT") end
+end
+
+-- main(run, files) -> summary: the parent's side of `sonde test --jobs N`.
+function M.main(run, files)
+  local units = {}
+  for iteration = 1, run.opts.repeat_count do
+    for _, f in ipairs(files) do units[#units + 1] = { file = f, iteration = iteration } end
+  end
+  local pool = setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {}, counts = {},
+    size = math.min(run.opts.jobs, #units) }, Pool)
+  run:emit("suite_start", { files = files, opts = run.opts, seed = run.opts.seed, jobs = pool.size })
+  local remove = task.on_interrupt(function()
+    run.interrupted = true
+    pool:stop("interrupted")
+  end)
+  local drivers, failure = {}, nil
+  for i = 1, pool.size do drivers[i] = task.spawn(pool.drive, pool) end
+  for _, d in ipairs(drivers) do
+    while not d:done() do
+      local ok, e = pcall(d.join, d)
+      if not ok then
+        if not task.is_cancelled(e) then failure = failure or e end
+        if task.is_cancelled(e) then run.interrupted = true end
+        pool:stop(task.is_cancelled(e) and "interrupted" or "now")
+      end
+    end
+  end
+  remove()
+  if failure then error(failure, 0) end
+  pool:flush_rest()
+  local summary = run:summary()
+  run:emit("suite_end", summary)
+  return summary
+end
+
+return M

@@ -1,0 +1,152 @@
+-- --jobs N and the busy-loop timeout: results merged in file order, a
+-- crashed or stuck worker reported as errors for its tests (never a hang),
+-- and a test that never yields stopped by the watchdog at its timeout.
+local support = require("specs.support")
+local process = require("sonde.process")
+local task = require("sonde.task")
+
+local sonde, fixture = support.sonde, support.fixture
+
+-- {name = "ok"|"not ok"|"skip"} and names in order, from TAP.
+local function tap(out)
+  local status, order = {}, {}
+  for line in out:gmatch("[^\n]+") do
+    local ok, name = line:match("^(n?o?t? ?ok) %d+ %- (.*)$")
+    if ok then
+      local skip = name:find(" # SKIP")
+      name = name:gsub(" # SKIP.*$", ""):gsub("\\#", "#")
+      status[name] = skip and "skip" or ok
+      order[#order + 1] = name
+    end
+  end
+  return status, order
+end
+
+local SUITE = { fixture("runner/outcomes.lua"), fixture("runner/hooks.lua"), fixture("runner/many.lua"),
+  fixture("runner/tags.lua"), fixture("runner/setup_error.lua"), fixture("runner/output.lua") }
+
+describe("--jobs", function()
+  it("reports what a serial run reports, in the same order", function()
+    local serial_code, serial = sonde("test", "-o", "tap", unpack(SUITE))
+    local jobs_code, jobs = sonde("test", "-o", "tap", "--jobs", "3", unpack(SUITE))
+    assert.are.equal(serial_code, jobs_code)
+    local s_status, s_order = tap(serial)
+    local j_status, j_order = tap(jobs)
+    assert.are.same(s_order, j_order)
+    assert.are.same(s_status, j_status)
+    assert.are.equal(41, #s_order)
+  end)
+
+  it("merges into one human report with the closing counts line", function()
+    local code, out = sonde("test", "--jobs", "2", unpack(SUITE))
+    assert.are.equal(1, code)
+    assert.matches("\n30 passed, 8 failed, 3 skipped\n$", out)
+    assert.matches("captured output:\n    shown for the failure", out)
+  end)
+
+  it("a worker that dies mid-file is an error for its tests; the other files still run", function()
+    local code, out = sonde("test", "-o", "tap", "--jobs", "2", fixture("runner/crash.lua"), fixture("runner/hooks.lua"))
+    assert.are.equal(1, code)
+    local status, order = tap(out)
+    assert.are.same({ "passes first", "kills the process", "is never reached", "outer first", "outer inner second",
+      "outer third" }, order)
+    assert.are.same({ "ok", "not ok", "not ok" }, { status["passes first"], status["kills the process"],
+      status["is never reached"] })
+    assert.matches("the worker running this test stopped: its worker was killed by SIGKILL", out)
+    assert.matches("not run: the worker running this file stopped during 'kills the process'", out)
+  end)
+
+  it("a worker stuck where nothing can interrupt it is stopped and reported", function()
+    local code, out = sonde("test", "-o", "tap", "--jobs", "2", "--timeout", "0.3", fixture("runner/stuck.lua"),
+      fixture("runner/hooks.lua"))
+    assert.are.equal(1, code)
+    local status = tap(out)
+    assert.are.equal("not ok", status["is stuck in compiled code"])
+    assert.are.equal("not ok", status["never reached in this file"])
+    assert.are.equal("ok", status["outer third"])
+    assert.matches("cannot be interrupted", out)
+  end)
+
+  it("passes what tests write to stderr on, line by line", function()
+    local _, _, err = sonde("test", "--jobs", "2", fixture("runner/hooks.lua"), fixture("runner/many.lua"))
+    assert.matches("setup outer\nbefore outer\nit first\n", err, 1, true)
+  end)
+
+  it("an interrupt cancels the workers' running tests, reports what ran and exits 130", function()
+    local p = process.spawn { support.bin, "test", "-o", "tap", "--jobs", "2", fixture("runner/hang.lua"),
+      fixture("runner/hooks.lua") }
+    finally(function() p:stop(1) end)
+    while not p:stderr():find("ready") do
+      assert.is_true(p:running(), p:stdout())
+      task.sleep(0.01)
+    end
+    p:kill("INT")
+    assert.are.equal(130, p:wait(30))
+    local out = p:stdout()
+    assert.matches("ok 1 %- passes first\n", out)
+    assert.matches("not ok 2 %- hangs\n", out)
+    assert.matches("cancelled: interrupted", out)
+    assert.not_matches("never reached", out)
+  end)
+
+  it("runs each file's spec in its own process", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert.are.equal(0, (require("sonde.process").run { "mkdir", "-p", dir }))
+    finally(function() require("sonde.process").run { "rm", "-rf", dir } end)
+    for i = 1, 2 do
+      local f = assert(io.open(dir .. "/p" .. i .. "_spec.lua", "w"))
+      f:write('local task = require("sonde.task")\n',
+        'it("waits for the other file", function()\n',
+        '  local me, other = "' .. dir .. '/' .. i .. '", "' .. dir .. '/' .. (3 - i) .. '"\n',
+        '  assert(io.open(me, "w")):close()\n',
+        '  for _ = 1, 1500 do\n',
+        '    if io.open(other) then return end\n',
+        '    task.sleep(0.01)\n',
+        '  end\n',
+        '  error("the other file never ran alongside")\n',
+        'end)\n')
+      f:close()
+    end
+    local code, out = sonde("test", "--jobs", "2", dir)
+    assert.are.equal(0, code, out)
+  end)
+end)
+
+describe("a test that never yields", function()
+  it("is stopped at its timeout with the line it was looping on, and the next test runs", function()
+    local code, out = sonde("test", "-o", "tap", "--timeout", "0.3", fixture("runner/busy.lua"))
+    assert.are.equal(1, code)
+    local status = tap(out)
+    assert.are.equal("not ok", status["spins"])
+    assert.are.equal("ok", status["still runs afterwards"])
+    assert.matches("timeout: test did not finish within 0.3s %(it never yielded", out)
+    assert.matches("runner/busy.lua:4: in function", out)
+  end)
+
+  it("in a hook is stopped too and counted as that test's error", function()
+    local code, out = sonde("test", "-o", "tap", "--timeout", "0.3", fixture("runner/busy_hook.lua"))
+    assert.are.equal(1, code)
+    local status = tap(out)
+    assert.are.equal("not ok", status["spinning hook never gets its body run"])
+    assert.are.equal("ok", status["outside still runs"])
+    assert.matches("before_each: timeout", out)
+    assert.not_matches("must not run", out)
+  end)
+
+  it("at a file's top level is a load error naming file and line", function()
+    local code, out = sonde("test", "-o", "tap", "--timeout", "0.3", fixture("runner/busy_load.lua"),
+      fixture("runner/hooks.lua"))
+    assert.are.equal(2, code)
+    assert.matches("specs/fixtures/runner/busy_load.lua:3: timeout: loading did not finish within 0.3s", out)
+    assert.matches("ok %d+ %- outer third", out)
+  end)
+
+  it("in compiled code it cannot stop ends the run with one line naming the test", function()
+    local code, out, err = sonde("test", "-o", "tap", "--timeout", "0.3", fixture("runner/stuck.lua"))
+    assert.are.equal(1, code)
+    assert.matches("ok 1 %- passes first\n", out)
+    assert.matches("^sonde: test 'is stuck in compiled code' %(specs/fixtures/runner/stuck.lua:4%) is still running "
+      .. "after its 0.3s timeout and cannot be interrupted", err)
+  end)
+end)
