@@ -558,8 +558,18 @@ function M._test_reset()
   task.skip_sleeps(false, true)
 end
 
--- The runner of this tree takes resets through on_reset (see sonde.runner).
-local runner = package.loaded["sonde.runner"]
-if type(runner) == "table" and type(runner.on_reset) == "function" then runner.on_reset(M._test_reset) end
+-- At the end of a test: real time back, and dominos it left open are closed
+-- with their checks, so "not all dominos were retrieved" fails that test.
+function M._test_end()
+  if active then active:close() end
+  local first
+  for futs in pairs(open_dominos) do
+    local ok, err = pcall(futs.close, futs)
+    if not ok and first == nil then first = err end
+  end
+  skip_depth = 0
+  task.skip_sleeps(false, true)
+  if first ~= nil then error(first, 0) end
+end
 
 return M

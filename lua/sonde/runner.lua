@@ -28,8 +28,27 @@ local resets = {}
 -- state (recorded events, counters, a virtual clock).
 function M.on_reset(fn) resets[#resets + 1] = fn end
 
+-- Every loaded sonde module may keep per-test state: _test_reset() runs
+-- before each test, _test_end(result, scope) after it (sonde.http counts
+-- the test's requests there, sonde.server closes the servers the test
+-- started, sonde.clock closes a clock and checks dominos left open).
+local function module_hooks(name, ...)
+  local failed
+  for modname, mod in pairs(package.loaded) do
+    if type(mod) == "table" and modname:sub(1, 6) == "sonde." then
+      local hook = rawget(mod, name)
+      if type(hook) == "function" then
+        local ok, err = pcall(hook, ...)
+        if not ok and failed == nil then failed = err end
+      end
+    end
+  end
+  return failed
+end
+
 local function run_resets()
   for i = 1, #resets do resets[i]() end
+  module_hooks("_test_reset")
 end
 
 local current_result
@@ -417,6 +436,8 @@ function Run:attempt(test, result)
   for _, lost in ipairs(close_scope(scope, "the test ended")) do
     record(result, lost.err, lost.traceback, "a task it spawned")
   end
+  local end_err = module_hooks("_test_end", result, scope)
+  if end_err ~= nil then record(result, end_err, nil, "at the end of the test") end
   if self.capture then result.output = output.stop() end
   current_result = nil
   dsl.set_context(nil)

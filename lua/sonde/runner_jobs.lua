@@ -42,7 +42,7 @@ local function wire_reporter(out)
 end
 
 -- Only what a reporter reads crosses the wire.
-local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback",
+local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback", "last_exchange",
   "output", "attempts", "iteration", "timeout", "tests" }
 
 function Wire:send(event, data)

@@ -253,10 +253,10 @@ function M.serve(opts, define)
   return s:start()
 end
 
--- The runner calls this between tests: servers a test started are closed.
-function M._test_reset()
+-- The runner calls this when a test ends: the servers it started close.
+function M._test_end(_, scope)
   for s in pairs(M._started) do
-    if s.scope and s.scope.name ~= "root" and s.scope.name ~= "run" then s:close(1) end
+    if s.scope == scope then s:close(1) end
   end
 end
 

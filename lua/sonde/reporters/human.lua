@@ -154,6 +154,7 @@ function M:write_problem(i, r)
   else
     out:write(indent(r.message or "?"), "\n")
     if r.traceback and r.traceback ~= "" then out:write(indent(r.traceback), "\n") end
+    if r.last_exchange then out:write("  last HTTP exchange:\n", indent(r.last_exchange, "    "), "\n") end
   end
   for n, a in ipairs(r.attempts or {}) do
     out:write(string.format("  attempt %d: %s\n", n, util.first_line(a.message)))
