@@ -23,6 +23,7 @@ static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scena
                             "  --timeout SECONDS         per test, stops busy loops too (default 30)\n"
                             "  --fail-fast               stop at the first failure\n"
                             "  --shuffle [--seed N]      random order (printed seed replays it)\n"
+                            "  --interleave [--seed N]   ready tasks resume in a seeded random order\n"
                             "  --repeat N                run everything N times\n"
                             "  --retries N               rerun failures; pass-after-fail is flaky\n"
                             "  --fail-on-flaky           flaky tests fail the run\n"
