@@ -572,4 +572,6 @@ function M._test_end()
   if first ~= nil then error(first, 0) end
 end
 
+require("sonde.test_hooks").add(M)
+
 return M

@@ -915,4 +915,6 @@ function M.sink(opts)
   return sink
 end
 
+require("sonde.test_hooks").add(M)
+
 return M

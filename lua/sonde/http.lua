@@ -444,4 +444,6 @@ end
 
 M.curl_version = chttp.curl_version
 
+require("sonde.test_hooks").add(M)
+
 return M

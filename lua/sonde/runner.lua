@@ -28,19 +28,19 @@ local resets = {}
 -- state (recorded events, counters, a virtual clock).
 function M.on_reset(fn) resets[#resets + 1] = fn end
 
--- Every loaded sonde module may keep per-test state: _test_reset() runs
+-- Modules with per-test state (sonde.test_hooks): _test_reset() runs
 -- before each test, _test_end(result, scope) after it (sonde.http counts
 -- the test's requests there, sonde.server closes the servers the test
 -- started, sonde.clock closes a clock and checks dominos left open).
+local hooked = require("sonde.test_hooks").modules
+
 local function module_hooks(name, ...)
   local failed
-  for modname, mod in pairs(package.loaded) do
-    if type(mod) == "table" and modname:sub(1, 6) == "sonde." then
-      local hook = rawget(mod, name)
-      if type(hook) == "function" then
-        local ok, err = pcall(hook, ...)
-        if not ok and failed == nil then failed = err end
-      end
+  for i = 1, #hooked do
+    local hook = hooked[i][name]
+    if hook then
+      local ok, err = pcall(hook, ...)
+      if not ok and failed == nil then failed = err end
     end
   end
   return failed

@@ -260,4 +260,6 @@ function M._test_end(_, scope)
   end
 end
 
+require("sonde.test_hooks").add(M)
+
 return M
