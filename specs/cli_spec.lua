@@ -100,6 +100,24 @@ describe("sonde run", function()
   end
 end)
 
+describe("a second interrupt", function()
+  it("exits at once, even when the script swallows the first, and stops its children", function()
+    local p = process.spawn { support.bin, "run", fixture("stubborn.lua") }
+    while not p:stdout():find("ready %d+") do
+      assert.is_true(p:running(), p:stderr())
+      task.sleep(0.01)
+    end
+    local child = tonumber(p:stdout():match("ready (%d+)"))
+    p:kill("INT")
+    task.sleep(0.05) -- let the first one be handled (the script swallows it)
+    p:kill("INT")
+    assert.are.equal(130, p:wait(30))
+    local deadline = task.now() + 30
+    while support.alive(child) and task.now() < deadline do task.sleep(0.02) end
+    assert.is_false(support.alive(child))
+  end)
+end)
+
 describe("sonde test usage errors", function()
   it("rejects an unknown option, exit 2", function()
     local code, _, err = sonde("test", "--bogus")

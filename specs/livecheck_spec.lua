@@ -298,15 +298,6 @@ describe("livecheck reports and status", function()
     assert.matches("report not delivered: .*sink down", logs[1])
   end)
 
-  it("report=false turns reports off (faust ignores send_reports)", function()
-    local app = livecheck.app { port = 0, report = false, log = function() end }
-    local case = app:case { name = "c" }
-    function case:run() end
-    app:start()
-    assert.are.equal("PASS", case:trigger():wait(10).state)
-    app:stop(1)
-  end)
-
   it("serves per-case state as JSON and as an HTML page", function()
     local app = new_app { id = "shop" }
     local case = app:case { name = "orders<b>" }
