@@ -146,6 +146,8 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
 
 sonde_http *sonde_http_get(sonde_loop *lp) {
     if (lp->http) return lp->http;
+    char why[256];
+    if (sonde_curl_load(why, sizeof why) != 0) return NULL; /* the caller reports why */
     sonde_http *h = calloc(1, sizeof *h);
     if (!h || !(h->multi = curl_multi_init())) {
         free(h);

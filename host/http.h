@@ -8,7 +8,7 @@
 #ifndef SONDE_HTTP_H
 #define SONDE_HTTP_H
 
-#include <curl/curl.h>
+#include "curl_dl.h"
 
 #include "bytes.h"
 #include "loop.h"

@@ -60,6 +60,12 @@ static struct curl_slist *header_list(lua_State *L) {
  *         verify=, follow=, http2=, max_body=, token=} -> transfer | nil, err */
 static int http_request(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    char err[256] = "curl_multi_init failed";
+    if (sonde_curl_load(err, sizeof err) != 0) { /* before any curl_* call below */
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
     sonde_request r = {0};
     lua_getfield(L, 1, "method");
     lua_getfield(L, 1, "url");
@@ -80,7 +86,6 @@ static int http_request(lua_State *L) {
     lua_setmetatable(L, -2);
     r.headers = header_list(L);
     sonde_http *h = sonde_http_get(sonde_binding_loop(L));
-    char        err[256] = "curl_multi_init failed";
     u->t = h ? sonde_transfer_start(h, &r, err, sizeof err) : NULL;
     if (!h) curl_slist_free_all(r.headers);
     if (u->t) return 1;
@@ -210,6 +215,14 @@ static int http_timer_stats(lua_State *L) {
     return 2;
 }
 
+/* curl_version() -> libcurl's version line (loads libcurl) */
+static int http_curl_version(lua_State *L) {
+    char err[256];
+    if (sonde_curl_load(err, sizeof err) != 0) return luaL_error(L, "%s", err);
+    lua_pushstring(L, sonde_curl.version());
+    return 1;
+}
+
 int luaopen_sonde_c_http(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"cancel", transfer_cancel},
@@ -232,7 +245,7 @@ int luaopen_sonde_c_http(lua_State *L) {
     lua_setfield(L, -2, "started");
     lua_pushcfunction(L, http_timer_stats);
     lua_setfield(L, -2, "timer_stats");
-    lua_pushstring(L, curl_version());
+    lua_pushcfunction(L, http_curl_version);
     lua_setfield(L, -2, "curl_version");
     return 1;
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sys/resource.h>
 
 #include "binding.h"
@@ -194,13 +193,12 @@ static int open_libs(lua_State *L) {
     return 0;
 }
 
-/* Process-wide set-up, once: curl's globals (before any thread exists), and
- * the soft limit on open files raised to the hard one, since thousands of
- * requests in flight need thousands of sockets. */
+/* Process-wide set-up, once: the soft limit on open files raised to the
+ * hard one, since thousands of requests in flight need thousands of
+ * sockets. (libcurl is loaded, and its globals set up, at first use.) */
 static void init_process_once(void) {
     static int done;
     if (done++) return;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;

@@ -442,7 +442,7 @@ function M.request(method, url, opts)
   return send(spec, retries, c.retry_backoff)
 end
 
-M.curl_version = chttp.curl_version
+function M.curl_version() return chttp.curl_version() end
 
 require("sonde.test_hooks").add(M)
 
