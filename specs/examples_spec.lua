@@ -13,6 +13,13 @@ local SECTIONS = { "admin", "flow_run (success)", "flow_run (failure)", "orchest
   "scheduler_idempotency", "parameter_merging" }
 
 -- listed(path) -> the test names `sonde test --list` prints for path.
+-- {name = "ok" | "not ok" | "skip: reason"} from TAP output.
+local function tap_results(out)
+  local status, _, reasons = support.tap(out)
+  for name, reason in pairs(reasons) do status[name] = "skip: " .. reason end
+  return status
+end
+
 local function listed(path)
   local code, out, err = sonde("test", "--list", path)
   assert.are.equal(0, code, err)
@@ -21,19 +28,6 @@ local function listed(path)
   return names
 end
 
--- tap_results(out) -> {name = "ok" | "not ok" | "skip: reason"} from TAP output.
-local function tap_results(out)
-  local results = {}
-  for line in out:gmatch("[^\n]+") do
-    local status, rest = line:match("^(not ok) %d+ %- (.*)$")
-    if not status then status, rest = line:match("^(ok) %d+ %- (.*)$") end
-    if status then
-      local name, skip = rest:match("^(.-) # SKIP (.*)$")
-      if name then results[name] = "skip: " .. skip else results[rest] = status end
-    end
-  end
-  return results
-end
 
 describe("the API scenario examples", function()
   for _, file in ipairs({ "examples/httpbin_spec.lua", "examples/crud_spec.lua" }) do

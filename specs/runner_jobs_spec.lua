@@ -6,21 +6,8 @@ local process = require("sonde.process")
 local task = require("sonde.task")
 
 local sonde, fixture = support.sonde, support.fixture
+local tap = support.tap
 
--- {name = "ok"|"not ok"|"skip"} and names in order, from TAP.
-local function tap(out)
-  local status, order = {}, {}
-  for line in out:gmatch("[^\n]+") do
-    local ok, name = line:match("^(n?o?t? ?ok) %d+ %- (.*)$")
-    if ok then
-      local skip = name:find(" # SKIP")
-      name = name:gsub(" # SKIP.*$", ""):gsub("\\#", "#")
-      status[name] = skip and "skip" or ok
-      order[#order + 1] = name
-    end
-  end
-  return status, order
-end
 
 local SUITE = { fixture("runner/outcomes.lua"), fixture("runner/hooks.lua"), fixture("runner/many.lua"),
   fixture("runner/tags.lua"), fixture("runner/setup_error.lua"), fixture("runner/output.lua") }

@@ -4,21 +4,8 @@ local support = require("specs.support")
 local process = require("sonde.process")
 
 local sonde, fixture = support.sonde, support.fixture
+local tap_results = support.tap
 
--- Parses TAP into {name = "ok"|"not ok"|"skip"} and a list of names in order.
-local function tap_results(out)
-  local status, order = {}, {}
-  for line in out:gmatch("[^\n]+") do
-    local ok, name = line:match("^(n?o?t? ?ok) %d+ %- (.*)$")
-    if ok then
-      local skip = name:match(" # SKIP")
-      name = name:gsub(" # SKIP.*$", ""):gsub("\\#", "#")
-      status[name] = skip and "skip" or ok
-      order[#order + 1] = name
-    end
-  end
-  return status, order
-end
 
 describe("hooks", function()
   it("run in busted's order across nesting, with finally before after_each", function()
