@@ -8,16 +8,18 @@
 #define EASY_POOL_MAX 256
 
 struct sonde_http {
-    sonde_loop *lp;
-    CURLM      *multi;
-    uv_timer_t  timer; /* CURLMOPT_TIMERFUNCTION's timer */
-    CURL       *pool[EASY_POOL_MAX];
-    int         pooled;
-    double      started;
-    int         verbose;    /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
-    double      zero_asked; /* times curl asked for a 0 ms timeout */
-    double      zero_armed; /* times a 0 ms uv timer was armed for it */
+    sonde_loop     *lp;
+    CURLM          *multi;
+    uv_timer_t      timer;               /* CURLMOPT_TIMERFUNCTION's timer */
+    sonde_transfer *pool[EASY_POOL_MAX]; /* finished transfers, reused whole */
+    int             pooled;
+    double          started;
+    int             verbose;    /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
+    double          zero_asked; /* times curl asked for a 0 ms timeout */
+    double          zero_armed; /* times a 0 ms uv timer was armed for it */
 };
+
+static void transfer_destroy(sonde_transfer *t);
 
 /* One per socket curl watches; freed in the poll handle's close callback. */
 typedef struct socket_ctx {
@@ -190,7 +192,7 @@ static void close_engine_polls(uv_handle_t *handle, void *arg) {
 void sonde_http_free(sonde_loop *lp) {
     sonde_http *h = lp->http;
     if (!h) return;
-    for (int i = 0; i < h->pooled; i++) curl_easy_cleanup(h->pool[i]);
+    for (int i = 0; i < h->pooled; i++) transfer_destroy(h->pool[i]);
     curl_multi_cleanup(h->multi);
     uv_walk(&lp->uv, close_engine_polls, h);
     uv_close((uv_handle_t *)&h->timer, on_engine_closed); /* frees h */
@@ -211,16 +213,46 @@ static CURL *easy_new(sonde_http *h) {
     return e;
 }
 
-static CURL *easy_take(sonde_http *h) { return h->pooled ? h->pool[--h->pooled] : easy_new(h); }
+/* Frees a transfer for good: its easy handle, buffers and memory. */
+static void transfer_destroy(sonde_transfer *t) {
+    if (t->easy) curl_easy_cleanup(t->easy);
+    free(t->body.data);
+    free(t->headers.data);
+    free(t);
+}
 
-/* Handles are pooled without curl_easy_reset (which costs more than the
- * request itself on loopback): set_options sets every per-request option
- * each time, so nothing of one request leaks into the next. */
-static void easy_give(sonde_http *h, CURL *easy) {
-    if (h->pooled < EASY_POOL_MAX)
-        h->pool[h->pooled++] = easy;
-    else
-        curl_easy_cleanup(easy);
+/* A transfer from the pool (with its easy handle, connection-warm, and its
+ * buffers), or a new one. Handles are reused without curl_easy_reset
+ * (which costs more than the request itself on loopback): set_options sets
+ * every per-request option each time, so nothing leaks between requests. */
+static sonde_transfer *transfer_take(sonde_http *h) {
+    if (h->pooled) {
+        sonde_transfer *t = h->pool[--h->pooled];
+        CURL           *easy = t->easy;
+        sonde_bytes     body = t->body, headers = t->headers;
+        memset(t, 0, sizeof *t);
+        t->easy = easy, t->body = body, t->headers = headers;
+        t->body.len = t->headers.len = 0;
+        return t;
+    }
+    sonde_transfer *t = calloc(1, sizeof *t);
+    if (t && !(t->easy = easy_new(h))) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+#define POOLED_BUFFER_MAX (1 << 20) /* a larger buffer is not kept for reuse */
+
+static void transfer_give(sonde_http *h, sonde_transfer *t) {
+    if (h->pooled == EASY_POOL_MAX) {
+        transfer_destroy(t);
+        return;
+    }
+    if (t->body.cap > POOLED_BUFFER_MAX) free(t->body.data), t->body = (sonde_bytes){0};
+    if (t->headers.cap > POOLED_BUFFER_MAX) free(t->headers.data), t->headers = (sonde_bytes){0};
+    h->pool[h->pooled++] = t;
 }
 
 /* Method and body, from a clean state: no body means HTTPGET (which also
@@ -259,8 +291,8 @@ static void set_options(sonde_transfer *t, const sonde_request *r) {
 }
 
 sonde_transfer *sonde_transfer_start(sonde_http *h, const sonde_request *r, char *err, size_t errlen) {
-    sonde_transfer *t = calloc(1, sizeof *t);
-    if (!t || !(t->easy = easy_take(h))) goto nomem;
+    sonde_transfer *t = transfer_take(h);
+    if (!t) goto nomem;
     t->http = h;
     t->token = r->token;
     t->max_body = r->max_body;
@@ -299,10 +331,8 @@ void sonde_transfer_cancel(sonde_transfer *t) {
 
 void sonde_transfer_free(sonde_transfer *t) {
     sonde_transfer_cancel(t);
-    if (t->easy) easy_give(t->http, t->easy);
     curl_slist_free_all(t->req_headers);
     free(t->req_body);
-    free(t->body.data);
-    free(t->headers.data);
-    free(t);
+    t->req_headers = NULL, t->req_body = NULL;
+    transfer_give(t->http, t);
 }
