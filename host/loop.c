@@ -210,6 +210,7 @@ static void arm_wakeup(sonde_loop *lp) {
     }
     uv_update_time(&lp->uv); /* libuv counts from its cached time, which may be old */
     double ms = ceil((lp->slots[h->items[0]].deadline - real_loop_now(lp)) * 1000.0);
+    if (!(ms < 1e15)) ms = 1e15; /* math.huge must not turn into 0 ms */
     uv_timer_start(&lp->wakeup, on_wakeup, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 

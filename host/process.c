@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,8 +32,10 @@ static volatile int   group_count;
 static int watchdog_fd = -1;
 
 static void watchdog_stop_groups(pid_t *list, int n) {
+    int any = 0;
     for (int i = 0; i < n; i++)
-        if (list[i] > 0) kill(-list[i], SIGTERM);
+        if (list[i] > 0) any = 1, kill(-list[i], SIGTERM);
+    if (!any) return; /* nothing left: no grace to wait out */
     struct timespec ts = {0, 200 * 1000 * 1000};
     nanosleep(&ts, NULL);
     for (int i = 0; i < n; i++)
@@ -45,8 +48,14 @@ static void watchdog_main(int fd) {
     int          n = 0;
     pid_t        msg;
     setpgid(0, 0); /* out of the host's group: a Ctrl-C must not kill it first */
-    for (int i = 3; i < 1024; i++)
-        if (i != fd) close(i);
+    /* It never execs, so CLOEXEC protects nothing: keep only the pipe (as
+     * fd 3), give up every other fd (listening sockets, connections, and the
+     * host's stdout, whose readers would wait for this process otherwise). */
+    if (fd != 3) dup2(fd, 3), fd = 3;
+    close_range(4, ~0U, 0);
+    int null = open("/dev/null", O_RDWR);
+    for (int i = 0; i < 3 && null >= 0; i++) dup2(null, i);
+    if (null > 2) close(null);
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     while (read(fd, &msg, sizeof msg) == sizeof msg) {
@@ -292,6 +301,9 @@ static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, 
     signal(SIGTERM, SIG_DFL);
     for (int i = 0; i < 3; i++)
         if (dup2(fds[i], i) < 0) goto fail;
+    /* libcurl's sockets are not CLOEXEC: no descriptor of the host but the
+     * three above may reach the child (the exec-error pipe closes on exec) */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (o->cwd && chdir(o->cwd) < 0) goto fail;
     execve(path, (char *const *)o->argv, env);
 fail:;

@@ -116,7 +116,7 @@ static void on_timeout(uv_timer_t *t) {
 
 static void arm_timer(sonde_conn *c, double seconds) {
     if (seconds > 0)
-        uv_timer_start(&c->timer, on_timeout, (uint64_t)(seconds * 1000), 0);
+        uv_timer_start(&c->timer, on_timeout, seconds < 1e12 ? (uint64_t)(seconds * 1000) : (uint64_t)1e15, 0);
     else
         uv_timer_stop(&c->timer);
 }
@@ -354,7 +354,6 @@ int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *h
                          const char *body, size_t body_len) {
     sonde_conn *c = find_conn(s, id);
     if (!c || c->state != HANDLING) return -1;
-    s->busy--;
     if (!sonde_httpreq_keep_alive(&c->req) || !s->listener_open) c->close_after = 1;
     char   line[128];
     int    n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, sonde_http_reason(status));
@@ -364,6 +363,7 @@ int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *h
     size_t head_len = (size_t)n + headers_len + (size_t)t;
     char  *head = malloc(head_len);
     if (!head) return -1;
+    s->busy--; /* answered: conn_write leaves HANDLING */
     memcpy(head, line, (size_t)n);
     memcpy(head + n, headers, headers_len);
     memcpy(head + n + headers_len, tail, (size_t)t);

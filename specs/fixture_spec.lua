@@ -112,3 +112,15 @@ describe("fixture.session", function()
     assert.are.equal("made\nscript done\ntorn down\n", out)
   end)
 end)
+
+describe("fixture.session from several tasks", function()
+  it("tasks asking while the value is being made all get it", function()
+    local made = 0
+    local function factory() made = made + 1 task.sleep(0.02) return { n = made } end
+    local a, b = task.gather(function() return fixture.session("spec-concurrent", factory) end,
+      function() return fixture.session("spec-concurrent", factory) end)
+    assert.are.equal(a, b)
+    assert.is_truthy(a)
+    assert.are.equal(1, made)
+  end)
+end)

@@ -458,3 +458,32 @@ describe("livecheck on virtual time", function()
     never:close()
   end)
 end)
+
+describe("livecheck stopping", function()
+  it("stop() ends fake traffic and nothing it spawned stays behind", function()
+    local clock = require("sonde.clock")
+    clock.virtual(function()
+      local app = new_app()
+      local case = app:case { name = "c", frequency = 1 }
+      local calls = 0
+      function case:run() end
+      function case:make_fake_request() calls = calls + 1 self:trigger() end
+      app:start()
+      task.sleep(10.5)
+      app:stop(1)
+      local at_stop = calls
+      task.sleep(100)
+      assert.are.equal(at_stop, calls)
+      assert.is_nil(next(app.tasks))
+    end)
+  end)
+
+  it("execution ids differ between processes (not math.random's fixed sequence)", function()
+    local support = require("specs.support")
+    local script = 'print(require("sonde.livecheck").uuid4())'
+    local _, a = support.sonde({ stdin = script })
+    local _, b = support.sonde({ stdin = script })
+    assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+\n$", a)
+    assert.are_not.equal(a, b)
+  end)
+end)

@@ -173,3 +173,34 @@ describe("no orphans", function()
     assert.is_true(gone(child))
   end)
 end)
+
+describe("what children inherit", function()
+  it("no descriptor of the host but stdin, stdout and stderr (curl's sockets included)", function()
+    local server = require("sonde.server")
+    local http = require("sonde.http")
+    local s = server.serve({}, function(srv) srv:get("/", function() return "ok" end) end)
+    http.get(s.url .. "/") -- leaves a keep-alive connection open in the host
+    local _, out = process.run { "sh", "-c", "ls /proc/$$/fd" }
+    s:close()
+    local fds = {}
+    for fd in out:gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+    table.sort(fds)
+    -- the shell itself may hold one descriptor of its own (for reading ls)
+    assert.is_true(#fds <= 4, "the child holds " .. table.concat(fds, " "))
+    for _, fd in ipairs(fds) do assert.is_true(fd <= 3, "inherited fd " .. fd) end
+  end)
+
+  it("stop() in a cancelled task kills the child and re-raises the cancellation", function()
+    local p = process.spawn { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done" }
+    while not p:stdout():find("ready") do task.sleep(0.01) end
+    local after = false
+    local h = task.spawn(function() p:stop(30) after = true end)
+    task.sleep(0.05)
+    h:cancel()
+    local ok, err = pcall(h.join, h)
+    assert.is_false(ok)
+    assert.is_true(task.is_cancelled(err))
+    assert.is_false(after)
+    assert.are.equal("KILL", select(2, p:wait(30)))
+  end)
+end)

@@ -81,6 +81,7 @@ local function wait_ready(srv, opts)
         exit_description(srv.process), last_lines(srv:logs(), 20)), 0)
     end
     local ok, r = pcall(http.get, health_url, { timeout = math.max(interval, 1) })
+    if not ok and task.is_cancelled(r) then error(r, 0) end -- M.server kills the process
     if ok and r.status == 200 then return end
     last = ok and ("GET " .. health_url .. " answered " .. r.status) or tostring(r)
     if task.now() >= deadline then
@@ -129,18 +130,18 @@ function M.session(name, factory)
   if type(name) ~= "string" then error("fixture.session: expected a name first", 2) end
   local s = sessions[name]
   if s then
+    if not s.ready:is_set() then s.ready:wait() end -- another task is making it
     if s.error then error(s.error, 2) end
     return s.value
   end
   if type(factory) ~= "function" then error("fixture.session: '" .. name .. "' needs a factory function", 2) end
-  s = {}
+  s = { ready = task.event() }
   sessions[name] = s
   local ok, value, teardown = pcall(factory)
-  if not ok then
-    s.error = value
-    error(value, 2)
-  end
+  if not ok then s.error = value end
   s.value, s.teardown = value, teardown
+  s.ready:set()
+  if not ok then error(value, 2) end
   order[#order + 1] = name
   return value
 end

@@ -66,8 +66,27 @@ end
 
 local EMPTY_ARRAY = "\0sonde:empty-array\0"
 
--- Copies v with marked empty arrays replaced by a placeholder string.
+-- cjson 2.1.0 writes numbers with at most 14 significant digits, which
+-- silently changes large ids and fine timestamps; such numbers are written
+-- exactly by us instead. nil when cjson's text is already exact.
+local function exact_number(n)
+  if n ~= n or n == math.huge or n == -math.huge then return nil end
+  if tonumber(string.format("%.14g", n)) == n then return nil end
+  if n % 1 == 0 and math.abs(n) < 2 ^ 63 then return string.format("%.0f", n) end
+  for digits = 15, 16 do -- the shortest text that reads back the same
+    local text = string.format("%." .. digits .. "g", n)
+    if tonumber(text) == n then return text end
+  end
+  return string.format("%.17g", n)
+end
+
+-- Copies v with what cjson cannot write right (marked empty arrays, long
+-- numbers) replaced by placeholder strings; nil when nothing needs it.
 local function with_placeholders(v, seen)
+  if type(v) == "number" then
+    local text = exact_number(v)
+    return text and ("\0sonde:number:" .. text .. "\0") or v
+  end
   if type(v) ~= "table" then return v end
   if marked[v] and next(v) == nil then return EMPTY_ARRAY end
   if seen[v] then return v end -- a cycle: cjson reports it
@@ -80,12 +99,15 @@ end
 
 -- encode(v) -> JSON text; raises "json.encode: $.a.b is a function" etc.
 function M.encode(v)
-  local ok, s = pcall(cjson.encode, marked_count > 0 and with_placeholders(v, {}) or v)
+  local ok, s = pcall(cjson.encode, with_placeholders(v, {}))
   if not ok then
     local why = find_unencodable(v, "$", {}) or s:gsub("^.-:%d+: ", "")
     error("json.encode: cannot encode: " .. why, 2)
   end
-  if marked_count > 0 then s = s:gsub('"\\u0000sonde:empty%-array\\u0000"', "[]") end
+  if s:find("\\u0000sonde:", 1, true) then
+    s = s:gsub('"\\u0000sonde:empty%-array\\u0000"', "[]")
+    s = s:gsub('"\\u0000sonde:number:([^\\]+)\\u0000"', "%1")
+  end
   -- cjson 2.1.0 escapes every '/', which JSON allows but nobody writes; a
   -- "\/" in its output is always such an escape, so this is exact
   if s:find("\\/", 1, true) then s = s:gsub("\\/", "/") end
@@ -121,7 +143,7 @@ end
 
 local function pretty(v, indent, out, seen)
   if type(v) ~= "table" then
-    out[#out + 1] = cjson.encode(v)
+    out[#out + 1] = type(v) == "number" and exact_number(v) or cjson.encode(v)
     return
   end
   if seen[v] then error("json.pretty: cannot encode: a cycle back to an enclosing table", 0) end

@@ -28,14 +28,9 @@ local function iso8601(epoch)
 end
 M.iso8601 = iso8601
 
-local function uuid4()
-  local b = {}
-  for i = 1, 16 do b[i] = math.random(0, 255) end
-  b[7] = b[7] % 16 + 64
-  b[9] = b[9] % 64 + 128
-  local hex = string.format(string.rep("%02x", 16), unpack(b))
-  return hex:sub(1, 8) .. "-" .. hex:sub(9, 12) .. "-" .. hex:sub(13, 16) .. "-" .. hex:sub(17, 20) .. "-" .. hex:sub(21)
-end
+-- Ids from /dev/urandom (sonde.events): math.random is never seeded, so
+-- every process would hand out the same sequence.
+local uuid4 = function() return require("sonde.events").uuid4() end
 M.uuid4 = uuid4
 
 local function median(xs)
@@ -350,6 +345,7 @@ function Case:url_request(method, url, opts)
     local ok, r = pcall(http.request, method, url, { timeout = self.url_timeout_total,
       connect_timeout = self.url_timeout_connect, json = opts.json, body = opts.body, headers = opts.headers,
       params = opts.params })
+    if not ok and task.is_cancelled(r) then error(r, 0) end -- not a service failure
     if ok and r.status < 400 then
       self:maybe_recover()
       return r.body, r
@@ -400,6 +396,7 @@ function Case:start_timers()
         task.sleep(self.frequency)
         if self.make_fake_request then
           local ok, err = pcall(self.make_fake_request, self)
+          if not ok and task.is_cancelled(err) then error(err, 0) end -- the app is stopping
           if not ok then app:log("make_fake_request of " .. self.name .. " failed: " .. task.describe(err)) end
         end
       end
@@ -457,6 +454,7 @@ end
 function App:spawn(fn, ...)
   local t = task.spawn_in(self.scope or task.current_scope(), fn, ...)
   self.tasks[t] = true
+  t:add_done_callback(function() self.tasks[t] = nil end)
   return t
 end
 

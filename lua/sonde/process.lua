@@ -115,9 +115,10 @@ function Process:close_stdin() self.handle:close_stdin() end
 function Process:stop(grace)
   if not self:running() then return self.code, self.signal end
   self:kill("TERM")
-  local ok = pcall(self.wait, self, grace or 10)
+  local ok, err = pcall(self.wait, self, grace or 10)
   if not ok then
     self:kill("KILL")
+    if task.is_cancelled(err) then error(err, 0) end -- stopped, but the caller was cancelled
     self:wait()
   end
   return self.code, self.signal

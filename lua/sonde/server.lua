@@ -86,7 +86,8 @@ local function match_route(route, parts)
     if seg.literal then
       if seg.literal ~= parts[i] then return nil end
     else
-      params[seg.param] = unescape(parts[i])
+      -- in a path '+' is itself (only query strings use it for a space)
+      params[seg.param] = (parts[i]:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
     end
   end
   return params
@@ -119,7 +120,11 @@ local function render(res)
     if not has["content-type"] then head = head .. "Content-Type: application/json\r\n" end
   end
   if body ~= nil and type(body) ~= "string" then error("a handler's body must be a string, got " .. type(body), 0) end
-  return res.status or 200, head, body or ""
+  local status = res.status or 200
+  if type(status) ~= "number" or status % 1 ~= 0 or status < 100 or status > 999 then
+    error("a handler's status must be a whole number from 100 to 999, got " .. tostring(status), 0)
+  end
+  return status, head, body or ""
 end
 
 -- ---------------------------------------------------------------- server
@@ -170,8 +175,9 @@ local function error_body(status, message)
   return json.encode({ error = message, status = status })
 end
 
+-- A server closed while a handler ran has nobody left to answer.
 function Server:answer(id, status, head, body)
-  self.c:respond(id, status, head, body)
+  if self.c then self.c:respond(id, status, head, body) end
 end
 
 -- Runs one request's handler (in its own task) and answers it.

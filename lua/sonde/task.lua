@@ -450,9 +450,15 @@ local function reraise(t, level)
   error(new_error("task", describe(e), { traceback = t.traceback, cause = e }), level)
 end
 
+-- A joiner whose wait ended otherwise (timeout, cancel) stops being one, so
+-- the task's later error is reported as lost if nobody joins it again.
 function Task:forget(waiter)
-  -- joiners are woken only while they still wait on this task
-  local _ = waiter
+  local joiners = self.joiners
+  if not joiners then return end
+  for i = #joiners, 1, -1 do
+    if joiners[i] == waiter then table.remove(joiners, i) end
+  end
+  if #joiners == 0 then self.joiners = nil end
 end
 
 function Task:join(timeout)
