@@ -351,7 +351,8 @@ M.need_task = need_task
 local function arm_timeout(t, seconds, holds)
   if seconds == nil then return end
   if type(seconds) ~= "number" or seconds ~= seconds then
-    error("timeout must be a number of seconds, got " .. type(seconds), 3)
+    -- arm_timeout <- wait_on <- join/wait/recv <- the user's line
+    error("timeout must be a number of seconds, got " .. type(seconds), 4)
   end
   local token = timer_token(t)
   t.timer_token = token
