@@ -22,25 +22,7 @@ function M.sonde(...)
 end
 
 -- fixture(name) -> path of specs/fixtures/name
-function M.fixture(name) -- tap(out) -> status, order, reasons: status[name] is "ok", "not ok" or
--- "skip"; order lists the names as they came; reasons[name] is a skip's
--- reason. Names are unescaped (TAP writes '#' as '\#').
-function M.tap(out)
-  local status, order, reasons = {}, {}, {}
-  for line in out:gmatch("[^\n]+") do
-    local ok, name = line:match("^(n?o?t? ?ok) %d+ %- (.*)$")
-    if ok then
-      local reason = name:match(" # SKIP (.*)$")
-      name = name:gsub(" # SKIP.*$", ""):gsub("\\#", "#")
-      status[name] = reason and "skip" or ok
-      reasons[name] = reason
-      order[#order + 1] = name
-    end
-  end
-  return status, order, reasons
-end
-
-return M.fixtures .. "/" .. name end
+function M.fixture(name) return M.fixtures .. "/" .. name end
 
 -- alive(pid) -> true while that process runs: `kill -0` succeeds and it is
 -- not a zombie (an exited child whose parent has not reaped it yet).
