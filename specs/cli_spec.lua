@@ -88,10 +88,7 @@ describe("sonde run", function()
   for _, sig in ipairs({ "INT", "TERM" }) do
     it("stops on SIG" .. sig .. ", cleans up and exits non-zero", function()
       local p = process.spawn { support.bin, "run", fixture("hang.lua") }
-      while not p:stdout():find("ready") do
-        assert.is_true(p:running(), p:stderr())
-        task.sleep(0.01)
-      end
+      support.await_output(p, "stdout", "ready")
       p:kill(sig)
       local code = p:wait(30)
       assert.are.equal(130, code)
@@ -103,11 +100,7 @@ end)
 describe("a second interrupt", function()
   it("exits at once, even when the script swallows the first, and stops its children", function()
     local p = process.spawn { support.bin, "run", fixture("stubborn.lua") }
-    while not p:stdout():find("ready %d+") do
-      assert.is_true(p:running(), p:stderr())
-      task.sleep(0.01)
-    end
-    local child = tonumber(p:stdout():match("ready (%d+)"))
+    local child = tonumber(support.await_output(p, "stdout", "ready (%d+)"))
     p:kill("INT")
     task.sleep(0.05) -- let the first one be handled (the script swallows it)
     p:kill("INT")
@@ -156,10 +149,7 @@ end)
 describe("sonde test interrupted", function()
   it("cancels the running test, reports what ran and exits 130", function()
     local p = process.spawn { support.bin, "test", "-o", "tap", support.fixture("runner/hang.lua") }
-    while not p:stderr():find("ready") do
-      assert.is_true(p:running(), p:stdout())
-      task.sleep(0.01)
-    end
+    support.await_output(p, "stderr", "ready")
     p:kill("INT")
     assert.are.equal(130, p:wait(30))
     local out = p:stdout()

@@ -62,7 +62,7 @@ describe("process.spawn", function()
 
   it("kill reaches the whole process group", function()
     local p = process.spawn { "sh", "-c", "sleep 300 & echo $!; wait" }
-    while not p:stdout():find("\n") do task.sleep(0.01) end
+    support.await_output(p, "stdout", "\n")
     local grandchild = tonumber(p:stdout():match("%d+"))
     p:kill("KILL")
     p:wait(30)
@@ -73,7 +73,7 @@ describe("process.spawn", function()
 
   it("stop() escalates from TERM to KILL after the grace period", function()
     local p = process.spawn { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done" }
-    while not p:stdout():find("ready") do task.sleep(0.01) end
+    support.await_output(p, "stdout", "ready")
     local code, sig = p:stop(0.2)
     assert.is_nil(code)
     assert.are.equal("KILL", sig)
@@ -192,7 +192,7 @@ describe("what children inherit", function()
 
   it("stop() in a cancelled task kills the child and re-raises the cancellation", function()
     local p = process.spawn { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done" }
-    while not p:stdout():find("ready") do task.sleep(0.01) end
+    support.await_output(p, "stdout", "ready")
     local after = false
     local h = task.spawn(function() p:stop(30) after = true end)
     task.sleep(0.05)

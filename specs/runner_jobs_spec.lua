@@ -63,10 +63,7 @@ describe("--jobs", function()
     local p = process.spawn { support.bin, "test", "-o", "tap", "--jobs", "2", fixture("runner/hang.lua"),
       fixture("runner/hooks.lua") }
     finally(function() p:stop(1) end)
-    while not p:stderr():find("ready") do
-      assert.is_true(p:running(), p:stdout())
-      task.sleep(0.01)
-    end
+    support.await_output(p, "stderr", "ready")
     p:kill("INT")
     assert.are.equal(130, p:wait(30))
     local out = p:stdout()

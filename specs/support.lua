@@ -24,6 +24,20 @@ end
 -- fixture(name) -> path of specs/fixtures/name
 function M.fixture(name) return M.fixtures .. "/" .. name end
 
+-- await_output(p, "stdout"|"stderr", pattern) -> the first capture (or
+-- match) once that stream of process p matches; fails if p exits first.
+function M.await_output(p, stream, pattern)
+  local task = require("sonde.task")
+  local other = stream == "stdout" and "stderr" or "stdout"
+  while true do
+    local found = p[stream](p):match(pattern)
+    if found then return found end
+    if not p:running() then error("the process exited before its " .. stream .. " matched " .. pattern .. ": " ..
+      p[other](p), 2) end
+    task.sleep(0.01)
+  end
+end
+
 -- alive(pid) -> true while that process runs: `kill -0` succeeds and it is
 -- not a zombie (an exited child whose parent has not reaped it yet).
 function M.alive(pid)

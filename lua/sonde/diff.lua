@@ -59,7 +59,7 @@ end
 -- Numbers first (ascending), then strings, then anything else, so the lines
 -- come out in the same order every time.
 local RANK = { number = 1, string = 2 }
-local function key_less(a, b)
+function M.key_less(a, b)
   local ra, rb = RANK[type(a)] or 3, RANK[type(b)] or 3
   if ra ~= rb then return ra < rb end
   if ra == 3 then return tostring(a) < tostring(b) end
@@ -75,7 +75,7 @@ local function sorted_keys(e, a)
   for k in pairs(a) do
     if not seen[k] then keys[#keys + 1] = k end
   end
-  table.sort(keys, key_less)
+  table.sort(keys, M.key_less)
   return keys
 end
 

@@ -99,13 +99,7 @@ local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%
 
 -- ------------------------------------------------------- showing values
 
-local key_rank = { number = 1, string = 2 }
-local function key_less(a, b)
-  local ra, rb = key_rank[type(a)] or 3, key_rank[type(b)] or 3
-  if ra ~= rb then return ra < rb end
-  if ra == 3 then return tostring(a) < tostring(b) end
-  return a < b
-end
+local key_less = require("sonde.diff").key_less
 
 local function is_list(t)
   local n = 0
