@@ -13,16 +13,12 @@ cjson.encode_sparse_array(false, 2, 10) -- a sparse array is an error, not an ob
 cjson.encode_number_precision(14)
 
 local marked = setmetatable({}, { __mode = "k" })
-local marked_count = 0
 
 -- array(t) -> t, marked to encode as a JSON array even when empty.
 function M.array(t)
   t = t or {}
   if type(t) ~= "table" then error("json.array: expected a table, got " .. type(t), 2) end
-  if not marked[t] then
-    marked[t] = true
-    marked_count = marked_count + 1
-  end
+  marked[t] = true
   return t
 end
 
