@@ -2,9 +2,9 @@
 --
 -- json.encode(v), json.decode(s), json.null, json.array(t) (so that an empty
 -- table encodes as [] rather than {}), json.pretty(v) (sorted keys, two-space
--- indent). Debian's lua-cjson 2.1.0 has no array metatable, so arrays marked
--- with json.array are remembered in a weak set and encoded through a copy
--- only when the value holds one.
+-- indent). Debian's lua-cjson 2.1.0 has no array metatable and writes at
+-- most 14 significant digits, so encode writes a copy of the value with
+-- placeholders for marked empty arrays and long numbers, then puts them back.
 local cjson = require("cjson")
 
 local M = { null = cjson.null }
