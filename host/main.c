@@ -89,6 +89,9 @@ int main(int argc, char **argv) {
     int rc = argc >= 2              ? run_command(S, argc, argv)
              : isatty(STDIN_FILENO) ? sonde_run_repl(S)
                                     : sonde_run_file(S, NULL, 0, NULL);
+    /* A finished suite needs no freeing: scripts and the REPL still get
+     * their finalizers (a REPL's terminal settings, a script's __gc). */
+    if (argc >= 2 && strcmp(argv[1], "test") == 0) sonde_exit(S, rc);
     sonde_free(S);
     return rc;
 }

@@ -230,6 +230,26 @@ sonde_t *sonde_new(const sonde_opts *opts) {
 
 lua_State *sonde_lua(sonde_t *S) { return S->L; }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SONDE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SONDE_ASAN 1
+#endif
+#endif
+
+void sonde_exit(sonde_t *S, int rc) {
+#ifdef SONDE_ASAN
+    sonde_free(S);
+#else
+    if (S) {
+        sonde_proc_stop_all(&S->loop, S->stop_grace);
+        restore_signals(S);
+    }
+#endif
+    exit(rc); /* flushes stdio, as lua_close would have through the files' __gc */
+}
+
 void sonde_free(sonde_t *S) {
     if (!S) return;
     sonde_proc_stop_all(&S->loop, S->stop_grace);

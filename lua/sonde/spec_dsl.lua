@@ -423,7 +423,7 @@ do
     setup = hook("setup", "setup"), strict_setup = hook("setup", "strict_setup"),
     teardown = hook("teardown", "teardown"), strict_teardown = hook("teardown", "strict_teardown"),
     lazy_setup = hook("lazy_setup", "lazy_setup"), lazy_teardown = hook("lazy_teardown", "lazy_teardown"),
-    assert = luassert, spy = spy, stub = stub, mock = mock, match = match, fail = fail,
+    assert = require("sonde.spec_assert").assert, spy = spy, stub = stub, mock = mock, match = match, fail = fail,
     randomize = randomize,
   }
   for k, v in pairs(api) do root_env[k] = v end
