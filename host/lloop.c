@@ -20,12 +20,14 @@ sonde_loop *sonde_binding_loop(lua_State *L) {
     return lp;
 }
 
-/* timer_start(token, delay[, holds]) -> id: holds marks a sleep (a real
- * operation of its own) rather than a timeout guarding another wait. */
+/* timer_start(token, delay[, holds[, real]]) -> id: holds marks a sleep (a
+ * real operation of its own) rather than a timeout guarding another wait;
+ * real keeps the timer on real time under a virtual clock. */
 static int loop_timer_start(lua_State *L) {
     int    token = (int)luaL_checkinteger(L, 1);
     double delay = luaL_checknumber(L, 2);
-    int    id = sonde_timer_start(sonde_binding_loop(L), token, delay, lua_toboolean(L, 3) ? SONDE_TIMER_HOLDS : 0);
+    int    flags = (lua_toboolean(L, 3) ? SONDE_TIMER_HOLDS : 0) | (lua_toboolean(L, 4) ? SONDE_TIMER_REAL : 0);
+    int    id = sonde_timer_start(sonde_binding_loop(L), token, delay, flags);
     if (id < 0) return luaL_error(L, "out of memory starting a timer");
     lua_pushinteger(L, id);
     return 1;

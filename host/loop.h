@@ -27,6 +27,10 @@ enum { SONDE_CLOCK_REAL = 0, SONDE_CLOCK_VIRTUAL = 1 };
  * sleep), not a guard on some other wait (a timeout). A real timer with it
  * holds virtual time still while it runs, as an HTTP transfer does. */
 #define SONDE_TIMER_HOLDS 1
+/* Flag of sonde_timer_start: the timer runs on real time even while virtual
+ * time is active (the runner's per-test timeout, which a test that mocks
+ * the clock must not move). */
+#define SONDE_TIMER_REAL 2
 
 /* One timer slot. Slots are recycled through a free list; heap_pos is the
  * slot's index in its clock's heap, or -1 when the slot is free. */
@@ -84,7 +88,7 @@ double sonde_loop_time(sonde_loop *lp);
 double sonde_real_now(void);
 
 /* Starts a timer on the active clock that queues `token` after `delay`
- * seconds; flags is 0 or SONDE_TIMER_HOLDS. Returns its id (>= 0) for
+ * seconds; flags are SONDE_TIMER_HOLDS and SONDE_TIMER_REAL. Returns its id (>= 0) for
  * sonde_timer_stop, or -1 when memory runs out. */
 int sonde_timer_start(sonde_loop *lp, int token, double delay, int flags);
 /* Stops a pending timer; stopping a fired or unknown id does nothing. */

@@ -103,3 +103,18 @@ describe("a failing assertion through the fast front", function()
     assert.matches("0 passed, 2 failed", out)
   end)
 end)
+
+describe("luassert's state between tests", function()
+  local target = { greet = function() return "hello" end }
+
+  it("a stub left in place by one test", function()
+    stub(target, "greet").returns("stubbed")
+    assert:set_parameter("TableFormatLevel", 7)
+    assert.are.equal("stubbed", target.greet())
+  end)
+
+  it("is gone in the next, with the parameter it set", function()
+    assert.are.equal("hello", target.greet())
+    assert.are_not.equal(7, assert:get_parameter("TableFormatLevel"))
+  end)
+end)

@@ -255,9 +255,10 @@ function Run:run_with_timeout(scope, what, node, fn, ...)
   watched = w
   watchdog.arm(timeout + math.min(0.5, 0.05 + timeout * 0.1), math.max(0.2, math.min(timeout, 2)), 3, what,
     node.full_name ~= "" and node.full_name or node.file, node.file, node.line or 0, timeout)
-  local t = task.spawn_in(scope, fn, ...)
+  local started = real_now()
+  local t = task.spawn_now(scope, fn, ...)
   self.running = t
-  local ok, err = pcall(t.join, t, timeout)
+  local ok, err = pcall(t.join, t, t.state == "done" and timeout or math.max(0, timeout - (real_now() - started)), true)
   watchdog.disarm()
   watched = nil
   self.running = nil
@@ -265,7 +266,7 @@ function Run:run_with_timeout(scope, what, node, fn, ...)
   if task.is_timeout(err) and not t:done() then
     local where = t.co and debug.traceback(t.co) or ""
     t:cancel("timed out")
-    pcall(t.join, t, 1)
+    pcall(t.join, t, 1, true)
     return task.new_error("timeout", string.format("timeout: %s did not finish within %gs", what, timeout)), where
   end
   return err, t.traceback
@@ -441,7 +442,7 @@ function Run:attempt(test, result)
   if self.capture then result.output = output.stop() end
   current_result = nil
   dsl.set_context(nil)
-  snapshot:revert()
+  dsl.revert(snapshot)
   result.duration = real_now() - started
 end
 
