@@ -121,7 +121,7 @@ int sonde_timer_start(sonde_loop *lp, int token, double delay, int flags) {
     lp->free_head = lp->free_next[slot];
     if (!(delay > 0)) delay = 0; /* also turns NaN into 0 */
     sonde_timer_slot *s = &lp->slots[slot];
-    int virtual_clock = lp->is_virtual && !(flags & SONDE_TIMER_REAL);
+    int               virtual_clock = lp->is_virtual && !(flags & SONDE_TIMER_REAL);
     s->clock = virtual_clock ? SONDE_CLOCK_VIRTUAL : SONDE_CLOCK_REAL;
     s->deadline = (virtual_clock ? lp->virtual_now : real_loop_now(lp)) + delay;
     s->seq = lp->next_seq++;
