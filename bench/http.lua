@@ -44,11 +44,16 @@ with httpx.Client() as c:
 ]]
 local httpx_n = math.max(1, math.floor(SEQ / 5))
 local httpx_seq = httpx_n / tonumber(run_peer { "/usr/bin/python3", "-c", HTTPX, url, tostring(httpx_n) })
+-- wrk on one connection: the round trip of this machine's loopback and
+-- nginx, a ceiling for any sequential client.
+local wrk1 = tonumber(run_peer({ "wrk", "-t1", "-c1", "-d3s", url }):match("Requests/sec:%s*([%d%.]+)"))
 bench.report(string.format("sequential GETs, one task (%d)", SEQ), sonde_seq, "req/s")
 bench.report("  plain libcurl easy loop", easy_seq, "req/s")
 bench.report("  python3-httpx Client", httpx_seq, "req/s")
+bench.report("  wrk -t1 -c1 -d3s (the ceiling)", wrk1, "req/s")
 bench.report("  ratio sonde / libcurl easy", sonde_seq / easy_seq, "x", "goal: >= 0.8")
 bench.report("  ratio sonde / httpx", sonde_seq / httpx_seq, "x", "goal: >= 10")
+bench.report("  ratio wrk -c1 / httpx", wrk1 / httpx_seq, "x", "what any client could reach here")
 
 -- 50 concurrent tasks ---------------------------------------------------
 local per_task = math.floor(CONC / 50)
@@ -64,12 +69,16 @@ end
 for i = 1, 50 do handles[i]:join() end
 local sonde_conc = per_task * 50 / (task.now() - t0)
 local multi_conc = per_task * 50 / tonumber(run_peer { build .. "/bench_curl_multi", url, tostring(per_task * 50), "50" })
+local multi_uv_conc = per_task * 50 /
+  tonumber(run_peer { build .. "/bench_curl_multi_uv", url, tostring(per_task * 50), "50" })
 local wrk_out = run_peer { "wrk", "-t1", "-c50", "-d3s", url }
 local wrk_conc = tonumber(wrk_out:match("Requests/sec:%s*([%d%.]+)"))
 bench.report(string.format("50 tasks, keep-alive (%d requests)", per_task * 50), sonde_conc, "req/s")
 bench.report("  plain libcurl multi, 50 in flight", multi_conc, "req/s")
+bench.report("  the same on libuv (socket_action)", multi_uv_conc, "req/s", "sonde's architecture, in C")
 bench.report("  wrk -t1 -c50 -d3s", wrk_conc, "req/s")
 bench.report("  ratio sonde / libcurl multi", sonde_conc / multi_conc, "x", "goal: >= 0.8")
+bench.report("  ratio sonde / libcurl multi on libuv", sonde_conc / multi_uv_conc, "x")
 bench.report("  ratio sonde / wrk", sonde_conc / wrk_conc, "x")
 
 -- many in flight --------------------------------------------------------
