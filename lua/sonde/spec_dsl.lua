@@ -360,10 +360,11 @@ local function describe_kind(envmode)
 end
 
 local function add_test(name, fn, pending_reason, file, line)
-  local test = { kind = "test", name = name, fn = fn, parent = current_block, file = file, line = line }
-  test.full_name = join_name(current_block, name)
-  test.tags, test.tag_list = tags_of(test.full_name)
-  if pending_reason then test.pending, test.pending_reason = true, pending_reason end
+  local full_name = join_name(current_block, name)
+  local tags, tag_list = tags_of(full_name)
+  local test = { kind = "test", name = name, fn = fn, parent = current_block, file = file, line = line,
+    full_name = full_name, tags = tags, tag_list = tag_list, pending = pending_reason and true or nil,
+    pending_reason = pending_reason }
   current_block.children[#current_block.children + 1] = test
   return test
 end
