@@ -298,7 +298,9 @@ end
 -- Coroutines are reused: a task's body runs inside a small loop that, when
 -- the body returns, parks the coroutine to run the next task's body, saving
 -- a coroutine (~0.4 us, ~470 bytes) per task. A body that raises ends its
--- coroutine as before. At most MAX_IDLE wait parked.
+-- coroutine as before. At most MAX_IDLE wait parked. So one coroutine may
+-- run several tasks, one after another: per-task data belongs under
+-- task.current(), never under coroutine.running().
 local idle, MAX_IDLE = {}, 64
 local FINISHED = {} -- what a parked coroutine yields: its task returned
 
