@@ -5,19 +5,29 @@
  * answering, background tasks keep running). Stdin readiness becomes a
  * completion token for Lua; Lua calls sonde_repl_feed, which hands libedit
  * the bytes that have arrived. libedit prints the prompt, edits in raw mode
- * and calls on_line with a finished line. */
+ * and calls on_line with a finished line.
+ *
+ * Keys typed while a line runs arrive in the terminal's normal (canonical)
+ * mode, where Ctrl-D is no byte but an end-of-file mark in the kernel's
+ * queue; switching to raw mode turns that mark into a NUL, and the Ctrl-D
+ * would be lost. So each prompt first reads, in that mode, what was typed
+ * ahead (take_typeahead), a mark as the Ctrl-D key, and libedit reads those
+ * keys (read_key) before the terminal's. */
 #define _GNU_SOURCE
 #include "repl.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <editline/readline.h>
 
@@ -33,6 +43,11 @@ struct sonde_repl {
     int                  token;        /* queued when stdin is readable */
     int                  line_done;    /* on_line ran during this feed */
     char                *line;         /* what on_line received (NULL: EOF) */
+    char                *ahead;        /* keys typed ahead, libedit reads them first */
+    size_t               ahead_len;    /* bytes in ahead */
+    size_t               ahead_pos;    /* bytes of ahead libedit has read */
+    unsigned char        eof_char;     /* the terminal's Ctrl-D as libedit knows it */
+    int                  learnt;       /* libedit has learnt the terminal's characters */
     char                *last_entry;   /* newest history entry, to skip repeats */
     char                *history_path; /* NULL: no history file */
     char                *locale;       /* LC_CTYPE to restore at close */
@@ -125,10 +140,159 @@ static void on_line(char *line) {
     rl_set_prompt("");
 }
 
+/* 1 when stdin has bytes, -1 when the terminal hung up (what it still
+ * holds is lost with it), 0 otherwise. */
+static int stdin_state(void) {
+    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return -1;
+    return (p.revents & POLLIN) ? 1 : 0;
+}
+
+/* 1 while keys typed ahead wait for libedit. */
+static int ahead_pending(const sonde_repl *r) { return r->ahead_pos < r->ahead_len; }
+
+static void ahead_add(sonde_repl *r, const char *bytes, size_t n) {
+    char *grown = realloc(r->ahead, r->ahead_len + n);
+    if (!grown) return;
+    memcpy(grown + r->ahead_len, bytes, n);
+    r->ahead = grown;
+    r->ahead_len += n;
+}
+
+/* Reads, in canonical mode, what was typed while the terminal was in it: a
+ * read gives one line, or what came before a Ctrl-D, or nothing for a
+ * Ctrl-D at the start of a line, which becomes the Ctrl-D key again. (Keys
+ * libedit had not read when it left raw mode are readable there too, as
+ * they were typed.) The rest of a line stays queued in the kernel and
+ * becomes raw input when the mode changes. */
+static void read_typeahead(sonde_repl *r) {
+    char buf[4096];
+    for (int i = 0; i < 4096 && stdin_state() > 0; i++) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        if (n == 0)
+            ahead_add(r, (const char *)&r->eof_char, 1);
+        else
+            ahead_add(r, buf, (size_t)n);
+    }
+}
+
+/* Takes what was typed ahead in canonical mode (the mode a line runs in).
+ * A Ctrl-D typed meanwhile must never meet the switch to raw mode as an
+ * end-of-file mark, so the terminal's EOF character is switched off before
+ * the last read: a Ctrl-D is then an ordinary byte (4), the Ctrl-D key.
+ * Returns 1 when the terminal was changed, and *saved holds its settings;
+ * 0 when it was left alone (not in canonical mode). */
+static int take_typeahead(sonde_repl *r, struct termios *saved) {
+    if (tcgetattr(STDIN_FILENO, saved) != 0 || !(saved->c_lflag & ICANON)) return 0;
+    read_typeahead(r); /* most of it, while Ctrl-D still marks an end */
+    struct termios t = *saved;
+    t.c_cc[VEOF] = _POSIX_VDISABLE;
+    int changed = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+    read_typeahead(r); /* what came before the change */
+    return changed;
+}
+
+/* Leaves canonical mode with the EOF character back in place. libedit,
+ * entering raw mode from there, keeps the normal mode and the characters
+ * it has learnt (it learns them only when it leaves canonical mode, and
+ * had it seen the EOF character switched off it would have learnt that).
+ * Until it has learnt them (see learn_terminal), the terminal goes back to
+ * canonical mode for libedit to leave. */
+static void leave_canonical(sonde_repl *r, const struct termios *saved) {
+    if (!r->learnt) {
+        tcsetattr(STDIN_FILENO, TCSANOW, saved);
+        r->eof_char = saved->c_cc[VEOF];
+        r->learnt = 1;
+        return;
+    }
+    struct termios t = *saved;
+    t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
+/* libedit binds Ctrl-D (the terminal's EOF character) to end the input
+ * when it enters raw mode from canonical mode, which the prompts do not let
+ * it do (leave_canonical): it does so once here, at open. What was typed
+ * before would meet the switch, so a Ctrl-D among it is read first. On a
+ * terminal not in canonical mode the first prompt that finds it so lets
+ * libedit learn instead. */
+static void learn_terminal(sonde_repl *r) {
+    struct termios t;
+    r->eof_char = 4; /* Ctrl-D */
+    if (tcgetattr(STDIN_FILENO, &t) != 0 || !(t.c_lflag & ICANON)) return;
+    r->eof_char = t.c_cc[VEOF];
+    read_typeahead(r);
+    rl_prep_terminal(0);
+    rl_deprep_terminal();
+    r->learnt = 1;
+}
+
+/* The next byte of input: typed ahead, else from the terminal (waiting for
+ * it: libedit asks for the rest of a key it has begun); -1 at its end. */
+static int next_byte(void) {
+    sonde_repl *r = active;
+    if (r && ahead_pending(r)) {
+        unsigned char c = (unsigned char)r->ahead[r->ahead_pos++];
+        if (!ahead_pending(r)) r->ahead_pos = r->ahead_len = 0;
+        return c;
+    }
+    for (;;) {
+        unsigned char c;
+        ssize_t       n = read(STDIN_FILENO, &c, 1);
+        if (n == 1) return c;
+        if (n == 0) return -1;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+            poll(&p, 1, -1); /* someone made the terminal non-blocking */
+        } else if (errno != EINTR) {
+            return -1;
+        }
+    }
+}
+
+/* libedit's reader of keys (rl_getc_function): one character, decoded as
+ * libedit's own reader does (a byte that starts no character is dropped);
+ * -1 at the end of input. */
+static int read_key(FILE *in) {
+    (void)in;
+    char   buf[MB_LEN_MAX];
+    size_t n = 0;
+    int    have = 0; /* buf holds an undecoded byte already */
+    for (;;) {
+        if (!have) {
+            int c = next_byte();
+            if (c < 0) return -1;
+            buf[n++] = (char)c;
+        }
+        have = 0;
+        mbstate_t state;
+        wchar_t   wc;
+        memset(&state, 0, sizeof state);
+        size_t k = mbrtowc(&wc, buf, n, &state);
+        if (k == (size_t)-2 && n < sizeof buf) continue; /* more bytes to come */
+        if (k == (size_t)-1 && n > 1) {
+            buf[0] = buf[n - 1]; /* an invalid sequence: its last byte may start one */
+            n = 1;
+            have = 1;
+        } else if (k == (size_t)-1 || k == (size_t)-2) {
+            n = 0;
+        } else {
+            return (int)wc;
+        }
+    }
+}
+
 void sonde_repl_prompt(sonde_repl *r, const char *prompt) {
     if (!r->edit) return;
     sonde_repl_pause(r);
     fflush(stdout);
+    struct termios saved;
+    if (take_typeahead(r, &saved)) leave_canonical(r, &saved);
     r->editing = 1;
     rl_callback_handler_install(prompt, on_line);
 }
@@ -145,29 +309,23 @@ void sonde_repl_redisplay(sonde_repl *r) {
     if (r->editing) rl_forced_update_display();
 }
 
-/* 1 when stdin has bytes, -1 when the terminal hung up (what it still
- * holds is lost with it), 0 otherwise. */
-static int stdin_state(void) {
-    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
-    if (poll(&p, 1, 0) <= 0) return 0;
-    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return -1;
-    return (p.revents & POLLIN) ? 1 : 0;
-}
-
 int sonde_repl_feed(sonde_repl *r, char **line) {
     *line = NULL;
     if (!r->editing) return SONDE_REPL_MORE;
     r->line_done = 0;
     /* one character per call in libedit's unbuffered mode, and only while
-     * bytes are there (a read would block the loop); the bound keeps a
-     * descriptor that stays readable without giving bytes from spinning */
+     * bytes are there, typed ahead or on stdin (a read would block the
+     * loop); the bound keeps a descriptor that stays readable without
+     * giving bytes from spinning */
     for (int i = 0; i < 65536 && !r->line_done; i++) {
-        int state = stdin_state();
-        if (state < 0) {
-            sonde_repl_pause(r);
-            return SONDE_REPL_EOF;
+        if (!ahead_pending(r)) {
+            int state = stdin_state();
+            if (state < 0) {
+                sonde_repl_pause(r);
+                return SONDE_REPL_EOF;
+            }
+            if (state == 0) break;
         }
-        if (state == 0) break;
         rl_callback_read_char();
     }
     if (!r->line_done) return SONDE_REPL_MORE;
@@ -209,7 +367,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
 
 int sonde_repl_watch(sonde_repl *r, int token) {
     r->token = token;
-    if (!r->pollable) return sonde_loop_complete(r->lp, token, 0, 0) == 0 ? 0 : UV_ENOMEM;
+    if (!r->pollable || ahead_pending(r)) return sonde_loop_complete(r->lp, token, 0, 0) == 0 ? 0 : UV_ENOMEM;
     return uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, on_readable);
 }
 
@@ -270,13 +428,15 @@ static void editor_open(sonde_repl *r, const sonde_repl_opts *o) {
     r->locale = before ? strdup(before) : NULL;
     setlocale(LC_CTYPE, ""); /* UTF-8 shows as characters, not escapes */
     rl_readline_name = "sonde";
-    rl_catch_signals = 0; /* the host owns SIGINT: Ctrl-C reaches Lua */
+    rl_catch_signals = 0;        /* the host owns SIGINT: Ctrl-C reaches Lua */
+    rl_getc_function = read_key; /* keys typed ahead come first */
     rl_initialize();
     rl_attempted_completion_function = complete_hook;
     rl_basic_word_break_characters = word_breaks;
     rl_completer_word_break_characters = word_breaks;
     rl_completion_append_character = '\0';
     history_open(r, o->history_path, o->history_size);
+    learn_terminal(r);
     uv_signal_init(&r->lp->uv, &r->winch);
     r->winch.data = r;
     uv_signal_start(&r->winch, on_winch, SIGWINCH);
@@ -314,6 +474,7 @@ sonde_repl *sonde_repl_open(sonde_loop *lp, const sonde_repl_opts *o, int *err) 
 static void free_repl(sonde_repl *r) {
     free(r->locale);
     free(r->line);
+    free(r->ahead);
     free(r->last_entry);
     free(r->history_path);
     free(r);

@@ -51,7 +51,9 @@ void sonde_repl_set_completer(sonde_repl *r, sonde_repl_completer fn, void *ud);
 int  sonde_repl_watch(sonde_repl *r, int token);
 void sonde_repl_unwatch(sonde_repl *r);
 
-/* Shows `prompt` and starts editing a line (raw mode). */
+/* Shows `prompt` and starts editing a line (raw mode). Keys typed while the
+ * terminal was in its normal mode (while a line ran) are edited first, a
+ * Ctrl-D among them too. */
 void sonde_repl_prompt(sonde_repl *r, const char *prompt);
 
 /* Reads the input that has arrived into the editor. On SONDE_REPL_LINE,

@@ -30,7 +30,7 @@ local function tmux(term, ...)
   return out
 end
 
--- start{history=path, report_exit=bool, bare=bool (plain `sonde`)} -> a terminal showing the REPL's
+-- start{history=path, report_exit=bool, bare=bool (plain `sonde`), locale=LC_ALL} -> a terminal showing the REPL's
 -- prompt. tmux 3.3 sometimes never reaps a pane's process, so a session
 -- whose exit status matters runs under a shell that prints it.
 local function start(opts)
@@ -39,6 +39,7 @@ local function start(opts)
   local term = setmetatable({ socket = string.format("sonde_repl_spec_%d_%d_%d", os.time(), serial,
     fixture.unused_port()) }, Terminal)
   local cmd = { "env", "SONDE_HISTORY=" .. (opts.history or ""), "NO_COLOR=1" }
+  if opts.locale then cmd[#cmd + 1] = "LC_ALL=" .. opts.locale end
   if opts.report_exit then
     cmd = { "sh", "-c", '"$@"; echo "[sonde exited with $?]"; exec sleep 600', "sh", unpack(cmd) }
   end
@@ -271,6 +272,53 @@ describe("sonde repl at a terminal", function()
     local ok, err = pcall(http.get, string.format("http://127.0.0.1:%d/", port), { timeout = 5 })
     assert.is_false(ok)
     assert.are.equal("connect", err.kind)
+  end)
+
+  -- While a line runs the terminal is in its normal (canonical) mode, where
+  -- Ctrl-D is no byte but an end-of-file mark; switched to raw mode for the
+  -- next prompt, the kernel hands that mark over as a NUL, and the Ctrl-D
+  -- was lost. Each line below ends only once the terminal holds the keys
+  -- typed ahead (poll on stdin), so nothing depends on how fast it runs.
+  local function wait_for_keys(term)
+    term:line('ffi = require("ffi") ffi.cdef("struct pollfd {int fd; short events, revents;}; '
+      .. 'int poll(struct pollfd *, unsigned long, int);")')
+    term:wait_for("> ffi = ")
+    term:line('print("wait" .. "ing") ffi.C.poll(ffi.new("struct pollfd[1]", {{0, 1, 0}}), 1, 20000)')
+    term:wait_for("\nwaiting\n")
+  end
+
+  it("leaves on a Ctrl-D typed while a line still runs", function()
+    term = start { report_exit = true }
+    wait_for_keys(term)
+    term:key("C-d")
+    assert.are.equal(0, term:exit_status())
+  end)
+
+  it("runs a line typed while a line still runs, then goes on at the prompt", function()
+    term = start()
+    wait_for_keys(term)
+    term:line("=6 * 7")
+    term:wait_for("\n> =6 * 7\n42\n> ")
+    term:line("=1 + 1")
+    term:wait_for("\n> =1 + 1\n2\n> ")
+  end)
+
+  -- Keys the editor has not read when a line ends stay queued while the
+  -- line runs; wherever the Ctrl-D lands, it ends the session after the line.
+  it("leaves on a Ctrl-D sent right behind a line", function()
+    term = start { report_exit = true }
+    term:type("=6 * 7")
+    term:key("Enter", "C-d")
+    assert.are.equal(0, term:exit_status())
+    assert.matches("\n> =6 %* 7\n42\n", term:screen())
+  end)
+
+  it("edits a line holding multi-byte characters character by character", function()
+    term = start { locale = "C.UTF-8" }
+    term:type('="añb"')
+    term:key("Left", "Left", "BSpace")
+    term:key("Enter")
+    term:wait_for('\n"ab"\n> ')
   end)
 end)
 
