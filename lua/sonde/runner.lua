@@ -382,10 +382,6 @@ function Run:extra_error(hook, err, tb, phase)
   self.extras[#self.extras + 1] = { hook = hook, err = err, tb = tb, phase = phase }
 end
 
--- The body of a test task: before_each hooks outer to inner, the test, its
--- finally callbacks, then after_each inner to outer for every block whose
--- before_each ran. An after_each failing is an error of its own (busted and
--- pytest count it apart from the test).
 -- Whether any block from the file down to `block` has before_each or
 -- after_each hooks (computed once: hooks are only added while loading).
 local function has_each_hooks(block)
@@ -409,6 +405,10 @@ local function run_test_fn(test, result)
   end
 end
 
+-- The body of a test task: before_each hooks outer to inner, the test, its
+-- finally callbacks, then after_each inner to outer for every block whose
+-- before_each ran. An after_each failing is an error of its own (busted and
+-- pytest count it apart from the test).
 local function test_body(run)
   local test, result = run.test, run.result
   if not has_each_hooks(test.parent) then

@@ -12,7 +12,7 @@ local loop = require("sonde.c.loop")
 local M = {}
 
 local coroutine_create, coroutine_resume, coroutine_yield = coroutine.create, coroutine.resume, coroutine.yield
-local coroutine_running, coroutine_status = coroutine.running, coroutine.status
+local coroutine_running = coroutine.running
 local select, unpack, type, setmetatable, error, pcall = select, unpack, type, setmetatable, error, pcall
 local timer_start, timer_stop = loop.timer_start, loop.timer_stop
 
