@@ -2,6 +2,7 @@
  *
  * Misuse (a wrong argument type) raises; nothing here can fail at run time
  * except memory, which raises too. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
 #include <math.h>
@@ -201,6 +202,40 @@ static int loop_stat(lua_State *L) {
     return 1;
 }
 
+/* mkdir(path) -> true | nil, err: one directory, mode 0755; one that
+ * exists already is fine. */
+static int loop_mkdir(lua_State *L) {
+    uv_fs_t req;
+    int     rc = uv_fs_mkdir(NULL, &req, luaL_checkstring(L, 1), 0755, NULL);
+    uv_fs_req_cleanup(&req);
+    if (rc < 0 && rc != UV_EEXIST) {
+        lua_pushnil(L);
+        lua_pushstring(L, uv_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* hash64(s) -> 16 hex digits: FNV-1a over the bytes of s (compiled-chunk
+ * cache keys and content checks; not for anything adversarial). */
+static int loop_hash64(lua_State *L) {
+    size_t               len;
+    const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    uint64_t             h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+/* pid() -> this process's id */
+static int loop_pid(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)uv_os_getpid());
+    return 1;
+}
+
 /* isatty(fd) -> bool */
 static int loop_isatty(lua_State *L) {
     lua_pushboolean(L, uv_guess_handle((uv_file)luaL_checkinteger(L, 1)) == UV_TTY);
@@ -247,6 +282,9 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"exe_path", loop_exe_path},
         {"scandir", loop_scandir},
         {"stat", loop_stat},
+        {"mkdir", loop_mkdir},
+        {"hash64", loop_hash64},
+        {"pid", loop_pid},
         {"isatty", loop_isatty},
         {"unused_port", loop_unused_port},
         {NULL, NULL},

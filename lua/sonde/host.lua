@@ -4,8 +4,13 @@
 -- load error. Output for the user is one clear line per mistake.
 local task = require("sonde.task")
 local trace = require("sonde.trace")
+local chunk_cache = require("sonde.chunk_cache")
 
 local M = {}
+
+-- Modules found on package.path (luassert, the user's) load compiled from
+-- the cache when their source has not changed.
+chunk_cache.install()
 
 -- Stops what fixture.session made during the run, if anything did.
 local function teardown_sessions()
@@ -22,7 +27,8 @@ end
 
 -- Loads a script and sets the global `arg` for it; nil after saying why.
 local function load_script(path, args)
-  local chunk, err = loadfile(path)
+  local chunk, err
+  if path then chunk, err = chunk_cache.loadfile(path) else chunk, err = loadfile() end
   if not chunk then
     io.stderr:write("sonde: cannot load ", trace.load_message(path or "stdin", err), "\n")
     return nil

@@ -1,0 +1,121 @@
+-- sonde.chunk_cache: compiled Lua kept between runs, as Python keeps .pyc
+-- files. Parsing is most of what loading a large spec file costs (a 5000-
+-- test file: 11-14 ms to parse, 3 ms to load compiled), and every run of
+-- sonde test parses luassert's two dozen files again.
+--
+-- Each cached file holds, on its first lines, the LuaJIT version, the
+-- source's path, size and a 64-bit hash of its content, then LuaJIT's own
+-- bytecode (string.dump, with line information). A file whose content
+-- differs in any byte is compiled afresh; a cache that cannot be read or
+-- written is simply not used. The cache lives in $SONDE_CACHE_DIR, else
+-- $XDG_CACHE_HOME/sonde, else ~/.cache/sonde; SONDE_CACHE=off turns it off.
+local loop = require("sonde.c.loop")
+
+local M = {}
+
+local FORMAT = "sonde-chunk 1"
+
+local dir -- the directory of cached chunks; false: no cache
+
+local function cache_dir()
+  if dir ~= nil then return dir end
+  dir = false
+  local setting = os.getenv("SONDE_CACHE")
+  if setting == "off" or setting == "0" or setting == "no" then return dir end
+  local base = os.getenv("SONDE_CACHE_DIR")
+  if not base or base == "" then
+    local xdg, home = os.getenv("XDG_CACHE_HOME"), os.getenv("HOME")
+    if xdg and xdg ~= "" then
+      base = xdg .. "/sonde"
+    elseif home and home ~= "" then
+      base = home .. "/.cache/sonde"
+    else
+      return dir
+    end
+  end
+  dir = base .. "/chunks"
+  return dir
+end
+
+-- Creates `path` and its parents; true when it exists afterwards.
+local function make_dirs(path)
+  if loop.stat(path) == "dir" then return true end
+  local parent = path:match("^(.+)/[^/]+$")
+  if parent and not make_dirs(parent) then return false end
+  return loop.mkdir(path) ~= nil
+end
+
+local function read_all(path, mode)
+  local f = io.open(path, mode)
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- The first two lines a cached chunk of `path` with content `source` has;
+-- the third gives the length of the bytecode that follows.
+local function header(path, source)
+  return string.format("%s %s %d %s\n%s\n", FORMAT, jit.version, #source, loop.hash64(source), path)
+end
+
+-- Writes whole or not at all: a reader never sees half a file, and two
+-- processes (--jobs workers) never write the same temporary file.
+local function store(file, head, chunk)
+  local ok, bytecode = pcall(string.dump, chunk)
+  if not ok or not make_dirs(dir) then return end
+  local tmp = string.format("%s.%d.tmp", file, loop.pid())
+  local f = io.open(tmp, "wb")
+  if not f then return end
+  local written = f:write(head, #bytecode, "\n", bytecode)
+  local closed = f:close()
+  if not (written and closed and os.rename(tmp, file)) then os.remove(tmp) end
+end
+
+-- The bytecode after `head` in a cached file, when it is all there.
+local function bytecode_of(cached, head)
+  if not cached or cached:sub(1, #head) ~= head then return nil end
+  local len, rest = cached:match("^(%d+)\n()", #head + 1)
+  if not len or #cached - rest + 1 ~= tonumber(len) then return nil end
+  return cached:sub(rest)
+end
+
+-- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
+function M.loadfile(path)
+  local cache = cache_dir()
+  if not cache then return loadfile(path) end
+  local source = read_all(path, "rb")
+  if not source then return loadfile(path) end -- loadfile says why
+  local head = header(path, source)
+  local file = cache .. "/" .. loop.hash64(path) .. ".bc"
+  local bytecode = bytecode_of(read_all(file, "rb"), head)
+  if bytecode then
+    local chunk = loadstring(bytecode, "@" .. path)
+    if chunk then return chunk end
+  end
+  -- as loadfile: a first line starting with # is skipped, its newline kept
+  local text = source:byte(1) == 35 and source:gsub("^[^\n]*", "", 1) or source
+  local chunk, err = loadstring(text, "@" .. path)
+  if not chunk then return nil, err end
+  store(file, head, chunk)
+  return chunk
+end
+
+-- install(): Lua modules found on package.path load through the cache too.
+-- Errors read as those of Lua's own searcher.
+function M.install()
+  if not cache_dir() or package.loaders[2] == M.searcher then return end
+  package.loaders[2] = M.searcher
+end
+
+function M.searcher(name)
+  local path, tried = package.searchpath(name, package.path)
+  if not path then return tried end
+  local chunk, err = M.loadfile(path)
+  if not chunk then
+    error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, err), 0)
+  end
+  return chunk
+end
+
+return M

@@ -1,0 +1,145 @@
+-- sonde.chunk_cache: compiled chunks kept between runs, never stale. Each
+-- case runs sonde in a process of its own with its own cache directory
+-- (the directory is chosen once per process).
+local support = require("specs.support")
+local process = require("sonde.process")
+
+local function temp_dir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert.are.equal(0, (process.run { "mkdir", "-p", dir }))
+  finally(function() process.run { "rm", "-rf", dir } end)
+  return dir
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Runs a Lua script with the cache in `cache` (false: SONDE_CACHE=off);
+-- returns its stdout, failing with its stderr when it fails.
+local function run(script, cache, file)
+  local env = cache and { SONDE_CACHE_DIR = cache } or { SONDE_CACHE = "off", SONDE_CACHE_DIR = false }
+  local code, out, err = support.sonde("run", "-", file or "", { stdin = script, env = env })
+  assert.are.equal(0, code, err)
+  return out
+end
+
+local LOAD = [[
+local chunk, err = require("sonde.chunk_cache").loadfile(arg[1])
+if not chunk then print("error: " .. err) else print(chunk()) end
+]]
+
+local function cached_files(cache)
+  local entries = require("sonde.c.loop").scandir(cache .. "/chunks") or {}
+  local names = {}
+  for _, e in ipairs(entries) do names[#names + 1] = e.name end
+  return names
+end
+
+describe("sonde.chunk_cache", function()
+  it("loads the compiled chunk on the next run, not the source", function()
+    local dir = temp_dir()
+    local cache, file = dir .. "/cache", dir .. "/m.lua"
+    write(file, 'return "from source"\n')
+    assert.are.equal("from source\n", run(LOAD, cache, file))
+    local names = cached_files(cache)
+    assert.are.equal(1, #names)
+    -- swap the compiled code for other code, keeping the header: proof the cache is read
+    local entry = cache .. "/chunks/" .. names[1]
+    local stored = read(entry)
+    local head = stored:match("^([^\n]*\n[^\n]*\n)")
+    local other = string.dump(loadstring('return "from cache"', "@" .. file))
+    write(entry, head .. #other .. "\n" .. other)
+    assert.are.equal("from cache\n", run(LOAD, cache, file))
+  end)
+
+  it("compiles a changed file afresh, even when its size is the same", function()
+    local dir = temp_dir()
+    local cache, file = dir .. "/cache", dir .. "/m.lua"
+    write(file, "return 1\n")
+    assert.are.equal("1\n", run(LOAD, cache, file))
+    write(file, "return 2\n")
+    assert.are.equal("2\n", run(LOAD, cache, file))
+  end)
+
+  it("does not use a cached file that was cut short", function()
+    local dir = temp_dir()
+    local cache, file = dir .. "/cache", dir .. "/m.lua"
+    write(file, 'return "whole"\n')
+    run(LOAD, cache, file)
+    local entry = cache .. "/chunks/" .. cached_files(cache)[1]
+    local stored = read(entry)
+    write(entry, stored:sub(1, #stored - 5))
+    assert.are.equal("whole\n", run(LOAD, cache, file))
+  end)
+
+  it("keeps line numbers and the file name in errors from a cached chunk", function()
+    local dir = temp_dir()
+    local cache, file = dir .. "/cache", dir .. "/boom.lua"
+    write(file, "local x = 1\n\nerror('boom')\n")
+    local script = [[
+local chunk = require("sonde.chunk_cache").loadfile(arg[1])
+print(select(2, pcall(chunk)))
+]]
+    run(script, cache, file)
+    assert.are.equal(file .. ":3: boom\n", run(script, cache, file))
+  end)
+
+  it("reports a syntax error as loadfile does, and caches nothing for it", function()
+    local dir = temp_dir()
+    local cache, file = dir .. "/cache", dir .. "/bad.lua"
+    write(file, "local x = = 1\n")
+    local _, expected = loadfile(file)
+    assert.are.equal("error: " .. expected .. "\n", run(LOAD, cache, file))
+    assert.are.same({}, cached_files(cache))
+  end)
+
+  it("skips a first line starting with #, keeping the line count", function()
+    local dir = temp_dir()
+    local cache, file = dir .. "/cache", dir .. "/script.lua"
+    write(file, "#!/usr/bin/env sonde\nreturn debug.getinfo(1, 'l').currentline\n")
+    assert.are.equal("2\n", run(LOAD, cache, file))
+    assert.are.equal("2\n", run(LOAD, cache, file))
+  end)
+
+  it("works without a cache when the directory cannot be written, and with SONDE_CACHE=off", function()
+    local dir = temp_dir()
+    local file = dir .. "/m.lua"
+    write(file, "return 3\n")
+    assert.are.equal("3\n", run(LOAD, "/proc/sonde-cannot-write-here", file))
+    assert.are.equal("3\n", run(LOAD, false, file))
+  end)
+
+  it("serves modules that require finds on package.path, with the usual errors", function()
+    local dir = temp_dir()
+    local cache = dir .. "/cache"
+    write(dir .. "/cached_mod.lua", 'return { answer = 42 }\n')
+    write(dir .. "/broken_mod.lua", 'return {\n')
+    local script = string.format([[
+package.path = %q .. "/?.lua;" .. package.path
+print(require("cached_mod").answer)
+print((select(2, pcall(require, "broken_mod"))))
+print((select(2, pcall(require, "no_such_mod"))):match("module 'no_such_mod' not found") ~= nil)
+]], dir)
+    local first = run(script, cache)
+    assert.are.equal(first, run(script, cache))
+    assert.matches("^42\nerror loading module 'broken_mod' from file '[^']+broken_mod.lua':\n\t[^\n]+broken_mod.lua:2: ",
+      first)
+    assert.matches("\ntrue\n$", first)
+    local found = false
+    for _, name in ipairs(cached_files(cache)) do
+      found = found or read(cache .. "/chunks/" .. name):find("cached_mod.lua", 1, true) ~= nil
+    end
+    assert.is_true(found)
+  end)
+end)
