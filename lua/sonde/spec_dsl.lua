@@ -236,17 +236,20 @@ local spec_env = setmetatable({}, {
 local current_block -- the block whose body is being loaded
 local running_test, finally_list -- the test whose body runs now
 
-local path_of_source = {} -- chunk source -> path, one per spec file
+-- calling function -> its file's path; asking for "S" builds three strings
+-- per call, so it is asked once per function (a file's describe bodies)
+local path_of_function = setmetatable({}, { __mode = "k" })
 
 -- file and line of the DSL call; the whole path (short_src cuts long ones).
 local function caller(level)
-  local info = debug.getinfo(level + 1, "Sl")
+  local info = debug.getinfo(level + 1, "fl")
   if not info then return "?", 0 end
-  local src = info.source
-  local path = path_of_source[src]
+  local fn = info.func
+  local path = path_of_function[fn]
   if not path then
-    path = src:sub(1, 1) == "@" and src:sub(2) or info.short_src
-    path_of_source[src] = path
+    local s = debug.getinfo(fn, "S")
+    path = s.source:sub(1, 1) == "@" and s.source:sub(2) or s.short_src
+    path_of_function[fn] = path
   end
   return path, info.currentline or 0
 end

@@ -313,11 +313,18 @@ local function body_of(t) return t.fn end
 -- The body is called through body_of(t)(...) so that its frame has no name
 -- in tracebacks: a script still shows as "main chunk", a function by its
 -- file and line, as when it was the coroutine's own body.
+local NO_RESULTS = { n = 0 } -- shared by every task that returns nothing
+
+local function results_of(...)
+  if select("#", ...) == 0 then return NO_RESULTS end
+  return pack(...)
+end
+
 local function run_body()
   local t = handoff
   handoff = nil
-  if t.nargs == 0 then return pack(body_of(t)()) end
-  return pack(body_of(t)(unpack(t.args, 1, t.nargs)))
+  if t.nargs == 0 then return results_of(body_of(t)()) end
+  return results_of(body_of(t)(unpack(t.args, 1, t.nargs)))
 end
 
 local function run_bodies()
