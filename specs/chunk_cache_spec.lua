@@ -120,6 +120,26 @@ print(select(2, pcall(chunk)))
     assert.are.equal("3\n", run(LOAD, false, file))
   end)
 
+  it("drops about half of its entries when there are too many, and still works", function()
+    local dir = temp_dir()
+    local cache = dir .. "/cache"
+    local script = [[
+local cc = require("sonde.chunk_cache")
+for i = 1, 20 do
+  local path = arg[1] .. "/m" .. i .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write("return " .. i .. "\n")
+  f:close()
+  assert(cc.loadfile(path)() == i)
+end
+cc.prune(10)
+print(cc.loadfile(arg[1] .. "/m7.lua")())
+]]
+    assert.are.equal("7\n", run(script, cache, dir))
+    local left = #cached_files(cache)
+    assert.is_true(left < 20 and left > 0, "entries left: " .. left)
+  end)
+
   it("serves modules that require finds on package.path, with the usual errors", function()
     local dir = temp_dir()
     local cache = dir .. "/cache"

@@ -59,6 +59,26 @@ local function header(path, source)
   return string.format("%s %s %d %s\n%s\n", FORMAT, jit.version, #source, loop.hash64(source), path)
 end
 
+-- Entries are keyed by path, so files under ever new names (temporary
+-- specs) would pile up: now and then (1 store in 256), when there are more
+-- than MAX_ENTRIES, about half of them, chosen at random, are dropped.
+local MAX_ENTRIES = 4096
+
+-- prune([max]): with more than max entries (MAX_ENTRIES), drops about half.
+function M.prune(max)
+  if not cache_dir() then return end
+  local entries = loop.scandir(dir)
+  if not entries or #entries <= (max or MAX_ENTRIES) then return end
+  local now = tostring(loop.real_now())
+  for _, e in ipairs(entries) do
+    if loop.hash64(e.name .. now):byte(-1) < 56 then os.remove(dir .. "/" .. e.name) end -- "0".."7"
+  end
+end
+
+local function maybe_prune(file)
+  if loop.hash64(file .. tostring(loop.real_now())):sub(-2) == "00" then M.prune() end
+end
+
 -- Writes whole or not at all: a reader never sees half a file, and two
 -- processes (--jobs workers) never write the same temporary file.
 local function store(file, head, chunk)
@@ -69,7 +89,8 @@ local function store(file, head, chunk)
   if not f then return end
   local written = f:write(head, #bytecode, "\n", bytecode)
   local closed = f:close()
-  if not (written and closed and os.rename(tmp, file)) then os.remove(tmp) end
+  if not (written and closed and os.rename(tmp, file)) then return os.remove(tmp) end
+  maybe_prune(file)
 end
 
 -- The bytecode after `head` in a cached file, when it is all there.
