@@ -202,11 +202,12 @@ static int loop_stat(lua_State *L) {
     return 1;
 }
 
-/* mkdir(path) -> true | nil, err: one directory, mode 0755; one that
+/* mkdir(path[, mode=0755]) -> true | nil, err: one directory; one that
  * exists already is fine. */
 static int loop_mkdir(lua_State *L) {
     uv_fs_t req;
-    int     rc = uv_fs_mkdir(NULL, &req, luaL_checkstring(L, 1), 0755, NULL);
+    int     mode = (int)luaL_optinteger(L, 2, 0755);
+    int     rc = uv_fs_mkdir(NULL, &req, luaL_checkstring(L, 1), mode, NULL);
     uv_fs_req_cleanup(&req);
     if (rc < 0 && rc != UV_EEXIST) {
         lua_pushnil(L);

@@ -37,12 +37,13 @@ local function cache_dir()
   return dir
 end
 
--- Creates `path` and its parents; true when it exists afterwards.
+-- Creates `path` and its parents, readable by this user alone (what is in
+-- the cache runs as code); true when it exists afterwards.
 local function make_dirs(path)
   if loop.stat(path) == "dir" then return true end
   local parent = path:match("^(.+)/[^/]+$")
   if parent and not make_dirs(parent) then return false end
-  return loop.mkdir(path) ~= nil
+  return loop.mkdir(path, tonumber("700", 8)) ~= nil
 end
 
 local function read_all(path, mode)
