@@ -94,12 +94,17 @@ local function store(file, head, chunk)
   maybe_prune(file)
 end
 
--- The bytecode after `head` in a cached file, when it is all there.
-local function bytecode_of(cached, head)
-  if not cached or cached:sub(1, #head) ~= head then return nil end
-  local len, rest = cached:match("^(%d+)\n()", #head + 1)
-  if not len or #cached - rest + 1 ~= tonumber(len) then return nil end
-  return cached:sub(rest)
+-- The bytecode in a cached file whose first lines are `head`, when it is
+-- all there. (Read past the header, not cut out of the whole file: a large
+-- spec's bytecode is not copied twice.)
+local function read_bytecode(file, head)
+  local f = io.open(file, "rb")
+  if not f then return nil end
+  local ok = f:read(#head) == head
+  local len = ok and tonumber(f:read("*l"))
+  local bytecode = len and f:read("*a")
+  f:close()
+  if bytecode and #bytecode == len then return bytecode end
 end
 
 -- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
@@ -110,7 +115,7 @@ function M.loadfile(path)
   if not source then return loadfile(path) end -- loadfile says why
   local head = header(path, source)
   local file = cache .. "/" .. loop.hash64(path) .. ".bc"
-  local bytecode = bytecode_of(read_all(file, "rb"), head)
+  local bytecode = read_bytecode(file, head)
   if bytecode then
     local chunk = loadstring(bytecode, "@" .. path)
     if chunk then return chunk end
