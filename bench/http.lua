@@ -5,7 +5,6 @@
 local bench = require("bench.lib")
 local servers = require("specs.servers")
 local http = require("sonde.http")
-local process = require("sonde.process")
 local task = require("sonde.task")
 local loop = require("sonde.c.loop")
 
@@ -17,11 +16,6 @@ local FLIGHT = tonumber(arg[3]) or 10000
 local ngx = servers.nginx()
 local url = ngx.url .. "/small.json"
 
-local function run_peer(argv)
-  local code, out, err = process.run(argv)
-  if code ~= 0 then error(table.concat(argv, " ") .. ": " .. err) end
-  return out
-end
 
 -- sequential ------------------------------------------------------------
 -- Alternating rounds, medians: a single sample of a latency-bound loop on
@@ -54,7 +48,7 @@ print(task.now() - t0)
 local function sonde_peer(script, ...)
   local argv = { loop.exe_path(), "run", "-", ... }
   argv.stdin = script
-  return tonumber(run_peer(argv))
+  return tonumber(bench.run(argv))
 end
 
 local ROUNDS = 5
@@ -63,9 +57,9 @@ local httpx_n = math.max(1, math.floor(per_round / 5))
 local seq_rounds, easy_rounds, httpx_rounds, wrk1_rounds = {}, {}, {}, {}
 for r = 1, ROUNDS do
   seq_rounds[r] = per_round / sonde_peer(SONDE_SEQ, url, tostring(per_round))
-  easy_rounds[r] = per_round / tonumber(run_peer { build .. "/bench_curl_easy", url, tostring(per_round) })
-  httpx_rounds[r] = httpx_n / tonumber(run_peer { "/usr/bin/python3", "-c", HTTPX, url, tostring(httpx_n) })
-  wrk1_rounds[r] = tonumber(run_peer({ "wrk", "-t1", "-c1", "-d1s", url }):match("Requests/sec:%s*([%d%.]+)"))
+  easy_rounds[r] = per_round / tonumber(bench.run { build .. "/bench_curl_easy", url, tostring(per_round) })
+  httpx_rounds[r] = httpx_n / tonumber(bench.run { "/usr/bin/python3", "-c", HTTPX, url, tostring(httpx_n) })
+  wrk1_rounds[r] = bench.wrk(url, 1, 1)
 end
 local sonde_seq, easy_seq = bench.median(seq_rounds), bench.median(easy_rounds)
 local httpx_seq, wrk1 = bench.median(httpx_rounds), bench.median(wrk1_rounds)
@@ -103,13 +97,12 @@ print(task.now() - t0)
 local conc_rounds, multi_rounds, multi_uv_rounds = {}, {}, {}
 for r = 1, CONC_ROUNDS do
   conc_rounds[r] = n_conc / sonde_peer(SONDE_CONC, url, tostring(per_task))
-  multi_rounds[r] = n_conc / tonumber(run_peer { build .. "/bench_curl_multi", url, tostring(n_conc), "50" })
-  multi_uv_rounds[r] = n_conc / tonumber(run_peer { build .. "/bench_curl_multi_uv", url, tostring(n_conc), "50" })
+  multi_rounds[r] = n_conc / tonumber(bench.run { build .. "/bench_curl_multi", url, tostring(n_conc), "50" })
+  multi_uv_rounds[r] = n_conc / tonumber(bench.run { build .. "/bench_curl_multi_uv", url, tostring(n_conc), "50" })
 end
 local sonde_conc, multi_conc = bench.median(conc_rounds), bench.median(multi_rounds)
 local multi_uv_conc = bench.median(multi_uv_rounds)
-local wrk_out = run_peer { "wrk", "-t1", "-c50", "-d3s", url }
-local wrk_conc = tonumber(wrk_out:match("Requests/sec:%s*([%d%.]+)"))
+local wrk_conc = bench.wrk(url, 50, 3)
 bench.report(string.format("50 tasks, keep-alive (median of %d x %d)", CONC_ROUNDS, n_conc), sonde_conc, "req/s")
 bench.report("  plain libcurl multi, 50 in flight", multi_conc, "req/s")
 bench.report("  the same on libuv (socket_action)", multi_uv_conc, "req/s", "sonde's architecture, in C")

@@ -21,16 +21,29 @@ function M.median(xs)
   return (xs[n / 2] + xs[n / 2 + 1]) / 2
 end
 
+-- run(argv) -> its stdout; a peer that fails stops the benchmark.
+function M.run(argv)
+  local code, out, err = process.run(argv)
+  if code ~= 0 then error(table.concat(argv, " ") .. " failed: " .. err, 2) end
+  return out
+end
+
 -- wall(argv, runs) -> median seconds of running argv to completion.
 function M.wall(argv, runs)
   local times = {}
   for i = 1, runs do
     local t0 = task.now()
-    local code, _, err = process.run(argv)
-    if code ~= 0 then error(table.concat(argv, " ") .. " failed: " .. err) end
+    M.run(argv)
     times[i] = task.now() - t0
   end
   return M.median(times)
+end
+
+-- wrk(url, connections, seconds) -> requests/s, and the count of non-2xx
+-- or 3xx responses when wrk saw any.
+function M.wrk(url, connections, seconds)
+  local out = M.run { "wrk", "-t1", "-c" .. connections, "-d" .. seconds .. "s", url, timeout = seconds + 60 }
+  return tonumber(out:match("Requests/sec:%s*([%d%.]+)")), out:match("Non%-2xx or 3xx responses: (%d+)")
 end
 
 function M.report(name, value, unit, extra)
