@@ -22,12 +22,6 @@ local real_now = loop.real_now
 
 -- ----------------------------------------------------------- per-test resets
 
-local resets = {}
-
--- on_reset(fn): fn() runs before every test, so modules can drop per-test
--- state (recorded events, counters, a virtual clock).
-function M.on_reset(fn) resets[#resets + 1] = fn end
-
 -- Modules with per-test state (sonde.test_hooks): _test_reset() runs
 -- before each test, _test_end(result, scope) after it (sonde.http counts
 -- the test's requests there, sonde.server closes the servers the test
@@ -45,17 +39,6 @@ local function module_hooks(name, ...)
   end
   return failed
 end
-
-local function run_resets()
-  for i = 1, #resets do resets[i]() end
-  module_hooks("_test_reset")
-end
-
-local current_result
-
--- current_result() -> the result table of the test running now, or nil;
--- modules add to its fields (sonde.http counts `requests` there).
-function M.current_result() return current_result end
 
 -- ---------------------------------------------------------------- discovery
 
@@ -439,13 +422,12 @@ end
 -- test's own are left in self.extras.
 function Run:attempt(test, result)
   reset_attempt(result)
-  run_resets()
+  module_hooks("_test_reset")
   local started = real_now()
   local snapshot = dsl.snapshot()
   local scope = task.scope(test.full_name)
   self.test, self.result, self.extras = test, result, nil
   test.env = nil -- globals a test assigns are its own, every attempt afresh
-  current_result = result
   if self.capture then output.start() end
   local err, tb = self:run_with_timeout(scope, "test", test, test_body, self)
   if err ~= nil then
@@ -458,7 +440,6 @@ function Run:attempt(test, result)
   local end_err = module_hooks("_test_end", result, scope)
   if end_err ~= nil then record(result, end_err, nil, "at the end of the test") end
   if self.capture then result.output = output.stop() end
-  current_result = nil
   dsl.set_context(nil)
   dsl.revert(snapshot)
   result.duration = real_now() - started
