@@ -272,8 +272,6 @@ function Run:record_load_error(result)
   if self.opts.fail_fast then self.stopping = true end
 end
 
--- An error of its own for a hook that failed outside a test's result
--- (setup, teardown, an after_each after its test was counted).
 -- owns(file, name): whether this shard reports something that every shard
 -- meets (a file that does not load, a failing strict hook), so that the
 -- shards' reports add up to the whole suite's.
