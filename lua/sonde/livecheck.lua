@@ -18,7 +18,6 @@ local M = {}
 M.State = { INIT = "INIT", PASS = "PASS", FAIL = "FAIL", ERROR = "ERROR", TIMEOUT = "TIMEOUT", STALL = "STALL",
   SKIP = "SKIP" }
 local OK_STATES = { INIT = true, PASS = true, SKIP = true }
-local SAMPLE_EVERY = 10 -- seconds between median samples (faust's _sampler)
 
 -- ------------------------------------------------------------ helpers
 
@@ -364,17 +363,10 @@ end
 function Case:get_url(url, opts) return self:url_request("GET", url, opts) end
 function Case:post_url(url, opts) return self:url_request("POST", url, opts) end
 
--- The case's timers: medians, stall detection and fake traffic.
+-- The case's timers: stall detection and fake traffic. (faust also samples
+-- the medians every 10 s; status_view computes them when asked instead.)
 function Case:start_timers()
   local app = self.app
-  app:spawn(function()
-    while true do
-      task.sleep(SAMPLE_EVERY)
-      self.runtime_avg = median(self.runtime_history)
-      self.latency_avg = median(self.latency_history)
-      self.frequency_avg = median(self.frequency_history)
-    end
-  end)
   app:spawn(function()
     task.sleep(self.warn_stalled_after)
     self.last_test_received = nil
