@@ -107,14 +107,12 @@ local function read_bytecode(file, head)
   if bytecode and #bytecode == len then return bytecode end
 end
 
--- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
-function M.loadfile(path)
-  local cache = cache_dir()
-  if not cache then return loadfile(path) end
-  local source = read_all(path, "rb")
-  if not source then return loadfile(path) end -- loadfile says why
+-- The chunk of `path`, whose content is `source` (nil: it could not be
+-- read, and Lua's loadfile says why), from the cache when it is there.
+local function load_source(path, source)
+  if not source then return loadfile(path) end
   local head = header(path, source)
-  local file = cache .. "/" .. loop.hash64(path) .. ".bc"
+  local file = dir .. "/" .. loop.hash64(path) .. ".bc"
   local bytecode = read_bytecode(file, head)
   if bytecode then
     local chunk = loadstring(bytecode, "@" .. path)
@@ -128,6 +126,12 @@ function M.loadfile(path)
   return chunk
 end
 
+-- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
+function M.loadfile(path)
+  if not cache_dir() then return loadfile(path) end
+  return load_source(path, read_all(path, "rb"))
+end
+
 -- install(): Lua modules found on package.path load through the cache too.
 -- Errors read as those of Lua's own searcher.
 function M.install()
@@ -135,14 +139,27 @@ function M.install()
   package.loaders[2] = M.searcher
 end
 
+-- Walks package.path as package.searchpath does, but reads the file it
+-- finds at once instead of opening it to test that it is there and then
+-- again to load it.
 function M.searcher(name)
-  local path, tried = package.searchpath(name, package.path)
-  if not path then return tried end
-  local chunk, err = M.loadfile(path)
-  if not chunk then
-    error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, err), 0)
+  local file = name:gsub("%.", "/")
+  local tried = {}
+  for template in package.path:gmatch("[^;]+") do
+    local path = template:gsub("%?", function() return file end)
+    local f = io.open(path, "rb")
+    if f then
+      local source = f:read("*a")
+      f:close()
+      local chunk, err = load_source(path, source)
+      if not chunk then
+        error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, err), 0)
+      end
+      return chunk
+    end
+    tried[#tried + 1] = "\n\tno file '" .. path .. "'"
   end
-  return chunk
+  return table.concat(tried)
 end
 
 return M
