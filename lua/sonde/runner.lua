@@ -228,6 +228,11 @@ local function new_result(node, name, file, line, run)
   return r
 end
 
+-- A node's name in messages: a file has none of its own.
+local function block_name(block)
+  return block.full_name ~= "" and block.full_name or block.file
+end
+
 -- Runs fn(...) as a task of `scope` under the per-test timeout: the loop's
 -- timer stops a task that waits, the watchdog one that never yields.
 -- Returns nil, or the timeout error and where the task was.
@@ -237,7 +242,7 @@ function Run:run_with_timeout(scope, what, node, fn, ...)
   w.scope, w.what, w.timeout = scope, what, timeout
   watched = w
   watchdog.arm(timeout + math.min(0.5, 0.05 + timeout * 0.1), math.max(0.2, math.min(timeout, 2)), 3, what,
-    node.full_name ~= "" and node.full_name or node.file, node.file, node.line or 0, timeout)
+    block_name(node), node.file, node.line or 0, timeout)
   local started = real_now()
   local t = task.spawn_now(scope, fn, ...)
   self.running = t
@@ -289,10 +294,6 @@ function Run:hook_error(node, name, hook, err, tb, phase, output, owner)
   record(result, err, tb, phase)
   result.output = output
   self:finish_result(result)
-end
-
-local function block_name(block)
-  return block.full_name ~= "" and block.full_name or block.file
 end
 
 -- run_hooks(block, list, phase) -> ok: each hook as a task under the
