@@ -12,6 +12,7 @@ local json = require("sonde.json")
 local http = require("sonde.http")
 local server = require("sonde.server")
 local trace = require("sonde.trace")
+local events = require("sonde.events")
 
 local M = {}
 
@@ -21,16 +22,11 @@ local OK_STATES = { INIT = true, PASS = true, SKIP = true }
 
 -- ------------------------------------------------------------ helpers
 
-local function iso8601(epoch)
-  local whole = math.floor(epoch)
-  return os.date("!%Y-%m-%dT%H:%M:%S", whole) .. string.format(".%06dZ", math.floor((epoch - whole) * 1e6))
-end
-M.iso8601 = iso8601
-
--- Ids from /dev/urandom (sonde.events): math.random is never seeded, so
--- every process would hand out the same sequence.
-local uuid4 = function() return require("sonde.events").uuid4() end
-M.uuid4 = uuid4
+-- Timestamps and ids as sonde.events makes them: ISO 8601 in UTC with
+-- microseconds, and UUIDs from /dev/urandom (math.random is never seeded,
+-- so every process would hand out the same sequence).
+local iso8601, uuid4 = events.rfc3339, events.uuid4
+M.iso8601, M.uuid4 = iso8601, uuid4
 
 local function median(xs)
   if #xs == 0 then return nil end
