@@ -645,12 +645,16 @@ function M.ordered(files, opts)
   return shard.shuffled(files, shard.random(opts.seed))
 end
 
+-- On SIGINT/SIGTERM: the running test is cancelled and reported, nothing
+-- more starts.
+function Run:interrupt()
+  self.interrupted, self.stopping = true, true
+  if self.running then self.running:cancel("interrupted") end
+end
+
 function Run:main(files)
   self:emit("suite_start", { files = files, opts = self.opts, seed = self.opts.seed })
-  local remove = task.on_interrupt(function()
-    self.interrupted, self.stopping = true, true
-    if self.running then self.running:cancel("interrupted") end
-  end)
+  local remove = task.on_interrupt(function() self:interrupt() end)
   for iteration = 1, self.opts.repeat_count do
     self.iteration = iteration
     for _, path in ipairs(files) do

@@ -66,10 +66,7 @@ function M.worker_main()
   run.capture = opts.capture
   -- The parent passes an interrupt on: the running test is cancelled and
   -- reported, the unit ends, and the parent sends no more.
-  task.on_interrupt(function()
-    run.interrupted, run.stopping = true, true
-    if run.running then run.running:cancel("interrupted") end
-  end)
+  task.on_interrupt(function() run:interrupt() end)
   local root = task.run(function()
     for unit_line in io.lines() do
       local unit = cjson.decode(unit_line)
