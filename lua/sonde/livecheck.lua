@@ -185,7 +185,7 @@ Case.__tostring = function(c) return "<livecheck case " .. c.name .. ">" end
 local function new_case(app, opts)
   local c = setmetatable({ app = app, status = M.State.INIT, consecutive_failures = 0, total_failures = 0,
     total_by_state = {}, runtime_history = {}, latency_history = {}, frequency_history = {}, signals = {},
-    in_flight = {} }, Case)
+    in_flight = {}, slot_queue = { first = 1, last = 0 } }, Case)
   for k, v in pairs(CASE_DEFAULTS) do c[k] = v end
   for k, v in pairs(opts) do
     if k ~= "signals" then c[k] = v end
@@ -446,13 +446,19 @@ function App:spawn(fn, ...)
   return t
 end
 
--- Signals are kept per (case, signal, key) until their test expires.
+-- Signals are kept per (case, signal, key) until their test expires. Each
+-- case also queues its slots in the order they were made, which is the
+-- order they expire in, so pruning looks only at those that have.
 function App:signal_slot(case_name, signal_name, key)
   local id = case_name .. "\0" .. signal_name .. "\0" .. tostring(key)
   local slot = self.resolved[id]
   if not slot then
-    slot = { event = task.event(), expires = task.time() + (self.cases[case_name].test_expires or 10800) }
+    local c = self.cases[case_name]
+    slot = { id = id, event = task.event(), expires = task.time() + c.test_expires }
     self.resolved[id] = slot
+    local q = c.slot_queue
+    q.last = q.last + 1
+    q[q.last] = slot
   end
   return slot
 end
@@ -464,11 +470,21 @@ function App:resolve_signal(case_name, signal_name, key, value)
   self:prune_signals()
 end
 
--- Drops signals whose test has expired (faust keeps them forever).
+-- Drops signals whose test has expired (faust keeps them forever): the
+-- expired heads of each case's queue. (A test_expires lowered at run time
+-- only delays the newer slots until the older ones have gone.)
 function App:prune_signals()
   local now = task.time()
-  for id, slot in pairs(self.resolved) do
-    if slot.expires <= now then self.resolved[id] = nil end
+  for _, name in ipairs(self.case_order) do
+    local q = self.cases[name].slot_queue
+    local first, slot = q.first, q[q.first]
+    while slot and slot.expires <= now do
+      if self.resolved[slot.id] == slot then self.resolved[slot.id] = nil end
+      q[first] = nil
+      first = first + 1
+      slot = q[first]
+    end
+    q.first = first
   end
 end
 
