@@ -73,6 +73,14 @@ describe("--jobs", function()
     assert.not_matches("never reached", out)
   end)
 
+  it("--fail-fast with --fail-on-flaky stops at a flaky test, as a serial run does", function()
+    local code, out = sonde("test", "-o", "tap", "--jobs", "2", "--timeout", "1", "--retries", "1", "--fail-on-flaky",
+      "--fail-fast", fixture("runner/flaky.lua"), fixture("runner/hang.lua"))
+    assert.are.equal(1, code)
+    local _, order = tap(out)
+    assert.are.same({ "passes first time", "is flaky" }, order)
+  end)
+
   it("runs each file's spec in its own process", function()
     local dir = os.tmpname()
     os.remove(dir)

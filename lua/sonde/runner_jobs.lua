@@ -21,6 +21,7 @@ local cjson = require("cjson")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
 local process = require("sonde.process")
+local util = require("sonde.report_util")
 
 local M = {}
 
@@ -229,7 +230,7 @@ function Pool:count_progress(unit)
     if ev.e == "test_end" or ev.e == "load_error" then
       local s = ev.d.status
       self.counts[s] = (self.counts[s] or 0) + 1
-      if self.run.opts.fail_fast and (s == "fail" or s == "error") then self:stop("now") end
+      if self.run.opts.fail_fast and util.is_failed(s, self.run.opts) then self:stop("now") end
     end
   end
   unit.seen = #unit.events
