@@ -227,7 +227,7 @@ end
 
 -- A suite-level failure: reports are held off for state_transition_delay
 -- after the last failure; each new failure postpones reports and recovery.
-function Case:on_suite_fail(message, new_state, traceback)
+function Case:on_suite_fail(message, new_state)
   new_state = new_state or M.State.FAIL
   local since = self:seconds_since_last_fail()
   local report = OK_STATES[self.status] or since == nil or since > self.state_transition_delay
@@ -236,7 +236,7 @@ function Case:on_suite_fail(message, new_state, traceback)
   self.last_failure = { error = message, at = task.time(), state = new_state }
   if report then
     self.app:post_report { case_name = self.name, state = new_state, test = json.null, runtime = json.null,
-      signal_latency = {}, error = message, traceback = traceback or json.null, suite = true }
+      signal_latency = {}, error = message, traceback = json.null, suite = true }
   end
 end
 
@@ -245,7 +245,7 @@ local function execution_view(x)
     args = json.array(x.args) }
 end
 
-function Case:record_failure(state, message, traceback)
+function Case:record_failure(state, message)
   self.status = state
   self.consecutive_failures = self.consecutive_failures + 1
   self.total_failures = self.total_failures + 1
@@ -289,7 +289,7 @@ function Case:execute(x)
   end
   if task.is_cancelled(err) then return nil end -- the app is stopping: no report, as faust
   local state, message = outcome_of(err), task.describe(err)
-  self:record_failure(state, message, trace.trim(tb))
+  self:record_failure(state, message)
   return self.app:post_report { case_name = self.name, state = state, test = execution_view(x), runtime = runtime,
     signal_latency = x.signal_latency, error = message, traceback = trace.trim(tb) }
 end
