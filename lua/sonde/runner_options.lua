@@ -71,14 +71,20 @@ local function take_value(opts, spec, name, value)
   return true
 end
 
+local function bad_pattern(name, patterns)
+  for _, pat in ipairs(patterns) do
+    if not pcall(string.find, "", pat) then return name .. " expects a Lua pattern, got '" .. pat .. "'" end
+  end
+end
+
 -- Checks that need several options, or reading a file.
 local function finish(opts)
   if #opts.paths == 0 then opts.paths = { "specs" } end
   if #opts.outputs == 0 then opts.outputs = { "human" } end
   if opts.seed and not opts.interleave then opts.shuffle = true end -- a seed alone is for --shuffle
-  if opts.pattern and not pcall(string.find, "", opts.pattern) then
-    return nil, "--pattern expects a Lua pattern, got '" .. opts.pattern .. "'"
-  end
+  local bad = bad_pattern("--pattern", { opts.pattern }) or bad_pattern("--filter", opts.filter)
+    or bad_pattern("--filter-out", opts.filter_out)
+  if bad then return nil, bad end
   if opts.shard then
     local spec, err = shard.parse(opts.shard)
     if not spec then return nil, err end
@@ -89,11 +95,6 @@ local function finish(opts)
     local durations, err = shard.durations(opts.shard_durations)
     if not durations then return nil, err end
     opts.durations = durations
-  end
-  for _, list in ipairs({ opts.filter, opts.filter_out }) do
-    for _, pat in ipairs(list) do
-      if not pcall(string.find, "", pat) then return nil, "--filter expects a Lua pattern, got '" .. pat .. "'" end
-    end
   end
   return opts
 end
