@@ -341,6 +341,27 @@ describe("livecheck bad input", function()
     local case = app:case { name = "c", signals = { "s" } }
     assert.has_error(function() case.signals.s:wait { timeout = 0 } end)
   end)
+
+  it("a misused signal or maybe_trigger is one line at the caller's", function()
+    local app = new_app()
+    local case = app:case { name = "c", signals = { "s" } }
+    local function raised(fn)
+      local ok, err = pcall(fn)
+      assert.is_false(ok)
+      return err
+    end
+    assert.matches('livecheck_spec.lua:%d+: signal s:send: expected the options {key=} after the value, got "k"$',
+      raised(function() case.signals.s:send(1, "k") end))
+    assert.matches("livecheck_spec.lua:%d+: signal s:wait: expected the options {key=, timeout=}, got 2$",
+      raised(function() case.signals.s:wait(2) end))
+    assert.matches('livecheck_spec.lua:%d+: signal s:wait: timeout must be a number of seconds, got "2"$',
+      raised(function() case.signals.s:wait { key = "k", timeout = "2" } end))
+    assert.matches("livecheck_spec.lua:%d+: signal wait: call it as signal:wait%(...%), with a colon$",
+      raised(function() case.signals.s.wait { key = "k" } end))
+    assert.matches("livecheck_spec.lua:%d+: maybe_trigger: expected fn%(execution%) as the second argument, got nil "
+      .. "%(the id comes first: maybe_trigger%(nil, fn%) for a UUID%)$",
+      raised(function() case:maybe_trigger(function() end) end))
+  end)
 end)
 
 describe("sonde live", function()

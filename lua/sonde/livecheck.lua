@@ -129,11 +129,26 @@ end
 local Signal = {}
 Signal.__index = Signal
 
+local function shown(v) return type(v) == "string" and string.format("%q", v) or tostring(v) end
+
+-- A misused send or wait is one line at the caller's: a dot for the colon,
+-- or options that are not a table (a bare key or timeout would be ignored).
+local function signal_options(sig, method, opts, shape)
+  if getmetatable(sig) ~= Signal then
+    error(string.format("signal %s: call it as signal:%s(...), with a colon", method, method), 3)
+  end
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(string.format("signal %s:%s: expected %s, got %s", sig.name, method, shape, shown(opts)), 3)
+  end
+  return opts
+end
+
 -- send(value[, {key=}]): publishes the signal for key (default: the current
 -- test's id) on the app's bus. Without a key and outside a test it does
 -- nothing, as faust.
 function Signal:send(value, opts)
-  local key = opts and opts.key
+  local key = signal_options(self, "send", opts, "the options {key=} after the value").key
   if key == nil then
     local x = M.current_test()
     if not x then return false end
@@ -146,17 +161,21 @@ end
 -- wait{key=, timeout=} -> the value sent. The timeout is exact (faust's
 -- shrinks with every poll); raises a TIMEOUT outcome when it passes.
 function Signal:wait(opts)
-  opts = opts or {}
+  opts = signal_options(self, "wait", opts, "the options {key=, timeout=}")
+  local timeout = opts.timeout
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    error(string.format("signal %s:wait: timeout must be a number of seconds, got %s", self.name, shown(timeout)), 2)
+  end
   local x = M.current_test()
   local key = opts.key or (x and x.id)
   if key == nil then error("signal " .. self.name .. ":wait: no test is executing (give key=)", 2) end
   local app = self.case.app
   local slot = app:signal_slot(self.case.name, self.name, key)
   if not slot.resolved then
-    local ok, err = pcall(slot.event.wait, slot.event, opts.timeout)
+    local ok, err = pcall(slot.event.wait, slot.event, timeout)
     if not ok then
       if task.is_timeout(err) then
-        error(live_error("timeout", string.format("Timed out waiting for signal %s (%gs)", self.name, opts.timeout)), 2)
+        error(live_error("timeout", string.format("Timed out waiting for signal %s (%gs)", self.name, timeout)), 2)
       end
       error(err, 0)
     end
@@ -322,7 +341,10 @@ end
 -- maybe_trigger([id], fn, ...): with `probability`, triggers and calls
 -- fn(execution) with that test current; otherwise calls fn(nil).
 function Case:maybe_trigger(id, fn, ...)
-  if type(fn) ~= "function" then error("maybe_trigger: expected fn(execution), got " .. type(fn), 2) end
+  if type(fn) ~= "function" then
+    local hint = type(id) == "function" and fn == nil and " (the id comes first: maybe_trigger(nil, fn) for a UUID)" or ""
+    error("maybe_trigger: expected fn(execution) as the second argument, got " .. type(fn) .. hint, 2)
+  end
   if math.random() < self.probability then
     local x = self:trigger(id, ...)
     return with_test(x, fn, x)
