@@ -2,21 +2,8 @@
 -- case runs sonde in a process of its own with its own cache directory
 -- (the directory is chosen once per process).
 local support = require("specs.support")
-local process = require("sonde.process")
 
-local function temp_dir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert.are.equal(0, (process.run { "mkdir", "-p", dir }))
-  finally(function() process.run { "rm", "-rf", dir } end)
-  return dir
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = support.write_file
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -39,6 +26,16 @@ local chunk, err = require("sonde.chunk_cache").loadfile(arg[1])
 if not chunk then print("error: " .. err) else print(chunk()) end
 ]]
 
+-- The test's own directory with `name` in it holding `text`: returns the
+-- cache directory for the runs (inside it, made by the first run) and the
+-- file's path.
+local function scratch(name, text)
+  local dir = support.temp_dir()
+  local file = dir .. "/" .. name
+  write(file, text)
+  return dir .. "/cache", file
+end
+
 local function cached_files(cache)
   local entries = require("sonde.c.loop").scandir(cache .. "/chunks") or {}
   local names = {}
@@ -48,9 +45,7 @@ end
 
 describe("sonde.chunk_cache", function()
   it("loads the compiled chunk on the next run, not the source", function()
-    local dir = temp_dir()
-    local cache, file = dir .. "/cache", dir .. "/m.lua"
-    write(file, 'return "from source"\n')
+    local cache, file = scratch("m.lua", 'return "from source"\n')
     assert.are.equal("from source\n", run(LOAD, cache, file))
     local names = cached_files(cache)
     assert.are.equal(1, #names)
@@ -64,18 +59,14 @@ describe("sonde.chunk_cache", function()
   end)
 
   it("compiles a changed file afresh, even when its size is the same", function()
-    local dir = temp_dir()
-    local cache, file = dir .. "/cache", dir .. "/m.lua"
-    write(file, "return 1\n")
+    local cache, file = scratch("m.lua", "return 1\n")
     assert.are.equal("1\n", run(LOAD, cache, file))
     write(file, "return 2\n")
     assert.are.equal("2\n", run(LOAD, cache, file))
   end)
 
   it("does not use a cached file that was cut short", function()
-    local dir = temp_dir()
-    local cache, file = dir .. "/cache", dir .. "/m.lua"
-    write(file, 'return "whole"\n')
+    local cache, file = scratch("m.lua", 'return "whole"\n')
     run(LOAD, cache, file)
     local entry = cache .. "/chunks/" .. cached_files(cache)[1]
     local stored = read(entry)
@@ -84,9 +75,7 @@ describe("sonde.chunk_cache", function()
   end)
 
   it("keeps line numbers and the file name in errors from a cached chunk", function()
-    local dir = temp_dir()
-    local cache, file = dir .. "/cache", dir .. "/boom.lua"
-    write(file, "local x = 1\n\nerror('boom')\n")
+    local cache, file = scratch("boom.lua", "local x = 1\n\nerror('boom')\n")
     local script = [[
 local chunk = require("sonde.chunk_cache").loadfile(arg[1])
 print(select(2, pcall(chunk)))
@@ -96,32 +85,26 @@ print(select(2, pcall(chunk)))
   end)
 
   it("reports a syntax error as loadfile does, and caches nothing for it", function()
-    local dir = temp_dir()
-    local cache, file = dir .. "/cache", dir .. "/bad.lua"
-    write(file, "local x = = 1\n")
+    local cache, file = scratch("bad.lua", "local x = = 1\n")
     local _, expected = loadfile(file)
     assert.are.equal("error: " .. expected .. "\n", run(LOAD, cache, file))
     assert.are.same({}, cached_files(cache))
   end)
 
   it("skips a first line starting with #, keeping the line count", function()
-    local dir = temp_dir()
-    local cache, file = dir .. "/cache", dir .. "/script.lua"
-    write(file, "#!/usr/bin/env sonde\nreturn debug.getinfo(1, 'l').currentline\n")
+    local cache, file = scratch("script.lua", "#!/usr/bin/env sonde\nreturn debug.getinfo(1, 'l').currentline\n")
     assert.are.equal("2\n", run(LOAD, cache, file))
     assert.are.equal("2\n", run(LOAD, cache, file))
   end)
 
   it("works without a cache when the directory cannot be written, and with SONDE_CACHE=off", function()
-    local dir = temp_dir()
-    local file = dir .. "/m.lua"
-    write(file, "return 3\n")
+    local _, file = scratch("m.lua", "return 3\n")
     assert.are.equal("3\n", run(LOAD, "/proc/sonde-cannot-write-here", file))
     assert.are.equal("3\n", run(LOAD, false, file))
   end)
 
   it("drops about half of its entries when there are too many, and still works", function()
-    local dir = temp_dir()
+    local dir = support.temp_dir()
     local cache = dir .. "/cache"
     local script = [[
 local cc = require("sonde.chunk_cache")
@@ -141,7 +124,7 @@ print(cc.loadfile(arg[1] .. "/m7.lua")())
   end)
 
   it("serves modules that require finds on package.path, with the usual errors", function()
-    local dir = temp_dir()
+    local dir = support.temp_dir()
     local cache = dir .. "/cache"
     write(dir .. "/cached_mod.lua", 'return { answer = 42 }\n')
     write(dir .. "/broken_mod.lua", 'return {\n')

@@ -2,28 +2,17 @@
 -- sonde.fixture and stopped when the run ends: httpbin under gunicorn,
 -- nginx with a config written here, and json-server from deps/node.
 local fixture = require("sonde.fixture")
-local process = require("sonde.process")
+local loop = require("sonde.c.loop")
+local support = require("specs.support")
 
 local M = {}
 
-local function temp_dir(name)
-  local dir = os.tmpname()
-  os.remove(dir)
-  dir = dir .. "-" .. name
-  assert(process.run { "mkdir", "-p", dir } == 0)
-  return dir
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
+-- A session's directory outlives the test that made it: it goes with the
+-- server, when the run ends.
 local function with_dir(srv, dir)
   return srv, function(s)
     s:stop()
-    process.run { "rm", "-rf", dir }
+    support.remove_dir(dir)
   end
 end
 
@@ -63,11 +52,11 @@ http {
 
 function M.nginx()
   return fixture.session("nginx", function()
-    local dir = temp_dir("nginx")
+    local dir = support.make_temp_dir("nginx")
     local port = fixture.unused_port()
-    assert(process.run { "mkdir", "-p", dir .. "/static" } == 0)
-    write(dir .. "/static/hello.txt", "hello from nginx\n")
-    write(dir .. "/nginx.conf", M.NGINX_CONF:format(dir, dir, dir, dir, dir, dir, dir, port, dir))
+    assert(loop.mkdir(dir .. "/static"))
+    support.write_file(dir .. "/static/hello.txt", "hello from nginx\n")
+    support.write_file(dir .. "/nginx.conf", M.NGINX_CONF:format(dir, dir, dir, dir, dir, dir, dir, port, dir))
     local srv = fixture.server { name = "nginx", port = port,
       cmd = { "nginx", "-p", dir, "-c", dir .. "/nginx.conf" } }
     return with_dir(srv, dir)
@@ -77,8 +66,8 @@ end
 -- json-server over a fresh copy of db, one per name.
 function M.json_server(name, db)
   return fixture.session("json-server " .. name, function()
-    local dir = temp_dir("json-server")
-    write(dir .. "/db.json", db)
+    local dir = support.make_temp_dir("json-server")
+    support.write_file(dir .. "/db.json", db)
     local srv = fixture.server { name = "json-server", health = "/db",
       cmd = { "deps/node/node_modules/.bin/json-server", "--port", "{port}", "--host", "127.0.0.1",
         "--quiet", dir .. "/db.json" } }

@@ -24,6 +24,38 @@ end
 -- fixture(name) -> path of specs/fixtures/name
 function M.fixture(name) return M.fixtures .. "/" .. name end
 
+-- make_temp_dir([label]) -> the path of a new empty directory, its name
+-- ending in -label when given; the caller removes it with remove_dir.
+function M.make_temp_dir(label)
+  local dir = os.tmpname()
+  os.remove(dir)
+  if label then dir = dir .. "-" .. label end
+  local ok, err = loop.mkdir(dir)
+  if not ok then error("cannot make the directory " .. dir .. ": " .. err, 2) end
+  return dir
+end
+
+-- remove_dir(path): removes a directory and everything in it.
+function M.remove_dir(dir) process.run { "rm", "-rf", dir } end
+
+-- temp_dir([label]) -> make_temp_dir's directory, removed when the running
+-- test ends. Call it from a spec file inside an it: `finally` lives in the
+-- spec file's environment, not in _G.
+function M.temp_dir(label)
+  local finally = getfenv(2).finally
+  if not finally then error("support.temp_dir: call it from a spec file, inside an it", 2) end
+  local dir = M.make_temp_dir(label)
+  finally(function() M.remove_dir(dir) end)
+  return dir
+end
+
+-- write_file(path, text): the file holds text, byte for byte.
+function M.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
 -- await_output(p, "stdout"|"stderr", pattern) -> the first capture (or
 -- match) once that stream of process p matches; fails if p exits first.
 function M.await_output(p, stream, pattern)
