@@ -99,7 +99,7 @@ local UUID_PATTERN = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%
 
 -- ------------------------------------------------------- showing values
 
-local key_less = require("sonde.diff").key_less
+local key_less = diff.key_less
 
 local function is_list(t)
   local n = 0
@@ -385,7 +385,7 @@ Client.__tostring = function(c) return "events client (" .. (c.is_open and "open
 
 -- client() -> c, closed until c:open().
 function M.client()
-  return setmetatable({ is_open = false, was_opened = false, emitted_count = 0 }, Client)
+  return setmetatable({ is_open = false, was_opened = false }, Client)
 end
 
 local function check_self(c, method)
@@ -413,7 +413,6 @@ function Client:emit(ev)
   local out, reason = M.validate(ev)
   if not out then error("emit: malformed event: " .. reason, 2) end
   store(out)
-  self.emitted_count = self.emitted_count + 1
   return out
 end
 
@@ -888,7 +887,6 @@ function M.sink(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("events.sink: expected a table of options, got " .. type(opts), 2) end
   local server = require("sonde.server")
-  local json = require("sonde.json")
   local path = opts.path or "/events"
   local srv = server.new { host = opts.host, port = opts.port, max_body = opts.max_body or 16 * 1024 * 1024 }
   srv:post(path, function(req)
