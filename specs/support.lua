@@ -44,8 +44,9 @@ function M.remove_dir(dir) process.run { "rm", "-rf", dir } end
 function M.temp_dir(label)
   local finally = getfenv(2).finally
   if not finally then error("support.temp_dir: call it from a spec file, inside an it", 2) end
-  local dir = M.make_temp_dir(label)
-  finally(function() M.remove_dir(dir) end)
+  local dir
+  finally(function() if dir then M.remove_dir(dir) end end) -- first: it may refuse (outside an it)
+  dir = M.make_temp_dir(label)
   return dir
 end
 
