@@ -22,7 +22,7 @@ local M = {}
 M.RUNAWAY_LIMIT = 100000
 
 local next_deadline, pop_due, real_pending, loop_now = loop.next_deadline, loop.pop_due, loop.real_pending, loop.now
-local poll_now, dispatch, ready_count = task.poll_now, task.dispatch, task.ready_count
+local poll_now, dispatch, ready_count, pack = task.poll_now, task.dispatch, task.ready_count, task.pack
 local floor, ceil, max, huge = math.floor, math.ceil, math.max, math.huge
 
 local active = nil -- the open mocked clock (there is one loop clock)
@@ -321,8 +321,6 @@ end
 function M.current() return active end
 
 -- ---------------------------------------------------------------- virtual
-
-local function pack(...) return { n = select("#", ...), ... } end
 
 local function run_virtual(opts, opened_at, fn, ...)
   local m = open({ start_time = opts.start_time, precision = opts.precision, autojump = opts.autojump,
