@@ -66,6 +66,7 @@ local EMPTY_ARRAY = "\0sonde:empty-array\0"
 -- silently changes large ids and fine timestamps; such numbers are written
 -- exactly by us instead. nil when cjson's text is already exact.
 local function exact_number(n)
+  if n % 1 == 0 and n > -1e14 and n < 1e14 then return nil end -- the usual: a whole number of 14 digits at most
   if n ~= n or n == math.huge or n == -math.huge then return nil end
   if tonumber(string.format("%.14g", n)) == n then return nil end
   if n % 1 == 0 and math.abs(n) < 2 ^ 63 then return string.format("%.0f", n) end
@@ -76,8 +77,9 @@ local function exact_number(n)
   return string.format("%.17g", n)
 end
 
--- Copies v with what cjson cannot write right (marked empty arrays, long
--- numbers) replaced by placeholder strings; nil when nothing needs it.
+-- v with what cjson cannot write right (marked empty arrays, long numbers)
+-- replaced by placeholder strings. A table is copied only when something
+-- inside it is replaced: the usual value goes to cjson as it is.
 local function with_placeholders(v, seen)
   if type(v) == "number" then
     local text = exact_number(v)
@@ -87,10 +89,19 @@ local function with_placeholders(v, seen)
   if marked[v] and next(v) == nil then return EMPTY_ARRAY end
   if seen[v] then return v end -- a cycle: cjson reports it
   seen[v] = true
-  local copy = {}
-  for k, x in pairs(v) do copy[k] = with_placeholders(x, seen) end
+  local copy
+  for k, x in pairs(v) do
+    local y = with_placeholders(x, seen)
+    if copy then
+      copy[k] = y
+    elseif y ~= x then
+      copy = {}
+      for k2, x2 in pairs(v) do copy[k2] = x2 end
+      copy[k] = y
+    end
+  end
   seen[v] = nil
-  return copy
+  return copy or v
 end
 
 -- encode(v) -> JSON text; raises "json.encode: $.a.b is a function" etc.
