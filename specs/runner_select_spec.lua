@@ -179,8 +179,9 @@ describe("bad options", function()
     { { "--shard", "1/2", "--shard-durations", "specs/fixtures/runner/many.lua" },
       "--shard-durations: specs/fixtures/runner/many.lua is not a json report of sonde test" },
     { { "--filter", "[" }, "--filter expects a Lua pattern, got '['" },
-    { { "--filter-out", "%" }, "--filter-out expects a Lua pattern, got '%'" },
-    { { "--pattern", "(" }, "--pattern expects a Lua pattern, got '('" },
+    { { "--filter", "test [" }, "--filter expects a Lua pattern, got 'test [': missing ']'" },
+    { { "--filter-out", "%" }, "--filter-out expects a Lua pattern, got '%': ends with '%'" },
+    { { "--pattern", "_spec(" }, "--pattern expects a Lua pattern, got '_spec(': unfinished capture" },
     { { "--output", "xml" }, "unknown reporter 'xml' (expected one of: human, tap, junit, json, table)" },
     { { "--output", "junit=/nonexistent/dir/r.xml" }, "cannot write the junit report: /nonexistent/dir/r.xml" },
   }

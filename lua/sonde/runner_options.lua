@@ -71,9 +71,66 @@ local function take_value(opts, spec, name, value)
   return true
 end
 
+-- class_end(p, i) -> the index after the set p[i] == "[" opens, or nil
+-- when it is never closed (as lstrlib reads it: "[]]" is a set of "]").
+local function class_end(p, i)
+  i = i + 1
+  if p:sub(i, i) == "^" then i = i + 1 end
+  repeat
+    if i > #p then return nil end
+    if p:sub(i, i) == "%" then i = i + 1 end
+    i = i + 1
+  until p:sub(i, i) == "]"
+  return i + 1
+end
+
+-- pattern_error(p) -> nil, or what is wrong with the Lua pattern p. Lua's
+-- matcher finds a malformed part only when a match reaches it (find("",
+-- "t[") passes, and the first name with a "t" raises), so read it through.
+local function pattern_error(p)
+  if not p:find("[%^%$%*%+%?%.%(%[%%%-]") then return nil end -- no specials: found as plain text
+  local i, n, closed = 1, #p, {} -- closed[k]: capture k is complete
+  while i <= n do
+    local c, d = p:sub(i, i), p:sub(i + 1, i + 1)
+    if c == "(" then
+      if #closed == 32 then return "too many captures" end
+      closed[#closed + 1] = d == ")"
+      i = d == ")" and i + 2 or i + 1
+    elseif c == ")" then
+      local k = #closed
+      while k > 0 and closed[k] do k = k - 1 end
+      if k == 0 then return "')' without '('" end
+      closed[k], i = true, i + 1
+    elseif c == "%" and d == "" then
+      return "ends with '%'"
+    elseif c == "%" and d == "b" then
+      if i + 3 > n then return "missing arguments to '%b'" end
+      i = i + 4
+    elseif c == "%" and d == "f" then
+      if p:sub(i + 2, i + 2) ~= "[" then return "missing '[' after '%f'" end
+      i = class_end(p, i + 2)
+      if not i then return "missing ']'" end
+    elseif c == "%" and d:find("%d") then
+      if not closed[tonumber(d)] then return "invalid capture index %" .. d end
+      i = i + 2
+    elseif c == "%" then
+      i = i + 2
+    elseif c == "[" then
+      i = class_end(p, i)
+      if not i then return "missing ']'" end
+    else
+      i = i + 1
+    end
+  end
+  for k = 1, #closed do
+    if not closed[k] then return "unfinished capture" end
+  end
+end
+
 local function bad_pattern(name, patterns)
   for _, pat in ipairs(patterns) do
-    if not pcall(string.find, "", pat) then return name .. " expects a Lua pattern, got '" .. pat .. "'" end
+    local why = pattern_error(pat)
+    if why then return name .. " expects a Lua pattern, got '" .. pat .. "': " .. why end
   end
 end
 
