@@ -6,6 +6,7 @@
 local http = require("sonde.http")
 local json = require("sonde.json")
 local task = require("sonde.task")
+local events = require("sonde.events") -- for Prefect-style UUIDs and timestamps
 
 local BASE_URL = os.getenv("PREFECT_API_URL") or "http://localhost:4200/api"
 
@@ -78,19 +79,10 @@ end
 -- ---------------------------------------------------------------- helpers
 
 -- uuid.uuid4().hex[:8]: names that differ between runs on the same server.
-local function hex8()
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(4)
-  f:close()
-  return (bytes:gsub(".", function(ch) return string.format("%02x", ch:byte()) end))
-end
+local function hex8() return events.uuid4():sub(1, 8) end
 
 -- datetime.now(timezone.utc).isoformat()
-local function now_iso()
-  local t = task.time()
-  local whole = math.floor(t)
-  return os.date("!%Y-%m-%dT%H:%M:%S", whole) .. string.format(".%06d+00:00", math.floor((t - whole) * 1e6))
-end
+local function now_iso() return (events.rfc3339(task.time()):gsub("Z$", "+00:00")) end
 
 -- state("RUNNING") -> {type="RUNNING", name="Running"}, the seed's state bodies.
 local function state(type_)
