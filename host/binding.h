@@ -1,4 +1,8 @@
-/* binding.h — internal: what the native Lua modules share. */
+/* binding.h — internal: what the native Lua modules share.
+ *
+ * Two error channels, as in luv: misuse raises; a runtime failure returns
+ * nil and a message (sonde_binding_fail). A C object handed to Lua lives in
+ * a box: a userdata holding one pointer, NULL once closed or collected. */
 #ifndef SONDE_BINDING_H
 #define SONDE_BINDING_H
 
@@ -12,6 +16,64 @@
 
 /* The loop of the host that owns L; raises when L has none. */
 sonde_loop *sonde_binding_loop(lua_State *L);
+
+/* Creates metatable `mt` with `methods` as its __index and `gc` as its
+ * __gc, and leaves the stack as it was. */
+static inline void sonde_binding_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction gc) {
+    luaL_newmetatable(L, mt);
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+}
+
+/* Pushes a new box of metatable `mt` holding NULL; the caller stores the
+ * pointer once the object exists, so a raise before that leaks nothing. */
+static inline void **sonde_box_new(lua_State *L, const char *mt) {
+    void **box = lua_newuserdata(L, sizeof *box);
+    *box = NULL;
+    luaL_getmetatable(L, mt);
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+/* The pointer in the box of metatable `mt` at index 1; raises `closed` (what
+ * the user did wrong) when the box is empty. */
+static inline void *sonde_box_check(lua_State *L, const char *mt, const char *closed) {
+    void *p = *(void **)luaL_checkudata(L, 1, mt);
+    if (!p) luaL_error(L, "%s", closed);
+    return p;
+}
+
+/* Empties the box at index 1 and returns what it held (NULL when it was
+ * empty already): the start of every close() and __gc. */
+static inline void *sonde_box_take(lua_State *L, const char *mt) {
+    void **box = luaL_checkudata(L, 1, mt);
+    void  *p = *box;
+    *box = NULL;
+    return p;
+}
+
+/* Field `key` of the options table at index 1 as a number, or def when it
+ * is nil; raises naming the field when it is something else. */
+static inline double sonde_binding_optnumber(lua_State *L, const char *key, double def) {
+    lua_getfield(L, 1, key);
+    int    t = lua_type(L, -1);
+    double v = t == LUA_TNIL ? def : lua_tonumber(L, -1);
+    if (t != LUA_TNIL && !lua_isnumber(L, -1))
+        luaL_error(L, "option '%s' must be a number, got %s", key, lua_typename(L, t));
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The runtime-failure return: pushes nil and the libuv error's message. */
+static inline int sonde_binding_fail(lua_State *L, int uv_error) {
+    lua_pushnil(L);
+    lua_pushstring(L, uv_strerror(uv_error));
+    return 2;
+}
 
 int luaopen_sonde_c_loop(lua_State *L);
 int luaopen_sonde_c_process(lua_State *L);

@@ -11,21 +11,8 @@
 
 #define TRANSFER_MT "sonde.c.http.transfer"
 
-typedef struct {
-    sonde_transfer *t;
-} transfer_ud;
-
 static sonde_transfer *check_transfer(lua_State *L) {
-    transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
-    if (!u->t) luaL_error(L, "transfer already released");
-    return u->t;
-}
-
-static double opt_number(lua_State *L, const char *key, double def) {
-    lua_getfield(L, 1, key);
-    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
+    return sonde_box_check(L, TRANSFER_MT, "transfer already released");
 }
 
 static int opt_bool(lua_State *L, const char *key, int def) {
@@ -73,22 +60,19 @@ static int http_request(lua_State *L) {
     r.method = luaL_checkstring(L, -3);
     r.url = luaL_checkstring(L, -2);
     r.body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &r.body_len);
-    r.timeout = opt_number(L, "timeout", 0);
-    r.connect_timeout = opt_number(L, "connect_timeout", 0);
-    r.max_body = (size_t)opt_number(L, "max_body", 0);
-    r.token = (int)opt_number(L, "token", 0);
+    r.timeout = sonde_binding_optnumber(L, "timeout", 0);
+    r.connect_timeout = sonde_binding_optnumber(L, "connect_timeout", 0);
+    r.max_body = (size_t)sonde_binding_optnumber(L, "max_body", 0);
+    r.token = (int)sonde_binding_optnumber(L, "token", 0);
     r.verify = opt_bool(L, "verify", 1);
     r.follow = opt_bool(L, "follow", 0);
     r.http2 = opt_bool(L, "http2", 0);
-    transfer_ud *u = lua_newuserdata(L, sizeof *u);
-    u->t = NULL;
-    luaL_getmetatable(L, TRANSFER_MT);
-    lua_setmetatable(L, -2);
+    void **box = sonde_box_new(L, TRANSFER_MT);
     r.headers = header_list(L);
     sonde_http *h = sonde_http_get(sonde_binding_loop(L));
-    u->t = h ? sonde_transfer_start(h, &r, err, sizeof err) : NULL;
+    *box = h ? sonde_transfer_start(h, &r, err, sizeof err) : NULL;
     if (!h) curl_slist_free_all(r.headers);
-    if (u->t) return 1;
+    if (*box) return 1;
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
@@ -184,19 +168,11 @@ static int transfer_response(lua_State *L) {
     return 7;
 }
 
-/* close(): frees the transfer now (its easy handle goes back to the pool
- * for the next request) instead of waiting for the garbage collector. */
+/* close(), also __gc: frees the transfer now (its easy handle goes back to
+ * the pool for the next request) instead of waiting for the collector. */
 static int transfer_close(lua_State *L) {
-    transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
-    if (u->t) sonde_transfer_free(u->t);
-    u->t = NULL;
-    return 0;
-}
-
-static int transfer_gc(lua_State *L) {
-    transfer_ud *u = luaL_checkudata(L, 1, TRANSFER_MT);
-    if (u->t) sonde_transfer_free(u->t);
-    u->t = NULL;
+    sonde_transfer *t = sonde_box_take(L, TRANSFER_MT);
+    if (t) sonde_transfer_free(t);
     return 0;
 }
 
@@ -231,21 +207,15 @@ int luaopen_sonde_c_http(lua_State *L) {
         {"close", transfer_close},
         {NULL, NULL},
     };
-    luaL_newmetatable(L, TRANSFER_MT);
+    static const luaL_Reg funcs[] = {
+        {"request", http_request},
+        {"started", http_started},
+        {"timer_stats", http_timer_stats},
+        {"curl_version", http_curl_version},
+        {NULL, NULL},
+    };
+    sonde_binding_class(L, TRANSFER_MT, methods, transfer_close);
     lua_newtable(L);
-    luaL_register(L, NULL, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, transfer_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushcfunction(L, http_request);
-    lua_setfield(L, -2, "request");
-    lua_pushcfunction(L, http_started);
-    lua_setfield(L, -2, "started");
-    lua_pushcfunction(L, http_timer_stats);
-    lua_setfield(L, -2, "timer_stats");
-    lua_pushcfunction(L, http_curl_version);
-    lua_setfield(L, -2, "curl_version");
+    luaL_register(L, NULL, funcs);
     return 1;
 }

@@ -168,9 +168,7 @@ static int loop_scandir(lua_State *L) {
     int         n = uv_fs_scandir(NULL, &req, path, 0, NULL);
     if (n < 0) {
         uv_fs_req_cleanup(&req);
-        lua_pushnil(L);
-        lua_pushstring(L, uv_strerror(n));
-        return 2;
+        return sonde_binding_fail(L, n);
     }
     lua_createtable(L, n, 0);
     uv_dirent_t ent;
@@ -192,9 +190,7 @@ static int loop_stat(lua_State *L) {
     int     rc = uv_fs_stat(NULL, &req, luaL_checkstring(L, 1), NULL);
     if (rc < 0) {
         uv_fs_req_cleanup(&req);
-        lua_pushnil(L);
-        lua_pushstring(L, uv_strerror(rc));
-        return 2;
+        return sonde_binding_fail(L, rc);
     }
     uint64_t mode = req.statbuf.st_mode & S_IFMT;
     uv_fs_req_cleanup(&req);
@@ -209,11 +205,7 @@ static int loop_mkdir(lua_State *L) {
     int     mode = (int)luaL_optinteger(L, 2, 0755);
     int     rc = uv_fs_mkdir(NULL, &req, luaL_checkstring(L, 1), mode, NULL);
     uv_fs_req_cleanup(&req);
-    if (rc < 0 && rc != UV_EEXIST) {
-        lua_pushnil(L);
-        lua_pushstring(L, uv_strerror(rc));
-        return 2;
-    }
+    if (rc < 0 && rc != UV_EEXIST) return sonde_binding_fail(L, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -256,11 +248,7 @@ static int loop_unused_port(lua_State *L) {
     if (rc == 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) rc = uv_translate_sys_error(errno);
     if (rc == 0 && getsockname(fd, (struct sockaddr *)&addr, &len) < 0) rc = uv_translate_sys_error(errno);
     if (fd >= 0) close(fd);
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, uv_strerror(rc));
-        return 2;
-    }
+    if (rc != 0) return sonde_binding_fail(L, rc);
     lua_pushinteger(L, ntohs(addr.sin_port));
     return 1;
 }

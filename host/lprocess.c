@@ -11,15 +11,7 @@
 
 #define PROC_MT "sonde.c.process"
 
-typedef struct {
-    sonde_proc *p;
-} proc_ud;
-
-static sonde_proc *check_proc(lua_State *L) {
-    proc_ud *u = luaL_checkudata(L, 1, PROC_MT);
-    if (!u->p) luaL_error(L, "process handle already released");
-    return u->p;
-}
+static sonde_proc *check_proc(lua_State *L) { return sonde_box_check(L, PROC_MT, "process handle already released"); }
 
 /* Reads the string array field `name` of table 1 into a NULL-ended array
  * that borrows the strings (they stay on the stack's table). */
@@ -49,26 +41,20 @@ static const char **string_list(lua_State *L, const char *name, int required) {
 static int proc_spawn(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sonde_spawn_opts o = {0};
+    o.tail_bytes = (size_t)sonde_binding_optnumber(L, "tail", 1 << 20);
+    o.exit_token = (int)sonde_binding_optnumber(L, "token", 0);
     lua_getfield(L, 1, "cwd");
-    o.cwd = lua_tostring(L, -1);
-    lua_getfield(L, 1, "tail");
-    o.tail_bytes = (size_t)luaL_optinteger(L, -1, 1 << 20);
-    lua_getfield(L, 1, "token");
-    o.exit_token = (int)luaL_checkinteger(L, -1);
-    lua_pop(L, 2); /* keeps cwd's string on the stack */
-    proc_ud *u = lua_newuserdata(L, sizeof *u);
-    u->p = NULL;
-    luaL_getmetatable(L, PROC_MT);
-    lua_setmetatable(L, -2);
+    o.cwd = lua_tostring(L, -1); /* the string stays on the stack while used */
+    void       **box = sonde_box_new(L, PROC_MT);
     const char **argv = string_list(L, "argv", 1);
     const char **set = string_list(L, "env_set", 0);
     const char **unset = string_list(L, "env_unset", 0);
     char         err[512];
     o.argv = argv, o.env_set = set, o.env_unset = unset;
-    u->p = argv && argv[0] ? sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err) : NULL;
+    *box = argv && argv[0] ? sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err) : NULL;
     if (!argv || !argv[0]) strcpy(err, "argv must hold at least the command");
     free(argv), free(set), free(unset);
-    if (u->p) return 1;
+    if (*box) return 1;
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
@@ -96,13 +82,9 @@ static int proc_write(lua_State *L) {
     size_t      len;
     const char *s = luaL_checklstring(L, 2, &len);
     int         rc = sonde_proc_write(check_proc(L), s, len);
-    if (rc == 0) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    lua_pushnil(L);
-    lua_pushstring(L, uv_strerror(rc));
-    return 2;
+    if (rc != 0) return sonde_binding_fail(L, rc);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int proc_close_stdin(lua_State *L) {
@@ -134,9 +116,8 @@ static int proc_status(lua_State *L) {
 }
 
 static int proc_gc(lua_State *L) {
-    proc_ud *u = luaL_checkudata(L, 1, PROC_MT);
-    if (u->p) sonde_proc_release(u->p);
-    u->p = NULL;
+    sonde_proc *p = sonde_box_take(L, PROC_MT);
+    if (p) sonde_proc_release(p);
     return 0;
 }
 
@@ -161,13 +142,7 @@ int luaopen_sonde_c_process(lua_State *L) {
         {"pid", proc_pid},       {"signal", proc_signal}, {"write", proc_write},   {"close_stdin", proc_close_stdin},
         {"stdout", proc_stdout}, {"stderr", proc_stderr}, {"status", proc_status}, {NULL, NULL},
     };
-    luaL_newmetatable(L, PROC_MT);
-    lua_newtable(L);
-    luaL_register(L, NULL, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, proc_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    sonde_binding_class(L, PROC_MT, methods, proc_gc);
     lua_newtable(L);
     lua_pushcfunction(L, proc_spawn);
     lua_setfield(L, -2, "spawn");

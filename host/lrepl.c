@@ -88,11 +88,7 @@ static int editor_set_completer(lua_State *L) {
 static int editor_watch(lua_State *L) {
     lrepl *h = check_editor(L);
     int    rc = sonde_repl_watch(h->r, (int)luaL_checkinteger(L, 2));
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, uv_strerror(rc));
-        return 2;
-    }
+    if (rc != 0) return sonde_binding_fail(L, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -177,7 +173,7 @@ static int editor_close(lua_State *L) {
 
 /* ------------------------------------------------------------------ module */
 
-/* A string or integer field of the options table, or its default. */
+/* A string field of the options table, or NULL. */
 static const char *opt_string(lua_State *L, const char *key) {
     lua_getfield(L, 1, key);
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
@@ -187,15 +183,6 @@ static const char *opt_string(lua_State *L, const char *key) {
     return s;
 }
 
-static int opt_int(lua_State *L, const char *key) {
-    lua_getfield(L, 1, key);
-    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TNUMBER)
-        luaL_error(L, "sonde.c.repl.open: %s must be a number", key);
-    int n = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return n;
-}
-
 static int repl_open(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sonde_repl_opts o;
@@ -203,7 +190,7 @@ static int repl_open(lua_State *L) {
     o.edit = lua_toboolean(L, -1);
     lua_pop(L, 1);
     o.history_path = opt_string(L, "history");
-    o.history_size = opt_int(L, "history_size");
+    o.history_size = (int)sonde_binding_optnumber(L, "history_size", 0);
     lrepl *h = lua_newuserdata(L, sizeof *h);
     h->r = NULL;
     h->L = NULL;
@@ -251,13 +238,7 @@ int luaopen_sonde_c_repl(lua_State *L) {
         {"take_terminate", repl_take_terminate},
         {NULL, NULL},
     };
-    luaL_newmetatable(L, EDITOR_MT);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, editor_close);
-    lua_setfield(L, -2, "__gc");
-    luaL_register(L, NULL, methods);
-    lua_pop(L, 1);
+    sonde_binding_class(L, EDITOR_MT, methods, editor_close);
     lua_newtable(L);
     luaL_register(L, NULL, funcs);
     return 1;

@@ -10,22 +10,7 @@
 
 #define SERVER_MT "sonde.c.server"
 
-typedef struct {
-    sonde_server *s;
-} server_ud;
-
-static sonde_server *check_server(lua_State *L) {
-    server_ud *u = luaL_checkudata(L, 1, SERVER_MT);
-    if (!u->s) luaL_error(L, "server already closed");
-    return u->s;
-}
-
-static double field_number(lua_State *L, const char *key, double def) {
-    lua_getfield(L, 1, key);
-    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
+static sonde_server *check_server(lua_State *L) { return sonde_box_check(L, SERVER_MT, "server already closed"); }
 
 /* listen{host=, port=, token=, max_body=, max_header_count=,
  *        max_header_bytes=, request_timeout=, idle_timeout=} */
@@ -34,20 +19,17 @@ static int server_listen(lua_State *L) {
     sonde_server_opts o = {0};
     lua_getfield(L, 1, "host");
     o.host = luaL_optstring(L, -1, "127.0.0.1");
-    o.port = (int)field_number(L, "port", 0);
-    o.token = (int)field_number(L, "token", 0);
-    o.limits.max_body = (size_t)field_number(L, "max_body", 1 << 20);
-    o.limits.max_header_count = (size_t)field_number(L, "max_header_count", 100);
-    o.limits.max_header_bytes = (size_t)field_number(L, "max_header_bytes", 16384);
-    o.request_timeout = field_number(L, "request_timeout", 30);
-    o.idle_timeout = field_number(L, "idle_timeout", 60);
-    server_ud *u = lua_newuserdata(L, sizeof *u);
-    u->s = NULL;
-    luaL_getmetatable(L, SERVER_MT);
-    lua_setmetatable(L, -2);
-    char err[256] = "out of memory";
-    u->s = sonde_server_listen(sonde_binding_loop(L), &o, err, sizeof err);
-    if (u->s) return 1;
+    o.port = (int)sonde_binding_optnumber(L, "port", 0);
+    o.token = (int)sonde_binding_optnumber(L, "token", 0);
+    o.limits.max_body = (size_t)sonde_binding_optnumber(L, "max_body", 1 << 20);
+    o.limits.max_header_count = (size_t)sonde_binding_optnumber(L, "max_header_count", 100);
+    o.limits.max_header_bytes = (size_t)sonde_binding_optnumber(L, "max_header_bytes", 16384);
+    o.request_timeout = sonde_binding_optnumber(L, "request_timeout", 30);
+    o.idle_timeout = sonde_binding_optnumber(L, "idle_timeout", 60);
+    void **box = sonde_box_new(L, SERVER_MT);
+    char   err[256] = "out of memory";
+    *box = sonde_server_listen(sonde_binding_loop(L), &o, err, sizeof err);
+    if (*box) return 1;
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
@@ -104,11 +86,10 @@ static int server_busy(lua_State *L) {
     return 1;
 }
 
-/* close() -> closes everything now and lets the memory go */
+/* close(), also __gc: closes everything now and lets the memory go */
 static int server_close(lua_State *L) {
-    server_ud *u = luaL_checkudata(L, 1, SERVER_MT);
-    if (u->s) sonde_server_release(u->s);
-    u->s = NULL;
+    sonde_server *s = sonde_box_take(L, SERVER_MT);
+    if (s) sonde_server_release(s);
     return 0;
 }
 
@@ -122,15 +103,12 @@ int luaopen_sonde_c_server(lua_State *L) {
         {"close", server_close},
         {NULL, NULL},
     };
-    luaL_newmetatable(L, SERVER_MT);
+    static const luaL_Reg funcs[] = {
+        {"listen", server_listen},
+        {NULL, NULL},
+    };
+    sonde_binding_class(L, SERVER_MT, methods, server_close);
     lua_newtable(L);
-    luaL_register(L, NULL, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, server_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushcfunction(L, server_listen);
-    lua_setfield(L, -2, "listen");
+    luaL_register(L, NULL, funcs);
     return 1;
 }
