@@ -488,10 +488,4 @@ function M.load_file(path)
   return file
 end
 
-function M.each_test(block, fn)
-  for _, child in ipairs(block.children) do
-    if child.kind == "test" then fn(child) else M.each_test(child, fn) end
-  end
-end
-
 return M
