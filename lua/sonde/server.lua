@@ -16,10 +16,12 @@ local OPTIONS = { host = "string", port = "number", max_body = "number", max_hea
 
 -- ------------------------------------------------------------- requests
 
-local function unescape(s)
-  s = s:gsub("+", " ")
+local function percent_decode(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
+
+-- A query string's key or value: '+' is a space there.
+local function unescape(s) return percent_decode((s:gsub("+", " "))) end
 M.unescape = unescape
 
 -- parse_query("a=1&b=2&b=3") -> {a="1", b={"2","3"}}
@@ -47,13 +49,12 @@ Headers.__index = function(h, name)
 end
 
 local function headers_of(flat)
-  local lower, list = {}, {}
+  local lower = {}
   for i = 1, #flat, 2 do
     local k = flat[i]:lower()
     lower[k] = lower[k] and (lower[k] .. ", " .. flat[i + 1]) or flat[i + 1]
-    list[#list + 1] = { flat[i], flat[i + 1] }
   end
-  return setmetatable({ _lower = lower, _list = list }, Headers)
+  return setmetatable({ _lower = lower }, Headers)
 end
 
 local Request = {}
@@ -86,8 +87,7 @@ local function match_route(route, parts)
     if seg.literal then
       if seg.literal ~= parts[i] then return nil end
     else
-      -- in a path '+' is itself (only query strings use it for a space)
-      params[seg.param] = (parts[i]:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+      params[seg.param] = percent_decode(parts[i]) -- in a path '+' is itself
     end
   end
   return params
@@ -140,7 +140,7 @@ function M.new(opts)
     if OPTIONS[k] == nil then error("server.new: unknown option '" .. tostring(k) .. "'", 2) end
     if type(v) ~= OPTIONS[k] then error("server.new: option '" .. k .. "' must be a " .. OPTIONS[k], 2) end
   end
-  return setmetatable({ opts = opts, routes = {}, requests = 0, errors = {} }, Server)
+  return setmetatable({ opts = opts, routes = {}, requests = 0 }, Server)
 end
 
 -- route(method, "/flows/{id}", handler): method is "GET", "POST"... or "*".
