@@ -631,7 +631,6 @@ end)
 
 describe("clock state at the end of a test", function()
   it("dominos left unretrieved fail the test that made them", function()
-    local support = require("specs.support")
     local code, out = support.sonde("test", "-o", "tap", support.fixture("clock/dominos_left_open.lua"))
     assert.are.equal(1, code, out)
     assert.matches("not ok 1 %- leaves dominos unretrieved", out)
