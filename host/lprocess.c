@@ -14,26 +14,22 @@
 static sonde_proc *check_proc(lua_State *L) { return sonde_box_check(L, PROC_MT, "process handle already released"); }
 
 /* Reads the string array field `name` of table 1 into a NULL-ended array
- * that borrows the strings (they stay on the stack's table). */
+ * that borrows its strings. The array is a userdata and, like the table
+ * that holds the strings, stays on the stack: nothing to free, even when a
+ * later argument raises. */
 static const char **string_list(lua_State *L, const char *name, int required) {
     lua_getfield(L, 1, name);
-    if (lua_isnil(L, -1) && !required) {
-        lua_pop(L, 1);
-        return NULL;
-    }
+    if (lua_isnil(L, -1) && !required) return NULL;
     luaL_checktype(L, -1, LUA_TTABLE);
     int          n = (int)lua_objlen(L, -1);
-    const char **list = calloc((size_t)n + 1, sizeof *list);
-    for (int i = 0; list && i < n; i++) {
-        lua_rawgeti(L, -1, i + 1);
+    const char **list = lua_newuserdata(L, ((size_t)n + 1) * sizeof *list);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -2, i + 1);
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s[%d] must be a string", name, i + 1);
         list[i] = lua_tostring(L, -1);
         lua_pop(L, 1);
-        if (!list[i]) {
-            free(list);
-            luaL_error(L, "%s[%d] must be a string", name, i + 1);
-        }
     }
-    lua_pop(L, 1);
+    list[n] = NULL;
     return list;
 }
 
@@ -45,15 +41,17 @@ static int proc_spawn(lua_State *L) {
     o.exit_token = (int)sonde_binding_optnumber(L, "token", 0);
     lua_getfield(L, 1, "cwd");
     o.cwd = lua_tostring(L, -1); /* the string stays on the stack while used */
-    void       **box = sonde_box_new(L, PROC_MT);
-    const char **argv = string_list(L, "argv", 1);
-    const char **set = string_list(L, "env_set", 0);
-    const char **unset = string_list(L, "env_unset", 0);
-    char         err[512];
-    o.argv = argv, o.env_set = set, o.env_unset = unset;
-    *box = argv && argv[0] ? sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err) : NULL;
-    if (!argv || !argv[0]) strcpy(err, "argv must hold at least the command");
-    free(argv), free(set), free(unset);
+    o.argv = string_list(L, "argv", 1);
+    o.env_set = string_list(L, "env_set", 0);
+    o.env_unset = string_list(L, "env_unset", 0);
+    if (!o.argv[0]) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "argv must hold at least the command");
+        return 2;
+    }
+    void **box = sonde_box_new(L, PROC_MT);
+    char   err[512];
+    *box = sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err);
     if (*box) return 1;
     lua_pushnil(L);
     lua_pushstring(L, err);
