@@ -727,6 +727,19 @@ describe("events.sink", function()
     sink:close()
   end)
 
+  it("refuses an unknown or mistyped option at the caller's line", function()
+    local function raised(opts)
+      local ok, err = pcall(function() local sink = events.sink(opts) return sink end)
+      assert.is_false(ok)
+      return err
+    end
+    assert.matches('events_spec.lua:%d+: events.sink: unknown option "prot" %(expected port, host, path or max_body%)$',
+      raised { prot = 8080 })
+    assert.matches('events_spec.lua:%d+: events.sink: port must be a number, got "8080"$', raised { port = "8080" })
+    assert.matches("events_spec.lua:%d+: events.sink: path must start with '/', got \"events\"$",
+      raised { path = "events" })
+  end)
+
   it("wait_for sees an event that arrives at the sink later", function()
     local sink = events.sink()
     task.spawn(function()

@@ -883,11 +883,21 @@ end
 -- or a list, webhook style). Accepted events are recorded like emitted
 -- ones; a request with any invalid event is refused whole with 400 and the
 -- reason, and nothing of it is recorded. sink.url is the full endpoint URL.
+local SINK_OPTIONS = { port = "number", host = "string", path = "string", max_body = "number" }
+
 function M.sink(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("events.sink: expected a table of options, got " .. type(opts), 2) end
+  for k, v in pairs(opts) do
+    local want = SINK_OPTIONS[k]
+    if not want then
+      error(format("events.sink: unknown option %s (expected port, host, path or max_body)", repr(k, 60)), 2)
+    end
+    if type(v) ~= want then error(format("events.sink: %s must be a %s, got %s", k, want, repr(v, 60)), 2) end
+  end
   local server = require("sonde.server")
   local path = opts.path or "/events"
+  if path:sub(1, 1) ~= "/" then error("events.sink: path must start with '/', got " .. repr(path, 60), 2) end
   local srv = server.new { host = opts.host, port = opts.port, max_body = opts.max_body or 16 * 1024 * 1024 }
   srv:post(path, function(req)
     local ok, body = pcall(json.decode, req.body)
