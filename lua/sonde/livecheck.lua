@@ -342,7 +342,8 @@ end
 -- fn(execution) with that test current; otherwise calls fn(nil).
 function Case:maybe_trigger(id, fn, ...)
   if type(fn) ~= "function" then
-    local hint = type(id) == "function" and fn == nil and " (the id comes first: maybe_trigger(nil, fn) for a UUID)" or ""
+    local hint = type(id) == "function" and fn == nil and " (the id comes first: maybe_trigger(nil, fn) for a UUID)"
+      or ""
     error("maybe_trigger: expected fn(execution) as the second argument, got " .. type(fn) .. hint, 2)
   end
   if math.random() < self.probability then
