@@ -3,7 +3,6 @@
  * Misuse raises; a child that cannot be started returns nil and the reason,
  * so lua/sonde/process.lua can raise it at the user's line. */
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "binding.h"
@@ -90,12 +89,9 @@ static int proc_close_stdin(lua_State *L) {
     return 0;
 }
 
+/* The tail is kept in one piece, oldest byte first: Lua copies it as is. */
 static int push_tail(lua_State *L, const sonde_tail *t) {
-    size_t len;
-    char  *s = sonde_tail_copy(t, &len);
-    if (!s) return luaL_error(L, "out of memory");
-    lua_pushlstring(L, s, len);
-    free(s);
+    lua_pushlstring(L, t->data ? t->data : "", t->len);
     lua_pushnumber(L, (lua_Number)t->total);
     return 2;
 }
@@ -103,15 +99,6 @@ static int push_tail(lua_State *L, const sonde_tail *t) {
 /* stdout() / stderr() -> kept bytes, total bytes ever written */
 static int proc_stdout(lua_State *L) { return push_tail(L, &check_proc(L)->out_tail); }
 static int proc_stderr(lua_State *L) { return push_tail(L, &check_proc(L)->err_tail); }
-
-/* status() -> exited, code, signal */
-static int proc_status(lua_State *L) {
-    sonde_proc *p = check_proc(L);
-    lua_pushboolean(L, p->exited);
-    lua_pushinteger(L, p->code);
-    lua_pushinteger(L, p->signal);
-    return 3;
-}
 
 static int proc_gc(lua_State *L) {
     sonde_proc *p = sonde_box_take(L, PROC_MT);
@@ -137,8 +124,8 @@ static void push_signal_numbers(lua_State *L) {
 
 int luaopen_sonde_c_process(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"pid", proc_pid},       {"signal", proc_signal}, {"write", proc_write},   {"close_stdin", proc_close_stdin},
-        {"stdout", proc_stdout}, {"stderr", proc_stderr}, {"status", proc_status}, {NULL, NULL},
+        {"pid", proc_pid},       {"signal", proc_signal}, {"write", proc_write}, {"close_stdin", proc_close_stdin},
+        {"stdout", proc_stdout}, {"stderr", proc_stderr}, {NULL, NULL},
     };
     sonde_binding_class(L, PROC_MT, methods, proc_gc);
     lua_newtable(L);

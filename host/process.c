@@ -131,14 +131,6 @@ static void tail_append(sonde_tail *t, const char *data, size_t len) {
     t->len += len;
 }
 
-char *sonde_tail_copy(const sonde_tail *t, size_t *len) {
-    char *s = malloc(t->len + 1);
-    if (!s) return NULL;
-    if (t->len) memcpy(s, t->data, t->len);
-    *len = t->len;
-    return s;
-}
-
 /* ------------------------------------------------------ handle closing */
 
 static void maybe_free(sonde_proc *p) {
@@ -202,11 +194,9 @@ static void child_watch_update(sonde_loop *lp) {
         uv_unref((uv_handle_t *)&lp->child_watch);
 }
 
-/* Records how the child ended, closes its pipes and tells Lua. */
+/* Marks the child exited, closes its pipes and tells Lua how it ended. */
 static void mark_exited(sonde_proc *p, int status) {
     p->exited = 1;
-    p->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    p->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     unlink_running(p);
     if (kill(-p->pid, 0) < 0 && errno == ESRCH) forget_group(p->pid);
     p->lp->children_running--;
@@ -216,7 +206,8 @@ static void mark_exited(sonde_proc *p, int status) {
     close_pipe(&p->out, &p->out_open);
     close_pipe(&p->err, &p->err_open);
     close_pipe(&p->in, &p->in_open);
-    sonde_loop_complete(p->lp, p->exit_token, p->code, p->signal);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1, sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    sonde_loop_complete(p->lp, p->exit_token, code, sig);
     maybe_free(p);
 }
 

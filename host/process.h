@@ -11,7 +11,8 @@
 
 #include "loop.h"
 
-/* Keeps the last `cap` bytes written to a stream. */
+/* Keeps the last `cap` bytes written to a stream, in one piece: data[0]
+ * is the oldest byte kept. */
 typedef struct sonde_tail {
     char  *data;
     size_t cap, len;
@@ -22,7 +23,7 @@ typedef struct sonde_proc {
     sonde_loop        *lp;
     pid_t              pid;
     int                exit_token; /* completion queued when the child exits */
-    int                exited, code, signal;
+    int                exited;
     uv_pipe_t          in, out, err;
     int                in_open, out_open, err_open;
     int                handles; /* handles whose close callback is pending */
@@ -47,8 +48,6 @@ int sonde_proc_signal(sonde_proc *p, int sig);
 /* Queues bytes for the child's stdin; returns 0 or a libuv error. */
 int  sonde_proc_write(sonde_proc *p, const char *data, size_t len);
 void sonde_proc_close_stdin(sonde_proc *p);
-/* Copies what is kept of a stream into a malloc'd buffer the caller frees. */
-char *sonde_tail_copy(const sonde_tail *t, size_t *len);
 /* The Lua side lets go of p; memory is freed once p has exited and closed. */
 void sonde_proc_release(sonde_proc *p);
 /* Stops every child of lp: SIGTERM to each group, then SIGKILL after grace. */
