@@ -219,7 +219,7 @@ end
 
 local function perform(spec)
   local me = task.need_task("sonde.http request")
-  local w = setmetatable({ task = me }, Wait)
+  local w = setmetatable({}, Wait)
   w.token = task.new_token(function()
     w.done = true
     task.wake(me)
@@ -307,20 +307,23 @@ end
 
 local NO_HEADERS = {}
 
-local function header_lines(...)
-  if select("#", ...) == 2 and next(... or NO_HEADERS) == nil and next(select(2, ...) or NO_HEADERS) == nil then
-    return NO_HEADERS, NO_HEADERS -- nothing to merge: the usual request
+-- Adds the headers of a, then of b (either may be nil), to merged (lower-
+-- case name -> {name, value}): a later one replaces an earlier one of the
+-- same name in any case.
+local function add_headers(merged, a, b)
+  for k, v in pairs(a or NO_HEADERS) do
+    if type(k) ~= "string" then error("headers must map names to values, got a " .. type(k) .. " name", 0) end
+    merged[k:lower()] = { k, v }
   end
-  local merged, order = {}, {}
-  for i = 1, select("#", ...) do
-    local t = select(i, ...)
-    for k, v in pairs(t or {}) do
-      if type(k) ~= "string" then error("headers must map names to values, got a " .. type(k) .. " name", 0) end
-      local key = k:lower()
-      if not merged[key] then order[#order + 1] = key end
-      merged[key] = { k, v }
-    end
-  end
+  if b then return add_headers(merged, b) end
+end
+
+-- The "Name: value" lines of merged headers, sorted by name; a header
+-- set to false is left out.
+local function header_lines(merged)
+  if merged == NO_HEADERS then return NO_HEADERS end -- the usual request
+  local order = {}
+  for key in pairs(merged) do order[#order + 1] = key end
   table.sort(order)
   local lines = {}
   for _, key in ipairs(order) do
@@ -332,7 +335,7 @@ local function header_lines(...)
       lines[#lines + 1] = name .. ": " .. tostring(v)
     end
   end
-  return lines, merged
+  return lines
 end
 
 local function body_of(opts, headers_set)
@@ -393,16 +396,23 @@ local function prepare(self, method, path, opts, level)
       method:upper(), path), level)
   end
   url = with_params(with_params(url, self.params), opts.params)
+  local merged = NO_HEADERS
+  if next(self.headers) ~= nil or (opts.headers and next(opts.headers) ~= nil) then
+    merged = {}
+    local ok, err = pcall(add_headers, merged, self.headers, opts.headers)
+    if not ok then error(err, level) end
+  end
+  local bok, body, ctype = pcall(body_of, opts, merged)
+  if not bok then error(body, level) end
   -- inside a LiveCheck execution every request carries the test's headers
   local livecheck = package.loaded["sonde.livecheck"]
   local context = livecheck and livecheck.context_headers()
-  local ok, lines, set = pcall(header_lines, self.headers, opts.headers)
-  if not ok then error(lines, level) end
-  local bok, body, ctype = pcall(body_of, opts, set)
-  if not bok then error(body, level) end
   if ctype or context then
-    lines = header_lines(self.headers, opts.headers, ctype and { ["Content-Type"] = ctype } or nil, context)
+    if merged == NO_HEADERS then merged = {} end
+    add_headers(merged, ctype and { ["Content-Type"] = ctype }, context)
   end
+  local ok, lines = pcall(header_lines, merged)
+  if not ok then error(lines, level) end
   self.request_count = self.request_count + 1
   return { method = method:upper(), url = url, headers = lines, body = body,
     timeout = pick(opts, self, "timeout"), connect_timeout = pick(opts, self, "connect_timeout"),
