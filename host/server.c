@@ -165,14 +165,23 @@ static void on_written(uv_write_t *w, int status) {
     conn_feed(c); /* pipelined bytes that arrived meanwhile */
 }
 
-static int conn_write(sonde_conn *c, const char *head, size_t head_len, const char *body, size_t body_len) {
-    write_req *wr = malloc(sizeof *wr + head_len + body_len);
-    if (!wr) return -1;
-    wr->conn = c;
-    memcpy(wr->data, head, head_len);
-    if (body_len) memcpy(wr->data + head_len, body, body_len);
-    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)(head_len + body_len));
+/* Sends the pieces, copied into one write request, and leaves HANDLING (the
+ * request is answered) for WRITING. Returns 0, or -1 with the connection
+ * closed. */
+static int conn_write(sonde_conn *c, const uv_buf_t *parts, int nparts) {
+    if (c->state == HANDLING) c->srv->busy--;
     c->state = WRITING;
+    size_t len = 0;
+    for (int i = 0; i < nparts; i++) len += parts[i].len;
+    write_req *wr = malloc(sizeof *wr + len);
+    if (!wr) {
+        conn_close(c);
+        return -1;
+    }
+    wr->conn = c;
+    for (size_t i = 0, at = 0; i < (size_t)nparts; at += parts[i].len, i++)
+        if (parts[i].len) memcpy(wr->data + at, parts[i].base, parts[i].len);
+    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
     if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
         free(wr);
         conn_close(c);
@@ -190,9 +199,11 @@ static void refuse(sonde_conn *c) {
                       status, sonde_http_reason(status), strlen(c->req.error_reason) + 1);
     c->close_after = c->refused = 1;
     set_reading(c, 0);
-    char body[160];
-    int  blen = snprintf(body, sizeof body, "%s\n", c->req.error_reason);
-    conn_write(c, head, (size_t)n, body, (size_t)blen < sizeof body ? (size_t)blen : sizeof body - 1);
+    char     body[160];
+    int      blen = snprintf(body, sizeof body, "%s\n", c->req.error_reason);
+    uv_buf_t parts[] = {uv_buf_init(head, (unsigned)n),
+                        uv_buf_init(body, (size_t)blen < sizeof body ? (unsigned)blen : sizeof body - 1)};
+    conn_write(c, parts, 2);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -355,21 +366,13 @@ int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *h
     sonde_conn *c = find_conn(s, id);
     if (!c || c->state != HANDLING) return -1;
     if (!sonde_httpreq_keep_alive(&c->req) || !s->listener_open) c->close_after = 1;
-    char   line[128];
-    int    n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, sonde_http_reason(status));
-    char   tail[96];
-    int    t = snprintf(tail, sizeof tail, "Content-Length: %zu\r\nConnection: %s\r\n\r\n", body_len,
+    char     line[128], tail[96];
+    int      n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, sonde_http_reason(status));
+    int      t = snprintf(tail, sizeof tail, "Content-Length: %zu\r\nConnection: %s\r\n\r\n", body_len,
                      c->close_after ? "close" : "keep-alive");
-    size_t head_len = (size_t)n + headers_len + (size_t)t;
-    char  *head = malloc(head_len);
-    if (!head) return -1;
-    s->busy--; /* answered: conn_write leaves HANDLING */
-    memcpy(head, line, (size_t)n);
-    memcpy(head + n, headers, headers_len);
-    memcpy(head + n + headers_len, tail, (size_t)t);
-    int rc = conn_write(c, head, head_len, body, body_len);
-    free(head);
-    return rc;
+    uv_buf_t parts[] = {uv_buf_init(line, (unsigned)n), uv_buf_init((char *)headers, (unsigned)headers_len),
+                        uv_buf_init(tail, (unsigned)t), uv_buf_init((char *)body, (unsigned)body_len)};
+    return conn_write(c, parts, 4);
 }
 
 /* ------------------------------------------------------------ closing */
