@@ -396,15 +396,11 @@ int sonde_server_shutdown(sonde_server *s) {
     return s->busy;
 }
 
-void sonde_server_close_all(sonde_server *s) {
-    sonde_server_shutdown(s);
-    while (s->conns) conn_close(s->conns);
-}
-
 int sonde_server_busy(sonde_server *s) { return s->busy; }
 
 void sonde_server_release(sonde_server *s) {
     s->released = 1;
-    sonde_server_close_all(s);
+    sonde_server_shutdown(s);
+    while (s->conns) conn_close(s->conns);
     server_maybe_free(s);
 }

@@ -44,10 +44,9 @@ int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *h
 /* Stops accepting and closes idle connections; busy ones close once they
  * have answered. Returns how many requests are still being handled. */
 int sonde_server_shutdown(sonde_server *s);
-/* Closes every connection now. */
-void sonde_server_close_all(sonde_server *s);
-int  sonde_server_busy(sonde_server *s);
-/* The Lua side lets go; memory is freed once every handle has closed. */
+int sonde_server_busy(sonde_server *s);
+/* The Lua side lets go: every connection closes now, and the memory is
+ * freed once every handle has closed. */
 void sonde_server_release(sonde_server *s);
 
 #endif
