@@ -126,6 +126,18 @@ describe("process.spawn with bad input", function()
     assert.has_error(function() process.spawn { "echo", env = { [1] = "x" } } end)
   end)
 
+  it("names an unknown or mistyped option at the caller's line, and a timeout given to spawn", function()
+    assert.has_error(function() process.spawn { "true", environment = {} } end,
+      "process.spawn: unknown option 'environment' (expected one of: cwd, env, output_limit, stdin)")
+    assert.has_error(function() process.spawn { "true", output_limit = "1k" } end,
+      "process.spawn: option 'output_limit' must be a number, got string")
+    assert.has_error(function() process.spawn { "true", timeout = 5 } end,
+      "process.spawn: unknown option 'timeout' (a spawned process has none: give it to p:wait)")
+    local ok, err = pcall(function() local code = process.run { "true", time_out = 5 } return code end)
+    assert.is_false(ok)
+    assert.matches("process_spec.lua:%d+: process.run: unknown option 'time_out' %(expected one of: .*timeout", err)
+  end)
+
   it("rejects an unknown signal name", function()
     local p = process.spawn { "sleep", "300" }
     assert.has_error(function() p:kill("NOPE") end, "process:kill: unknown signal NOPE")

@@ -15,43 +15,69 @@ local Process = {}
 Process.__index = Process
 Process.__tostring = function(p) return string.format("process<%s pid %d>", p.argv[1], p.pid) end
 
-local function check_spec(spec)
-  if type(spec) ~= "table" then error("process.spawn: expected a table {\"cmd\", \"arg\", ...}, got " .. type(spec), 3) end
-  if type(spec[1]) ~= "string" then error("process.spawn: the first array item must be the command (a string)", 3) end
+-- What a spawn spec may hold besides its argv, and the type of each (env
+-- is checked by split_env). process.run also takes a timeout.
+local SPAWN_OPTIONS = { env = "table", cwd = "string", stdin = "string", output_limit = "number" }
+local RUN_OPTIONS = { timeout = "number" }
+for k, v in pairs(SPAWN_OPTIONS) do RUN_OPTIONS[k] = v end
+
+local function option_names(options)
+  local names = {}
+  for k in pairs(options) do names[#names + 1] = k end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+-- Checks a spec; returns its argv. Errors are raised at level 0: the
+-- public entry re-raises them at its caller's line.
+local function check_spec(what, spec, options)
+  if type(spec) ~= "table" then error(what .. ": expected a table {\"cmd\", \"arg\", ...}, got " .. type(spec), 0) end
+  if type(spec[1]) ~= "string" then error(what .. ": the first array item must be the command (a string)", 0) end
   local argv = {}
   for i = 1, #spec do
     local a = spec[i]
     if type(a) == "number" then a = tostring(a) end
-    if type(a) ~= "string" then error(string.format("process.spawn: argument %d must be a string, got %s", i, type(a)), 3) end
+    if type(a) ~= "string" then error(string.format("%s: argument %d must be a string, got %s", what, i, type(a)), 0) end
     argv[i] = a
+  end
+  for k, v in pairs(spec) do
+    if argv[k] == nil then
+      local want = options[k]
+      if type(k) == "number" then
+        error(string.format("%s: argument %s comes after a nil (argv must be a list without holes)", what, tostring(k)), 0)
+      elseif k == "timeout" and not want then
+        error(what .. ": unknown option 'timeout' (a spawned process has none: give it to p:wait)", 0)
+      elseif not want then
+        error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k), option_names(options)), 0)
+      end
+      if type(v) ~= want then error(string.format("%s: option '%s' must be a %s, got %s", what, k, want, type(v)), 0) end
+    end
   end
   return argv
 end
 
-local function split_env(env)
+local function split_env(what, env)
   if env == nil then return nil, nil end
-  if type(env) ~= "table" then error("process.spawn: env must be a table of NAME=value", 3) end
   local set, unset = {}, {}
   for k, v in pairs(env) do
     if type(k) ~= "string" or k == "" or k:find("=", 1, true) then
-      error("process.spawn: env names must be non-empty strings without '=', got " .. tostring(k), 3)
+      error(what .. ": env names must be non-empty strings without '=', got " .. tostring(k), 0)
     end
     if v == false then
       unset[#unset + 1] = k
     elseif type(v) == "string" or type(v) == "number" then
       set[#set + 1] = k .. "=" .. tostring(v)
     else
-      error("process.spawn: env." .. k .. " must be a string, number or false, got " .. type(v), 3)
+      error(what .. ": env." .. k .. " must be a string, number or false, got " .. type(v), 0)
     end
   end
   return set, unset
 end
 
-function M.spawn(spec)
-  local argv = check_spec(spec)
-  local set, unset = split_env(spec.env)
-  if spec.cwd ~= nil and type(spec.cwd) ~= "string" then error("process.spawn: cwd must be a string", 2) end
-  if spec.stdin ~= nil and type(spec.stdin) ~= "string" then error("process.spawn: stdin must be a string", 2) end
+-- Starts the child a spec describes; raises at level 0.
+local function start(what, spec, options)
+  local argv = check_spec(what, spec, options)
+  local set, unset = split_env(what, spec.env)
   local p = setmetatable({ argv = argv, exit_event = task.event() }, Process)
   local token = task.new_token(function(code, sig)
     p.code = sig == 0 and code or nil
@@ -62,13 +88,19 @@ function M.spawn(spec)
     tail = spec.output_limit, token = token }
   if not h then
     task.drop_token(token)
-    error("process.spawn: " .. err, 2)
+    error(what .. ": " .. err, 0)
   end
   p.handle, p.pid = h, h:pid()
   if spec.stdin then
     h:write(spec.stdin)
     h:close_stdin()
   end
+  return p
+end
+
+function M.spawn(spec)
+  local ok, p = pcall(start, "process.spawn", spec, SPAWN_OPTIONS)
+  if not ok then error(p, 2) end
   return p
 end
 
@@ -127,7 +159,8 @@ end
 -- run{"cmd", ...}: spawns, waits (spec.timeout, default none) and returns
 -- code, stdout, stderr, signal.
 function M.run(spec)
-  local p = M.spawn(spec)
+  local started, p = pcall(start, "process.run", spec, RUN_OPTIONS)
+  if not started then error(p, 2) end
   local ok, e = pcall(p.wait, p, spec.timeout)
   if not ok then
     p:stop(1)
