@@ -79,5 +79,7 @@ int luaopen_sonde_c_loop(lua_State *L);
 int luaopen_sonde_c_process(lua_State *L);
 int luaopen_sonde_c_http(lua_State *L);
 int luaopen_sonde_c_server(lua_State *L);
+int luaopen_sonde_c_watchdog(lua_State *L);
+int luaopen_sonde_c_repl(lua_State *L);
 
 #endif

@@ -13,7 +13,6 @@
 #ifndef SONDE_REPL_H
 #define SONDE_REPL_H
 
-#include <lua.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -81,7 +80,5 @@ int sonde_repl_add_history(sonde_repl *r, const char *line);
 /* 1 once if SIGTERM arrived since the last call while a REPL was open (the
  * host's interrupt does not say which signal it was). */
 int sonde_repl_take_terminate(void);
-
-int luaopen_sonde_c_repl(lua_State *L);
 
 #endif

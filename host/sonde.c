@@ -16,8 +16,6 @@
 #include "embedded.h"
 #include "http.h"
 #include "process.h"
-#include "repl.h"
-#include "watchdog.h"
 
 int luaopen_cjson(lua_State *L);
 

@@ -10,8 +10,6 @@
 #ifndef SONDE_WATCHDOG_H
 #define SONDE_WATCHDOG_H
 
-#include <lua.h>
-
 /* Called on the watchdog thread; fires counts calls since the last arm. */
 typedef void (*sonde_watchdog_fire)(void *ud, int fires);
 
@@ -23,7 +21,5 @@ void sonde_watchdog_arm(double seconds, double refire);
 void sonde_watchdog_disarm(void);
 /* Stops and joins the thread; a later start creates a new one. */
 void sonde_watchdog_stop(void);
-
-int luaopen_sonde_c_watchdog(lua_State *L);
 
 #endif
