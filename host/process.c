@@ -211,16 +211,24 @@ static void mark_exited(sonde_proc *p, int status) {
     maybe_free(p);
 }
 
+/* Reaps the children of lp that have exited; returns how many still run. */
+static int reap(sonde_loop *lp) {
+    int left = 0;
+    for (sonde_proc *p = running, *next; p; p = next) {
+        next = p->next;
+        int status;
+        if (p->lp != lp) continue;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+            mark_exited(p, status);
+        else
+            left++;
+    }
+    return left;
+}
+
 static void on_sigchld(uv_signal_t *h, int signum) {
     (void)signum;
-    sonde_loop *lp = h->data;
-    sonde_proc *p = running;
-    while (p) {
-        sonde_proc *next = p->next;
-        int         status;
-        if (p->lp == lp && waitpid(p->pid, &status, WNOHANG) == p->pid) mark_exited(p, status);
-        p = next;
-    }
+    reap(h->data);
 }
 
 static int child_watch_start(sonde_loop *lp) {
@@ -418,21 +426,6 @@ void sonde_proc_close_stdin(sonde_proc *p) { close_pipe(&p->in, &p->in_open); }
 void sonde_proc_release(sonde_proc *p) {
     p->owned = 0;
     maybe_free(p);
-}
-
-/* Reaps the children of lp that have exited; returns how many still run. */
-static int reap(sonde_loop *lp) {
-    int left = 0;
-    for (sonde_proc *p = running, *next; p; p = next) {
-        next = p->next;
-        int status;
-        if (p->lp != lp) continue;
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid)
-            mark_exited(p, status);
-        else
-            left++;
-    }
-    return left;
 }
 
 void sonde_proc_stop_all(sonde_loop *lp, double grace) {
