@@ -65,8 +65,9 @@ describe("fixture.server failures", function()
     assert.is_false(ok)
     assert.matches("did not become ready within 0%.5s %(GET http://127%.0%.0%.1:%d+/health answered 500%)", err)
     assert.matches("listening on", err)
-    local pid = tonumber(err:match("pid (%d+)"))
-    if pid then assert.is_false(support.alive(pid)) end
+    local pid = tonumber(err:match("%(pid (%d+)%)"))
+    assert.is_truthy(pid, err)
+    assert.is_false(support.alive(pid))
   end)
 
   it("a port already in use is refused before anything starts", function()

@@ -86,8 +86,8 @@ local function wait_ready(srv, opts)
     last = ok and ("GET " .. health_url .. " answered " .. r.status) or tostring(r)
     if task.now() >= deadline then
       srv:stop()
-      error(string.format("fixture.server: %s did not become ready within %gs (%s); last output:\n%s", srv.name,
-        opts.ready_timeout or 20, last, last_lines(srv:logs(), 20)), 0)
+      error(string.format("fixture.server: %s (pid %d) did not become ready within %gs (%s); last output:\n%s",
+        srv.name, srv.pid, opts.ready_timeout or 20, last, last_lines(srv:logs(), 20)), 0)
     end
     task.sleep(interval)
   end
