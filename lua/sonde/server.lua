@@ -138,7 +138,9 @@ function M.new(opts)
   if type(opts) ~= "table" then error("server.new: expected a table of options, got " .. type(opts), 2) end
   for k, v in pairs(opts) do
     if OPTIONS[k] == nil then error("server.new: unknown option '" .. tostring(k) .. "'", 2) end
-    if type(v) ~= OPTIONS[k] then error("server.new: option '" .. k .. "' must be a " .. OPTIONS[k], 2) end
+    if type(v) ~= OPTIONS[k] then
+      error("server.new: option '" .. k .. "' must be a " .. OPTIONS[k] .. ", got " .. type(v), 2)
+    end
   end
   return setmetatable({ opts = opts, routes = {}, requests = 0 }, Server)
 end
