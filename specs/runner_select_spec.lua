@@ -173,6 +173,8 @@ describe("bad options", function()
     { { "--repeat", "0" }, "--repeat expects a whole number of at least 1, got '0'" },
     { { "--retries", "-1" }, "--retries expects a whole number of at least 0, got '-1'" },
     { { "--seed", "1.5" }, "--seed expects a whole number of at least 0, got '1.5'" },
+    { { "--seed", "1e20" }, "--seed expects a number no larger than 2147483647, got '1e20'" },
+    { { "--timeout", "1e300" }, "--timeout expects a number no larger than 1000000000, got '1e300'" },
     { { "--shard-durations", "r.json" }, "--shard-durations needs --shard K/N" },
     { { "--shard", "1/2", "--shard-durations", "/nonexistent/r.json" },
       "--shard-durations: cannot read /nonexistent/r.json: No such file or directory" },

@@ -21,13 +21,13 @@ local SPEC = {
   ["--exclude-tags"] = { key = "exclude_tags", kind = "csv" },
   ["--pattern"] = { key = "pattern", kind = "string" },
   ["-p"] = { key = "pattern", kind = "string" },
-  ["--timeout"] = { key = "timeout", kind = "number", min = 0 },
+  ["--timeout"] = { key = "timeout", kind = "number", min = 0, max = 1e9 }, -- far larger ones overflow the timers
   ["--fail-fast"] = { key = "fail_fast", kind = "flag" },
   ["--list"] = { key = "list", kind = "flag" },
   ["--verbose"] = { key = "verbose", kind = "flag" },
   ["-v"] = { key = "verbose", kind = "flag" },
   ["--shuffle"] = { key = "shuffle", kind = "flag" },
-  ["--seed"] = { key = "seed", kind = "int", min = 0 },
+  ["--seed"] = { key = "seed", kind = "int", min = 0, max = 2147483647 }, -- the generator's range
   ["--interleave"] = { key = "interleave", kind = "flag" }, -- ready tasks resume in a seeded random order
   ["--repeat"] = { key = "repeat_count", kind = "int", min = 1 },
   ["--retries"] = { key = "retries", kind = "int", min = 0 },
@@ -54,6 +54,9 @@ local function take_number(opts, spec, name, value)
     end
   elseif not n or n ~= n or n <= spec.min or n == math.huge then
     return nil, string.format("%s expects a number greater than %g, got '%s'", name, spec.min, tostring(value))
+  end
+  if spec.max and n > spec.max then
+    return nil, string.format("%s expects a number no larger than %.10g, got '%s'", name, spec.max, tostring(value))
   end
   opts[spec.key] = n
   return true
