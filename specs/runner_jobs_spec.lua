@@ -3,7 +3,6 @@
 -- and a test that never yields stopped by the watchdog at its timeout.
 local support = require("specs.support")
 local process = require("sonde.process")
-local task = require("sonde.task")
 
 local sonde, fixture = support.sonde, support.fixture
 local tap = support.tap
@@ -82,13 +81,9 @@ describe("--jobs", function()
   end)
 
   it("runs each file's spec in its own process", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert.are.equal(0, (require("sonde.process").run { "mkdir", "-p", dir }))
-    finally(function() require("sonde.process").run { "rm", "-rf", dir } end)
+    local dir = support.temp_dir()
     for i = 1, 2 do
-      local f = assert(io.open(dir .. "/p" .. i .. "_spec.lua", "w"))
-      f:write('local task = require("sonde.task")\n',
+      support.write_file(dir .. "/p" .. i .. "_spec.lua", table.concat({ 'local task = require("sonde.task")\n',
         'it("waits for the other file", function()\n',
         '  local me, other = "' .. dir .. '/' .. i .. '", "' .. dir .. '/' .. (3 - i) .. '"\n',
         '  assert(io.open(me, "w")):close()\n',
@@ -97,8 +92,7 @@ describe("--jobs", function()
         '    task.sleep(0.01)\n',
         '  end\n',
         '  error("the other file never ran alongside")\n',
-        'end)\n')
-      f:close()
+        'end)\n' }))
     end
     local code, out = sonde("test", "--jobs", "2", dir)
     assert.are.equal(0, code, out)

@@ -92,14 +92,10 @@ describe("junit", function()
   end)
 
   it("escapes what XML cannot hold", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    process.run { "mkdir", "-p", dir }
-    finally(function() process.run { "rm", "-rf", dir } end)
+    local dir = support.temp_dir()
     local spec = dir .. "/odd_spec.lua"
-    local f = assert(io.open(spec, "w"))
-    f:write('it("<&\\"quotes\\">", function() print("bell \\7 and bad utf8 \\255\\254") error("x < y & z") end)\n')
-    f:close()
+    support.write_file(spec,
+      'it("<&\\"quotes\\">", function() print("bell \\7 and bad utf8 \\255\\254") error("x < y & z") end)\n')
     local path = dir .. "/report.xml"
     sonde("test", "-o", "junit=" .. path, spec)
     local code, _, err = process.run { "xmllint", "--noout", path, timeout = 30 }

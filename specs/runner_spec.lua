@@ -95,23 +95,18 @@ describe("setup errors", function()
 end)
 
 describe("load errors", function()
-  local dir = os.tmpname()
+  local dir
   setup(function()
-    os.remove(dir)
-    process.run { "mkdir", "-p", dir }
+    dir = support.make_temp_dir()
     local files = {
       ["a_spec.lua"] = 'it("a passes", function() end)\n',
       ["b_spec.lua"] = 'it("b never loads", function() end)\nlocal = 1\n',
       ["c_spec.lua"] = 'it("c passes", function() end)\n',
       ["helper.lua"] = 'error("never loaded")\n',
     }
-    for name, text in pairs(files) do
-      local f = assert(io.open(dir .. "/" .. name, "w"))
-      f:write(text)
-      f:close()
-    end
+    for name, text in pairs(files) do support.write_file(dir .. "/" .. name, text) end
   end)
-  teardown(function() process.run { "rm", "-rf", dir } end)
+  teardown(function() support.remove_dir(dir) end)
 
   it("count as an error for that file, the other files still run, exit 2", function()
     local code, out = sonde("test", "-o", "tap", dir)
