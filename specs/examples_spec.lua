@@ -12,7 +12,6 @@ local SECTIONS = { "admin", "flow_run (success)", "flow_run (failure)", "orchest
   "filters", "logs", "variables", "blocks", "work_pools", "deployments", "get_scheduled_flow_runs",
   "scheduler_idempotency", "parameter_merging" }
 
--- listed(path) -> the test names `sonde test --list` prints for path.
 -- {name = "ok" | "not ok" | "skip: reason"} from TAP output.
 local function tap_results(out)
   local status, _, reasons = support.tap(out)
@@ -20,6 +19,7 @@ local function tap_results(out)
   return status
 end
 
+-- listed(path) -> the test names `sonde test --list` prints for path.
 local function listed(path)
   local code, out, err = sonde("test", "--list", path)
   assert.are.equal(0, code, err)
