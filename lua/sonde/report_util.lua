@@ -62,6 +62,12 @@ function M.is_failed(status, opts)
   return status == "fail" or status == "error" or (status == "flaky" and opts and opts.fail_on_flaky) or false
 end
 
+-- failure_message(r): what a failed result says; a flaky one (failed under
+-- --fail-on-flaky) has no message of its own.
+function M.failure_message(r)
+  return r.message or (r.status == "flaky" and "flaky: passed only on a retry" or nil)
+end
+
 -- pad(s, width): s cut or padded to width display columns (counted as UTF-8
 -- characters).
 function M.pad(s, width, right)

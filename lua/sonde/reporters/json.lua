@@ -37,7 +37,7 @@ end
 -- cjson 2.1 would write an empty list as {}).
 function M:section(r)
   local failed = util.is_failed(r.status, self.opts)
-  local error_text = failed and (r.message or (r.status == "flaky" and "flaky: passed only on a retry")) or nil
+  local error_text = failed and util.failure_message(r) or nil
   return table.concat({
     '{"name":', str(r.name), ',"passed":', tostring(not failed), ',"duration_ms":', num((r.duration or 0) * 1000),
     ',"requests":', num(r.requests), ',"error":', str(error_text), ',"file":', str(r.file), ',"line":', num(r.line),

@@ -88,7 +88,7 @@ function M:write_case(c)
   if c.kind == "skipped" then
     out:write(string.format('      <skipped message="%s"/>\n', xml(r.message or "pending")))
   elseif c.kind then
-    local message = r.message or "flaky: passed only on a retry"
+    local message = util.failure_message(r)
     out:write(string.format('      <%s message="%s" type="%s">%s</%s>\n', c.kind, xml(util.first_line(message)),
       xml(r.status), xml(details(r)), c.kind))
   end

@@ -51,7 +51,7 @@ function M:result(r)
   else
     self.out:write("not ok ", self.n, " - ", name, "\n")
     local diag = { { "severity", r.status == "fail" and "fail" or r.status == "flaky" and "flaky" or "error" },
-      { "at", r.file .. ":" .. r.line }, { "message", r.message or "flaky: passed only on a retry" },
+      { "at", r.file .. ":" .. r.line }, { "message", util.failure_message(r) },
       { "traceback", r.traceback or "" }, r.last_exchange and { "last_exchange", r.last_exchange } or nil }
     if r.attempts then diag[#diag + 1] = { "failed_attempts", attempts_text(r) } end
     if r.output and r.output ~= "" then diag[#diag + 1] = { "output", r.output } end
