@@ -53,7 +53,8 @@ function Wire:send(event, data)
   self.out:flush()
 end
 
--- worker_main(opts) -> exit code: the options line, then units until EOF.
+-- worker_main() -> exit code: reads the options line from stdin, then units
+-- until EOF.
 function M.worker_main()
   local runner = require("sonde.runner")
   local line = io.read("*l")
