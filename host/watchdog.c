@@ -29,8 +29,13 @@ static double mono_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Past ~30 years a deadline means never; a larger double would overflow
+ * time_t, and a wait that returns at once would spin. */
+#define FAR_FUTURE 1e9
+
 static struct timespec to_timespec(double t) {
     struct timespec ts;
+    if (!(t < FAR_FUTURE)) t = FAR_FUTURE;
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
     return ts;
