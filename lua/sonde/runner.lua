@@ -107,13 +107,8 @@ local function wanted(test, opts)
   return true
 end
 
--- close_scope(scope, why) -> lost tasks. Most tests leave nothing behind:
--- then there is nothing to cancel or report, and the scheduler is not asked.
-local NOTHING_LOST = {}
-local function close_scope(scope, why)
-  if next(scope.tasks) == nil and next(scope.lost) == nil then return NOTHING_LOST end
-  return task.close_scope(scope, why)
-end
+local close_scope = task.close_scope
+local NO_EXTRAS = {}
 
 -- ------------------------------------------------------------------ watchdog
 
@@ -482,7 +477,7 @@ function Run:run_test(test)
   self:finish_result(result)
   local extras = self.extras
   self.test, self.result, self.extras = nil, nil, nil
-  for _, x in ipairs(extras or NOTHING_LOST) do
+  for _, x in ipairs(extras or NO_EXTRAS) do
     self:hook_error(test, test.full_name .. " (" .. x.phase .. ")", x.hook, x.err, x.tb, x.phase)
   end
 end

@@ -645,7 +645,11 @@ end
 
 -- close_scope(scope) -> lost: cancels every task still running under it,
 -- lets them unwind, and returns the tasks whose errors nobody joined.
+local NOTHING_LOST = setmetatable({}, { __newindex = function() error("close_scope's result is read-only", 2) end })
+
 function M.close_scope(scope, why)
+  -- most scopes (a test's, a hook's) end empty: nothing to cancel or report
+  if next(scope.tasks) == nil and next(scope.lost) == nil then return NOTHING_LOST end
   for _ = 1, 100 do
     local any = false
     for t in pairs(scope.tasks) do
