@@ -672,7 +672,7 @@ end)
 
 describe("between tests", function()
   -- These two rely on the runner resetting sonde.events before every test
-  -- (events._test_reset, registered with runner.on_reset): no reset here.
+  -- (events._test_reset, called through sonde.test_hooks): no reset here.
   it("an event emitted here...", function()
     emit { event = "leaks?", resource = resource("r") }
     assert.is_true(events.count() >= 1)
