@@ -765,13 +765,7 @@ end
 
 -- ---------------------------------------------------------------- assertions
 
--- Raises a test failure (not an error) when sonde's spec runner is loaded,
--- so it is reported like a failed luassert assertion.
-local function fail(message, level)
-  local dsl = package.loaded["sonde.spec_dsl"]
-  if dsl and dsl.fail then dsl.fail(message, level + 1) end
-  error(message, level + 1)
-end
+local fail = require("sonde.test_hooks").fail -- a spec failure inside the runner
 
 local function compile_or_raise(criteria, fn_name)
   local spec, reason = compile(criteria)
