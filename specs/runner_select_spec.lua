@@ -7,11 +7,7 @@ local support = require("specs.support")
 local sonde, fixture = support.sonde, support.fixture
 
 -- Test names of a TAP run, in order.
-local function tap_names(out)
-  local names = {}
-  for name in out:gmatch("\nn?o?t? ?ok %d+ %- ([^\n]*)") do names[#names + 1] = (name:gsub(" # SKIP.*$", "")) end
-  return names
-end
+local function tap_names(out) return (select(2, support.tap(out))) end
 
 local function run_names(...)
   local code, out, err = sonde("test", "-o", "tap", ...)
