@@ -191,8 +191,9 @@ end
 
 -- ------------------------------------------------------------ environment
 
-local root_env = {} -- the DSL, and what `expose` at a file's top publishes
-local context       -- node whose environment globals resolve in
+-- The DSL, and what `expose` at a file's top publishes; then _G.
+local root_env = setmetatable({}, { __index = _G })
+local context -- node whose environment globals resolve in
 
 function M.set_context(node) context = node end
 
@@ -205,10 +206,14 @@ local function lookup(node, k)
     end
     node = node.parent
   end
-  local v = root_env[k]
-  if v ~= nil then return v end
-  return _G[k]
+  return root_env[k]
 end
+
+-- Until a spec assigns its first global, no block has an environment of
+-- its own and every name resolves in root_env: spec_env then indexes it as
+-- a table (the VM's fast path, no call per global a spec reads). The first
+-- assignment switches to the walk from the running node's block outwards.
+local spec_env_mt = { __index = root_env }
 
 -- Where an assignment lands while `node` runs: its own environment, or for
 -- `expose` its grandparent's (busted's unwrap by two levels).
@@ -222,37 +227,23 @@ local function env_for_writes(node)
   if not env then
     env = {}
     node.env = env
+    spec_env_mt.__index = function(_, k) return lookup(context, k) end
   end
   return env
 end
 
-local spec_env = setmetatable({}, {
-  __index = function(_, k) return lookup(context, k) end,
-  __newindex = function(_, k, v) env_for_writes(context)[k] = v end,
-})
+spec_env_mt.__newindex = function(_, k, v) env_for_writes(context)[k] = v end
+local spec_env = setmetatable({}, spec_env_mt)
 
 -- ------------------------------------------------------------------ blocks
 
 local current_block -- the block whose body is being loaded
 local running_test, finally_list -- the test whose body runs now
 
--- calling function -> its file's path; asking for "S" builds three strings
--- per call, so it is asked once per function (a file's describe bodies)
-local path_of_function = setmetatable({}, { __mode = "k" })
-
--- file and line of the DSL call; the whole path (short_src cuts long ones).
-local function caller(level)
-  local info = debug.getinfo(level + 1, "fl")
-  if not info then return "?", 0 end
-  local fn = info.func
-  local path = path_of_function[fn]
-  if not path then
-    local s = debug.getinfo(fn, "S")
-    path = s.source:sub(1, 1) == "@" and s.source:sub(2) or s.short_src
-    path_of_function[fn] = path
-  end
-  return path, info.currentline or 0
-end
+-- where(1) -> file, line of the spec code calling the DSL function that
+-- asks: the whole path (short_src cuts long ones), without the table
+-- debug.getinfo would build per call.
+local where = require("sonde.c.debug").where
 
 local function join_name(parent, name)
   if parent and parent.kind ~= "file" and parent.full_name ~= "" then return parent.full_name .. " " .. name end
@@ -347,7 +338,7 @@ local function describe_kind(envmode)
   return function(name, fn)
     need_loading("describe")
     check_name("describe", name)
-    local file, line = caller(2)
+    local file, line = where(1)
     local parent = current_block
     local function register(body)
       local block = new_block("describe", name, parent, file, line)
@@ -377,7 +368,7 @@ end
 local function it(name, fn)
   need_loading("it")
   check_name("it", name)
-  local file, line = caller(2)
+  local file, line = where(1)
   if fn == nil then
     local test = add_test(name, nil, "no test body", file, line)
     return function(body)
@@ -395,7 +386,7 @@ local function pending(name)
   if running_test then error(setmetatable({ message = name or "pending" }, Pending), 2) end
   need_loading("pending")
   check_name("pending", name)
-  local file, line = caller(2)
+  local file, line = where(1)
   add_test(name, nil, name, file, line)
   return function() end -- pending "name" (function() ... end): the body never runs
 end
@@ -404,7 +395,7 @@ local function hook(list_name, kind)
   return function(fn)
     need_loading(kind)
     if type(fn) ~= "function" then error(kind .. " needs a function, got " .. type(fn), 2) end
-    local file, line = caller(2)
+    local file, line = where(1)
     local list = current_block[list_name]
     list[#list + 1] = { fn = fn, file = file, line = line, kind = kind }
   end
