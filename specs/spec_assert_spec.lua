@@ -117,4 +117,30 @@ describe("luassert's state between tests", function()
     assert.are.equal("hello", target.greet())
     assert.are_not.equal(7, assert:get_parameter("TableFormatLevel"))
   end)
+
+  local spied = { f = function() return 1 end }
+
+  it("a spy left on a function by one test", function()
+    spy.on(spied, "f")
+    assert.are.equal("table", type(spied.f))
+  end)
+
+  it("is gone in the next", function()
+    assert.are.equal("function", type(spied.f))
+  end)
+
+  local function failure_of(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok)
+    return tostring(type(err) == "table" and err.message or err)
+  end
+
+  it("a formatter added by one test", function()
+    assert:add_formatter(function(v) if v == "sentinel" then return "FORMATTED" end end)
+    assert.matches("FORMATTED", failure_of(function() assert.are.equal("x", "sentinel") end))
+  end)
+
+  it("is not used in the next", function()
+    assert.does_not.match("FORMATTED", failure_of(function() assert.are.equal("x", "sentinel") end))
+  end)
 end)

@@ -228,23 +228,37 @@ local function block_name(block)
   return block.full_name ~= "" and block.full_name or block.file
 end
 
--- Runs fn(...) as a task of `scope` under the per-test timeout: the loop's
+-- The watchdog's first fire comes a little after the timeout, then it
+-- refires until the code yields to the hook (computed once per timeout).
+local function watchdog_times(w, timeout)
+  if w.for_timeout ~= timeout then
+    w.for_timeout = timeout
+    w.first_fire = timeout + math.min(0.5, 0.05 + timeout * 0.1)
+    w.refire = math.max(0.2, math.min(timeout, 2))
+  end
+  return w.first_fire, w.refire
+end
+
+-- Runs fn() as a task of `scope` under the per-test timeout: the loop's
 -- timer stops a task that waits, the watchdog one that never yields.
 -- Returns nil, or the timeout error and where the task was.
-function Run:run_with_timeout(scope, what, node, fn, ...)
+function Run:run_with_timeout(scope, what, node, fn)
   local timeout = self.opts.timeout
   local w = self.watch
   w.scope, w.what, w.timeout = scope, what, timeout
   watched = w
-  watchdog.arm(timeout + math.min(0.5, 0.05 + timeout * 0.1), math.max(0.2, math.min(timeout, 2)), 3, what,
-    block_name(node), node.file, node.line or 0, timeout)
+  local first_fire, refire = watchdog_times(w, timeout)
+  watchdog.arm(first_fire, refire, 3, what, block_name(node), node.file, node.line or 0, timeout)
   local started = real_now()
-  local t = task.spawn_now(scope, fn, ...)
-  self.running = t
-  local ok, err = pcall(t.join, t, t.state == "done" and timeout or math.max(0, timeout - (real_now() - started)), true)
+  local t = task.spawn_now(scope, fn)
+  local ok, err = true, nil
+  if t.state ~= "done" or t.err ~= nil then -- it waits, or its task failed: join it
+    self.running = t
+    ok, err = pcall(t.join, t, math.max(0, timeout - (real_now() - started)), true)
+    self.running = nil
+  end
   watchdog.disarm()
   watched = nil
-  self.running = nil
   if ok then return nil end
   if task.is_timeout(err) and not t:done() then
     local where = t.co and debug.traceback(t.co) or ""
@@ -423,7 +437,8 @@ function Run:attempt(test, result)
   self.test, self.result, self.extras = test, result, nil
   test.env = nil -- globals a test assigns are its own, every attempt afresh
   if self.capture then output.start() end
-  local err, tb = self:run_with_timeout(scope, "test", test, test_body, self)
+  self.test_body = self.test_body or function() return test_body(self) end
+  local err, tb = self:run_with_timeout(scope, "test", test, self.test_body)
   if err ~= nil then
     if task.is_timeout(err) then result.status = "pass" end -- the timeout, not the cancel it caused
     record(result, err, tb, "it")

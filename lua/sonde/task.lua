@@ -203,9 +203,15 @@ Scope.__index = Scope
 
 -- A scope owns the tasks spawned under it (a spec test, a script run) so
 -- that they can be cancelled together and their lost errors found.
+-- Most scopes (a test's) never spawn a task of their own nor lose one: both
+-- sets start as a shared empty one, replaced at the first entry.
+local function read_only() error("internal: a scope's shared empty set", 2) end
+local NO_TASKS = setmetatable({}, { __newindex = read_only })
+local NONE_LOST = setmetatable({}, { __newindex = read_only })
+
 function M.scope(name)
   if interleave_seed then reseed(tostring(name)) end
-  return setmetatable({ name = name, tasks = {}, lost = {} }, Scope)
+  return setmetatable({ name = name, tasks = NO_TASKS, lost = NONE_LOST }, Scope)
 end
 
 local root_scope = M.scope("root")
@@ -220,11 +226,14 @@ local function new_task(scope, fn, ...)
   serial = serial + 1
   local t = setmetatable({ fn = fn, state = "new", scope = scope, nargs = select("#", ...), serial = serial }, Task)
   if t.nargs > 0 then t.args = { ... } end
-  scope.tasks[t] = true
   return t
 end
 
+-- A spawned task is among its scope's tasks (close_scope cancels them).
 local function start(t)
+  local scope = t.scope
+  if scope.tasks == NO_TASKS then scope.tasks = {} end
+  scope.tasks[t] = true
   t.state = "scheduled"
   tail = tail + 1
   queue[tail] = t
@@ -252,11 +261,12 @@ end
 
 local step -- below
 
--- spawn_now(scope, fn, ...) -> task: spawns fn(...) under `scope` and runs
--- it at once, inside the running task, until it returns or first waits (as
+-- spawn_now(scope, fn, ...) -> task: runs fn(...) as a task under `scope`
+-- at once, inside the running task, until it returns or first waits (as
 -- asyncio's eager tasks). The runner starts each test this way: most tests
 -- never wait, and then they cost no trip through the ready queue and no
--- timer for the join.
+-- timer for the join. The caller owns the task: it is not among the
+-- scope's tasks, which close_scope cancels, and must join or cancel it.
 function M.spawn_now(scope, fn, ...)
   local me = current
   local t = new_task(scope, fn, ...)
@@ -279,11 +289,16 @@ end
 local function finish(t, ok, err)
   t.state = "done"
   t.co = nil
-  t.scope.tasks[t] = nil
+  local tasks = t.scope.tasks
+  if tasks[t] then tasks[t] = nil end
   if not ok then
     t.err = err
     t.traceback = t.traceback or "(no traceback)"
-    if not M.is_cancelled(err) and not t.joiners then t.scope.lost[t] = true end
+    if not M.is_cancelled(err) and not t.joiners then
+      local scope = t.scope
+      if scope.lost == NONE_LOST then scope.lost = {} end
+      scope.lost[t] = true
+    end
   end
   local joiners = t.joiners
   if joiners then
@@ -487,7 +502,8 @@ function Task:cancelled() return self.state == "done" and M.is_cancelled(self.er
 
 -- Marks the task's error as seen, so it is not reported as lost.
 function Task:observe()
-  self.scope.lost[self] = nil
+  local lost = self.scope.lost
+  if lost[self] then lost[self] = nil end
 end
 
 function Task:add_done_callback(cb)
@@ -666,7 +682,7 @@ function M.close_scope(scope, why)
   local lost = {}
   for t in pairs(scope.lost) do lost[#lost + 1] = t end
   table.sort(lost, function(a, b) return a.serial < b.serial end)
-  scope.lost = {}
+  scope.lost = NONE_LOST
   return lost
 end
 
