@@ -218,14 +218,19 @@ local root_scope = M.scope("root")
 
 local serial = 0
 
-local function new_task(scope, fn, ...)
+local function task_of(scope, fn)
   if type(fn) ~= "function" then -- a callable table cannot be a coroutine body
     local callable = fn
     fn = function(...) return callable(...) end
   end
   serial = serial + 1
-  local t = setmetatable({ fn = fn, state = "new", scope = scope, nargs = select("#", ...), serial = serial }, Task)
-  if t.nargs > 0 then t.args = { ... } end
+  return setmetatable({ fn = fn, state = "new", scope = scope, nargs = 0, serial = serial }, Task)
+end
+
+local function new_task(scope, fn, ...)
+  local t = task_of(scope, fn)
+  local n = select("#", ...)
+  if n > 0 then t.nargs, t.args = n, { ... } end
   return t
 end
 
@@ -261,15 +266,15 @@ end
 
 local step -- below
 
--- spawn_now(scope, fn, ...) -> task: runs fn(...) as a task under `scope`
--- at once, inside the running task, until it returns or first waits (as
+-- spawn_now(scope, fn) -> task: runs fn() as a task under `scope` at
+-- once, inside the running task, until it returns or first waits (as
 -- asyncio's eager tasks). The runner starts each test this way: most tests
 -- never wait, and then they cost no trip through the ready queue and no
 -- timer for the join. The caller owns the task: it is not among the
 -- scope's tasks, which close_scope cancels, and must join or cancel it.
-function M.spawn_now(scope, fn, ...)
+function M.spawn_now(scope, fn)
   local me = current
-  local t = new_task(scope, fn, ...)
+  local t = task_of(scope, fn)
   t.state = "scheduled"
   step(t)
   current = me
