@@ -28,12 +28,15 @@ local real_now = loop.real_now
 -- started, sonde.clock closes a clock and checks dominos left open).
 local hooked = require("sonde.test_hooks").modules
 
-local function module_hooks(name, ...)
+-- (On a test's path, a loop that may not run at all sits behind an `if`:
+-- LuaJIT abandons a trace that starts at a loop and leaves it at once.)
+local function module_hooks(name, result, scope)
+  if hooked[1] == nil then return nil end
   local failed
   for i = 1, #hooked do
     local hook = hooked[i][name]
     if hook then
-      local ok, err = pcall(hook, ...)
+      local ok, err = pcall(hook, result, scope)
       if not ok and failed == nil then failed = err end
     end
   end
@@ -108,7 +111,6 @@ local function wanted(test, opts)
 end
 
 local close_scope = task.close_scope
-local NO_EXTRAS = {}
 
 -- ------------------------------------------------------------------ watchdog
 
@@ -161,7 +163,11 @@ end
 
 function Run:emit(event, data)
   local list = self.handlers[event]
-  for i = 1, #list do list[i][event](list[i], data) end
+  local first = list[1]
+  if first == nil then return end
+  first[event](first, data)
+  if list[2] == nil then return end
+  for i = 2, #list do list[i][event](list[i], data) end
 end
 
 -- Calls fn under a handler that keeps the traceback of the raising frame.
@@ -390,7 +396,9 @@ local function run_test_fn(test, result)
   dsl.enter_test(result)
   local ok, err, tb = protected(test.fn)
   if not ok then record(result, err, tb, "it") end
-  for _, fn in ipairs(dsl.leave_test()) do
+  local finally = dsl.leave_test()
+  if finally[1] == nil then return end
+  for _, fn in ipairs(finally) do
     local fok, ferr, ftb = protected(fn)
     if not fok then record(result, ferr, ftb, "finally") end
   end
@@ -433,6 +441,12 @@ local function reset_attempt(result)
   if result.timeout ~= nil then result.timeout = nil end
 end
 
+-- The body of every test's task: the run says which test.
+local function body_of_tests(run)
+  run.test_body = function() return test_body(run) end
+  return run.test_body
+end
+
 -- One run of a test with its hooks; errors of hooks that are not the
 -- test's own are left in self.extras.
 function Run:attempt(test, result)
@@ -444,14 +458,14 @@ function Run:attempt(test, result)
   self.test, self.result, self.extras = test, result, nil
   if test.env ~= nil then test.env = nil end -- globals a test assigns are its own, every attempt afresh
   if self.capture then output.start() end
-  self.test_body = self.test_body or function() return test_body(self) end
-  local err, tb = self:run_with_timeout(scope, "test", test, self.test_body)
+  local err, tb = self:run_with_timeout(scope, "test", test, self.test_body or body_of_tests(self))
   if err ~= nil then
     if task.is_timeout(err) then result.status = "pass" end -- the timeout, not the cancel it caused
     record(result, err, tb, "it")
   end
-  for _, lost in ipairs(close_scope(scope, "the test ended")) do
-    record(result, lost.err, lost.traceback, "a task it spawned")
+  local lost_tasks = close_scope(scope, "the test ended")
+  if lost_tasks[1] ~= nil then
+    for _, lost in ipairs(lost_tasks) do record(result, lost.err, lost.traceback, "a task it spawned") end
   end
   local end_err = module_hooks("_test_end", result, scope)
   if end_err ~= nil then record(result, end_err, nil, "at the end of the test") end
@@ -491,20 +505,28 @@ function Run:run_test(test)
   if not test.parent.lazy_ok and not self:lazy_ready(test.parent) then return end
   local result = new_result(test, test.full_name, test.file, test.line, self)
   self:emit("test_start", result)
-  local retries = self.opts.retries
-  for n = 1, retries + 1 do
-    self:attempt(test, result)
-    if (result.status ~= "fail" and result.status ~= "error") or n > retries or self.stopping then break end
-    result.attempts = result.attempts or {}
-    result.attempts[n] = attempt_record(result)
-  end
-  if result.attempts and result.status == "pass" then result.status = "flaky" end
+  self:attempt(test, result)
+  if self.opts.retries > 0 then self:retry(test, result) end
   self:finish_result(result)
   local extras = self.extras
   self.test, self.result, self.extras = nil, nil, nil
-  for _, x in ipairs(extras or NO_EXTRAS) do
+  if extras == nil then return end
+  for _, x in ipairs(extras) do
     self:hook_error(test, test.full_name .. " (" .. x.phase .. ")", x.hook, x.err, x.tb, x.phase)
   end
+end
+
+-- --retries N: a failed test runs again, up to N more times; one that then
+-- passes is flaky.
+function Run:retry(test, result)
+  local retries = self.opts.retries
+  for n = 1, retries do
+    if (result.status ~= "fail" and result.status ~= "error") or self.stopping then break end
+    result.attempts = result.attempts or {}
+    result.attempts[n] = attempt_record(result)
+    self:attempt(test, result)
+  end
+  if result.attempts and result.status == "pass" then result.status = "flaky" end
 end
 
 function Run:report_describe_error(block)

@@ -379,17 +379,18 @@ end
 
 -- it(name, fn); it(name) alone is pending ("no test body"), unless the
 -- curried form `it "name" (fn)` gives the body.
+local function body_setter(test)
+  return function(body)
+    if type(body) ~= "function" then error("it '" .. test.name .. "' needs a function, got " .. type(body), 2) end
+    test.fn, test.pending, test.pending_reason = body, nil, nil
+  end
+end
+
 local function it(name, fn)
   need_loading("it")
   check_name("it", name)
   local file, line = where(1)
-  if fn == nil then
-    local test = add_test(name, nil, "no test body", file, line)
-    return function(body)
-      if type(body) ~= "function" then error("it '" .. name .. "' needs a function, got " .. type(body), 2) end
-      test.fn, test.pending, test.pending_reason = body, nil, nil
-    end
-  end
+  if fn == nil then return body_setter(add_test(name, nil, "no test body", file, line)) end
   if type(fn) ~= "function" then error("it '" .. name .. "' needs a function as its second argument, got " .. type(fn), 2) end
   add_test(name, fn, nil, file, line)
 end

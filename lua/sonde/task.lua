@@ -218,11 +218,15 @@ local root_scope = M.scope("root")
 
 local serial = 0
 
+-- A callable table cannot be a coroutine body: a function calls it.
+local function as_function(callable)
+  return function(...) return callable(...) end
+end
+
+-- (No function on a test's path defines a closure: LuaJIT 2.1 compiles no
+-- function that does, since its every return must close upvalues.)
 local function task_of(scope, fn)
-  if type(fn) ~= "function" then -- a callable table cannot be a coroutine body
-    local callable = fn
-    fn = function(...) return callable(...) end
-  end
+  if type(fn) ~= "function" then fn = as_function(fn) end
   serial = serial + 1
   return setmetatable({ fn = fn, state = "new", scope = scope, nargs = 0, serial = serial }, Task)
 end
@@ -668,6 +672,8 @@ end
 -- lets them unwind, and returns the tasks whose errors nobody joined.
 local NOTHING_LOST = setmetatable({}, { __newindex = function() error("close_scope's result is read-only", 2) end })
 
+local function by_serial(a, b) return a.serial < b.serial end
+
 function M.close_scope(scope, why)
   -- most scopes (a test's, a hook's) end empty: nothing to cancel or report
   if next(scope.tasks) == nil and next(scope.lost) == nil then return NOTHING_LOST end
@@ -686,7 +692,7 @@ function M.close_scope(scope, why)
   end
   local lost = {}
   for t in pairs(scope.lost) do lost[#lost + 1] = t end
-  table.sort(lost, function(a, b) return a.serial < b.serial end)
+  table.sort(lost, by_serial)
   scope.lost = NONE_LOST
   return lost
 end
