@@ -65,6 +65,22 @@ describe("sonde.chunk_cache", function()
     assert.are.equal("2\n", run(LOAD, cache, file))
   end)
 
+  it("tells content apart by a hash that any one-byte edit changes", function()
+    local hash64 = require("sonde.c.loop").hash64
+    local base = string.rep("local x = 1 -- padding\n", 40) .. "tail" -- whole words and leftover bytes
+    local seen = { [hash64(base)] = true }
+    for i = 1, #base do
+      local edited = base:sub(1, i - 1) .. string.char((base:byte(i) + 1) % 256) .. base:sub(i + 1)
+      local h = hash64(edited)
+      assert.is_nil(seen[h], "same hash after editing byte " .. i)
+      seen[h] = true
+    end
+    assert.are_not.equal(hash64("a"), hash64("a\0"))
+    assert.are_not.equal(hash64(""), hash64("\0\0\0\0\0\0\0\0"))
+    assert.matches("^%x+$", hash64(base))
+    assert.are.equal(16, #hash64(base))
+  end)
+
   it("does not use a cached file that was cut short", function()
     local cache, file = scratch("m.lua", 'return "whole"\n')
     run(LOAD, cache, file)

@@ -13,7 +13,7 @@ local loop = require("sonde.c.loop")
 
 local M = {}
 
-local FORMAT = "sonde-chunk 1"
+local FORMAT = "sonde-chunk 2"
 
 local dir -- the directory of cached chunks; false: no cache
 
