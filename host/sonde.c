@@ -4,7 +4,6 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
-#include <mimalloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,37 +192,12 @@ static int open_libs(lua_State *L) {
     return 0;
 }
 
-/* ---------------------------------------------------------- the heap */
-
-/* The Lua heap lives in mimalloc, on 2 MiB pages where the kernel gives
- * them (transparent huge pages), in an arena reserved up front. LuaJIT's
- * own allocator grows in 128 KiB mappings touched 4 KiB at a time: a
- * 5000-test spec run took 3300 page faults that way and 180 this way, and
- * ran 15-28% faster. MIMALLOC_* variables still override these defaults. */
-#define HEAP_ARENA (32u << 20)
-
-static void *lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    (void)ud, (void)osize;
-    if (nsize == 0) {
-        mi_free(ptr);
-        return NULL;
-    }
-    return mi_realloc(ptr, nsize);
-}
-
-static void init_heap(void) {
-    mi_option_set_enabled_default(mi_option_large_os_pages, true);
-    if (mi_option_get(mi_option_reserve_os_memory) == 0) mi_reserve_os_memory(HEAP_ARENA, true, true);
-}
-
-/* Process-wide set-up, once: the heap's arena, and the soft limit on open
- * files raised to the hard one, since thousands of requests in flight need
- * thousands of sockets. (libcurl is loaded, and its globals set up, at
- * first use.) */
+/* Process-wide set-up, once: the soft limit on open files raised to the
+ * hard one, since thousands of requests in flight need thousands of
+ * sockets. (libcurl is loaded, and its globals set up, at first use.) */
 static void init_process_once(void) {
     static int done;
     if (done++) return;
-    init_heap();
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -235,7 +209,7 @@ sonde_t *sonde_new(const sonde_opts *opts) {
     init_process_once();
     sonde_t *S = calloc(1, sizeof *S);
     if (!S) return NULL;
-    if (sonde_loop_init(&S->loop) != 0 || !(S->L = lua_newstate(lua_heap_alloc, NULL))) {
+    if (sonde_loop_init(&S->loop) != 0 || !(S->L = luaL_newstate())) {
         free(S);
         return NULL;
     }
