@@ -49,12 +49,10 @@ describe("sonde.chunk_cache", function()
     assert.are.equal("from source\n", run(LOAD, cache, file))
     local names = cached_files(cache)
     assert.are.equal(1, #names)
-    -- swap the compiled code for other code, keeping the header: proof the cache is read
+    -- swap the compiled code for other code: proof the cache is read
     local entry = cache .. "/chunks/" .. names[1]
-    local stored = read(entry)
-    local head = stored:match("^([^\n]*\n[^\n]*\n)")
-    local other = string.dump(loadstring('return "from cache"', "@" .. file))
-    write(entry, head .. #other .. "\n" .. other)
+    assert.matches("^%x+%-" .. require("sonde.c.loop").hash64('return "from source"\n') .. "%.bc$", names[1])
+    write(entry, string.dump(loadstring('return "from cache"', "@" .. file)))
     assert.are.equal("from cache\n", run(LOAD, cache, file))
   end)
 
@@ -79,6 +77,21 @@ describe("sonde.chunk_cache", function()
     assert.are_not.equal(hash64(""), hash64("\0\0\0\0\0\0\0\0"))
     assert.matches("^%x+$", hash64(base))
     assert.are.equal(16, #hash64(base))
+  end)
+
+  it("hashes a file as its content, streamed past its buffer, and says why it cannot", function()
+    local loop = require("sonde.c.loop")
+    local dir = support.temp_dir()
+    for _, size in ipairs({ 0, 7, 8, 32768, 32768 * 3 + 5 }) do
+      local content = string.rep("0123456789abcdef", math.ceil(size / 16) + 1):sub(1, size)
+      write(dir .. "/f", content)
+      local hash, n = loop.hash_file(dir .. "/f")
+      assert.are.equal(loop.hash64(content), hash, "size " .. size)
+      assert.are.equal(size, n)
+    end
+    local hash, err = loop.hash_file(dir .. "/missing")
+    assert.is_nil(hash)
+    assert.matches("no such file", err)
   end)
 
   it("does not use a cached file that was cut short", function()

@@ -3,17 +3,20 @@
 -- test file: 11-14 ms to parse, 3 ms to load compiled), and every run of
 -- sonde test parses luassert's two dozen files again.
 --
--- Each cached file holds, on its first lines, the LuaJIT version, the
--- source's path, size and a 64-bit hash of its content, then LuaJIT's own
--- bytecode (string.dump, with line information). A file whose content
--- differs in any byte is compiled afresh; a cache that cannot be read or
--- written is simply not used. The cache lives in $SONDE_CACHE_DIR, else
--- $XDG_CACHE_HOME/sonde, else ~/.cache/sonde; SONDE_CACHE=off turns it off.
+-- A cached file is LuaJIT's own bytecode (string.dump, with line
+-- information), named by a hash of the format, the LuaJIT version and the
+-- source's path, and by the 64-bit hash of the source's content: a file
+-- whose content differs in any byte has another name, and is compiled
+-- afresh. The source is hashed in C and the cached chunk loads with
+-- loadfile, so neither is ever read whole into a Lua string. A cache that
+-- cannot be read or written is simply not used. The cache lives in
+-- $SONDE_CACHE_DIR, else $XDG_CACHE_HOME/sonde, else ~/.cache/sonde;
+-- SONDE_CACHE=off turns it off.
 local loop = require("sonde.c.loop")
 
 local M = {}
 
-local FORMAT = "sonde-chunk 2"
+local FORMAT = "sonde-chunk 3"
 
 local dir -- the directory of cached chunks; false: no cache
 
@@ -54,14 +57,13 @@ local function read_all(path, mode)
   return s
 end
 
--- The first two lines a cached chunk of `path` with content `source` has;
--- the third gives the length of the bytecode that follows.
-local function header(path, source)
-  return string.format("%s %s %d %s\n%s\n", FORMAT, jit.version, #source, loop.hash64(source), path)
+-- The cached chunk of `path` whose content hashes to `hash`.
+local function cache_file(path, hash)
+  return string.format("%s/%s-%s.bc", dir, loop.hash64(FORMAT .. "\0" .. jit.version .. "\0" .. path), hash)
 end
 
--- Entries are keyed by path, so files under ever new names (temporary
--- specs) would pile up: now and then (1 store in 256), when there are more
+-- Entries are keyed by path and content, so files under ever new names
+-- (temporary specs) and old contents would pile up: now and then (1 store in 256), when there are more
 -- than MAX_ENTRIES, about half of them, chosen at random, are dropped.
 local MAX_ENTRIES = 4096
 
@@ -82,54 +84,44 @@ end
 
 -- Writes whole or not at all: a reader never sees half a file, and two
 -- processes (--jobs workers) never write the same temporary file.
-local function store(file, head, chunk)
+local function store(file, chunk)
   local ok, bytecode = pcall(string.dump, chunk)
   if not ok or not make_dirs(dir) then return end
   local tmp = string.format("%s.%d.tmp", file, loop.pid())
   local f = io.open(tmp, "wb")
   if not f then return end
-  local written = f:write(head, #bytecode, "\n", bytecode)
+  local written = f:write(bytecode)
   local closed = f:close()
   if not (written and closed and os.rename(tmp, file)) then return os.remove(tmp) end
   maybe_prune(file)
 end
 
--- The bytecode in a cached file whose first lines are `head`, when it is
--- all there. (Read past the header, not cut out of the whole file: a large
--- spec's bytecode is not copied twice.)
-local function read_bytecode(file, head)
-  local f = io.open(file, "rb")
-  if not f then return nil end
-  local ok = f:read(#head) == head
-  local len = ok and tonumber(f:read("*l"))
-  local bytecode = len and f:read("*a")
-  f:close()
-  if bytecode and #bytecode == len then return bytecode end
-end
-
--- The chunk of `path`, whose content is `source` (nil: it could not be
--- read, and Lua's loadfile says why), from the cache when it is there.
-local function load_source(path, source)
-  if not source then return loadfile(path) end
-  local head = header(path, source)
-  local file = dir .. "/" .. loop.hash64(path) .. ".bc"
-  local bytecode = read_bytecode(file, head)
-  if bytecode then
-    local chunk = loadstring(bytecode, "@" .. path)
-    if chunk then return chunk end
-  end
+-- Compiles `path`, whose content is `source`, and caches the chunk.
+local function compile(path, source)
   -- as loadfile: a first line starting with # is skipped, its newline kept
   local text = source:byte(1) == 35 and source:gsub("^[^\n]*", "", 1) or source
   local chunk, err = loadstring(text, "@" .. path)
   if not chunk then return nil, err end
-  store(file, head, chunk)
+  store(cache_file(path, loop.hash64(source)), chunk)
   return chunk
+end
+
+-- From the cache when the content is there (a cached file cut short fails
+-- to load, and is compiled again); the content compiled is the content
+-- hashed, even when the file changes meanwhile.
+local function load_path(path)
+  local hash = loop.hash_file(path)
+  local chunk = hash and loadfile(cache_file(path, hash), "b")
+  if chunk then return chunk end
+  local source = read_all(path, "rb")
+  if not source then return loadfile(path) end -- its error
+  return compile(path, source)
 end
 
 -- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
 function M.loadfile(path)
   if not cache_dir() then return loadfile(path) end
-  return load_source(path, read_all(path, "rb"))
+  return load_path(path)
 end
 
 -- install(): Lua modules found on package.path load through the cache too.
@@ -139,21 +131,23 @@ function M.install()
   package.loaders[2] = M.searcher
 end
 
--- Walks package.path as package.searchpath does, but reads the file it
--- finds at once instead of opening it to test that it is there and then
--- again to load it.
+-- Walks package.path as package.searchpath does; whether each file is
+-- there is asked by hashing it, which the cache needs anyway.
 function M.searcher(name)
   local file = name:gsub("%.", "/")
   local tried = {}
   for template in package.path:gmatch("[^;]+") do
     local path = template:gsub("%?", function() return file end)
-    local f = io.open(path, "rb")
-    if f then
-      local source = f:read("*a")
-      f:close()
-      local chunk, err = load_source(path, source)
+    local hash, err = loop.hash_file(path)
+    local found = hash ~= nil
+    if not found and not err:find("no such file", 1, true) then -- not found unless it opens, as for Lua
+      local f = io.open(path, "rb")
+      found = f ~= nil and f:close()
+    end
+    if found then
+      local chunk, lerr = load_path(path)
       if not chunk then
-        error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, err), 0)
+        error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, lerr), 0)
       end
       return chunk
     end
