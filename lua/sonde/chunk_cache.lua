@@ -3,8 +3,8 @@
 -- test file: 11-14 ms to parse, 3 ms to load compiled), and every run of
 -- sonde test parses luassert's two dozen files again.
 --
--- A cached file is LuaJIT's own bytecode (string.dump, with line
--- information), named by a hash of the format, the LuaJIT version and the
+-- A cached file is LuaJIT's own bytecode (with line information, and the
+-- keys table constructors reserve: sonde.bytecode), named by a hash of the format, the LuaJIT version and the
 -- source's path, and by the 64-bit hash of the source's content: a file
 -- whose content differs in any byte has another name, and is compiled
 -- afresh. The source is hashed in C and the cached chunk loads with
@@ -13,10 +13,11 @@
 -- $SONDE_CACHE_DIR, else $XDG_CACHE_HOME/sonde, else ~/.cache/sonde;
 -- SONDE_CACHE=off turns it off.
 local loop = require("sonde.c.loop")
+local bytecode_dump = require("sonde.bytecode").dump
 
 local M = {}
 
-local FORMAT = "sonde-chunk 3"
+local FORMAT = "sonde-chunk 4"
 
 local dir -- the directory of cached chunks; false: no cache
 
@@ -85,7 +86,7 @@ end
 -- Writes whole or not at all: a reader never sees half a file, and two
 -- processes (--jobs workers) never write the same temporary file.
 local function store(file, chunk)
-  local ok, bytecode = pcall(string.dump, chunk)
+  local ok, bytecode = pcall(bytecode_dump, chunk)
   if not ok or not make_dirs(dir) then return end
   local tmp = string.format("%s.%d.tmp", file, loop.pid())
   local f = io.open(tmp, "wb")

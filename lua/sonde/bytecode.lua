@@ -1,0 +1,294 @@
+-- sonde.bytecode: string.dump, keeping what table constructors reserve.
+--
+-- A constructor such as { name = x, line = 1 } compiles to a template
+-- table that holds every key, the ones whose values come later with nil
+-- values: copying the template then gives the new table room for all its
+-- fields at once. LuaJIT's string.dump before 2024 (Debian's 2.1.0-beta3
+-- among them; LuaJIT issue #1155) writes only the keys that have values,
+-- so code loaded from bytecode grows such a table key by key, rehashing it
+-- each time: a constructor with six dynamic fields cost 218 ns instead of
+-- 72. The sonde binary's own modules and the chunk cache are bytecode.
+--
+-- dump(fn) writes string.dump's bytecode with those keys put back: for each
+-- TDUP, the string keys and array slots that the TSETS and TSETB after it
+-- store into the same register, until that register is written again.
+-- LuaJIT's reader loads them as the parser made them (keys with nil
+-- values), so the bytecode is what a fixed LuaJIT would write. Keys that
+-- turn out not to be the constructor's only make its tables reserve a slot
+-- more; nothing else changes, since a key with a nil value is absent to Lua.
+-- Pure Lua, so the build can use it under luajit to embed sonde's modules.
+local bit = require("bit")
+local jutil = require("jit.util")
+
+local band = bit.band
+
+local M = {}
+
+-- LuaJIT 2.1's opcodes in their order (lj_bc.h). A probe function's
+-- bytecode must agree with them, else dump is string.dump unchanged.
+local OPCODES = [[ISLT ISGE ISLE ISGT ISEQV ISNEV ISEQS ISNES ISEQN ISNEN ISEQP ISNEP ISTC ISFC IST ISF
+  ISTYPE ISNUM MOV NOT UNM LEN ADDVN SUBVN MULVN DIVVN MODVN ADDNV SUBNV MULNV DIVNV MODNV ADDVV SUBVV
+  MULVV DIVVV MODVV POW CAT KSTR KCDATA KSHORT KNUM KPRI KNIL UGET USETV USETS USETN USETP UCLO FNEW
+  TNEW TDUP GGET GSET TGETV TGETS TGETB TGETR TSETV TSETS TSETB TSETM TSETR CALLM CALL CALLMT CALLT
+  ITERC ITERN VARG ISNEXT RETM RET RET0 RET1 FORI JFORI FORL IFORL JFORL ITERL IITERL JITERL LOOP
+  ILOOP JLOOP JMP]]
+local OP = {}
+do
+  local n = 0
+  for name in OPCODES:gmatch("%S+") do OP[name], n = n, n + 1 end
+end
+local TDUP, TSETS, TSETB = OP.TDUP, OP.TSETS, OP.TSETB
+
+local function probe(x)
+  local t = { a = 1, b = x, x }
+  return t
+end
+local function probe_op(pc) return band((jutil.funcbc(probe, pc)), 0xff) end
+local understood = probe_op(1) == TDUP and probe_op(2) == TSETS and probe_op(3) == TSETB and probe_op(4) == OP.RET1
+
+-- Opcodes whose A operand is no register they write: stores, tests,
+-- returns, jumps. Any other naming the template's register ends its scan.
+local KEEPS_A = {}
+for name in ([[ISLT ISGE ISLE ISGT ISEQV ISNEV ISEQS ISNES ISEQN ISNEN ISEQP ISNEP IST ISF ISTYPE ISNUM
+  USETV USETS USETN USETP UCLO GSET TSETV TSETS TSETB TSETM TSETR CALLMT CALLT RETM RET RET0 RET1 JMP
+  LOOP ILOOP JLOOP]]):gmatch("%S+") do
+  KEEPS_A[OP[name]] = true
+end
+
+-- ------------------------------------------------------------ reading
+
+local BCDUMP_F_BE, BCDUMP_F_STRIP = 1, 2
+local KGC_CHILD, KGC_TAB, KGC_I64, KGC_U64, KGC_COMPLEX, KGC_STR = 0, 1, 2, 3, 4, 5
+local KTAB_NIL, KTAB_INT, KTAB_NUM, KTAB_STR = 0, 3, 4, 5
+
+local Reader = {}
+Reader.__index = Reader
+
+local function reader(s, pos) return setmetatable({ s = s, pos = pos or 1 }, Reader) end
+
+function Reader:byte()
+  local b = self.s:byte(self.pos)
+  if not b then error("truncated bytecode", 0) end
+  self.pos = self.pos + 1
+  return b
+end
+
+function Reader:uleb()
+  local v, shift = 0, 0
+  repeat
+    local b = self:byte()
+    v = v + band(b, 0x7f) * 2 ^ shift
+    shift = shift + 7
+  until b < 0x80
+  return v
+end
+
+function Reader:bytes(n)
+  local s = self.s:sub(self.pos, self.pos + n - 1)
+  if #s < n then error("truncated bytecode", 0) end
+  self.pos = self.pos + n
+  return s
+end
+
+local function uleb(v)
+  local out = {}
+  repeat
+    local b = v % 128
+    v = (v - b) / 128
+    out[#out + 1] = string.char(v > 0 and b + 128 or b)
+  until v == 0
+  return table.concat(out)
+end
+
+-- A template entry as its bytes, and what it holds (for keys: the string,
+-- or the integer).
+local function read_ktabk(r)
+  local start = r.pos
+  local t = r:uleb()
+  local value
+  if t >= KTAB_STR then
+    value = r:bytes(t - KTAB_STR)
+  elseif t == KTAB_INT then
+    value = r:uleb()
+  elseif t == KTAB_NUM then
+    r:uleb(); r:uleb()
+  end
+  return r.s:sub(start, r.pos - 1), value, t
+end
+
+local function read_ktab(r)
+  local narray, nhash = r:uleb(), r:uleb()
+  local array, hash, keys, ints = {}, {}, {}, {}
+  for i = 1, narray do array[i] = (read_ktabk(r)) end
+  for i = 1, nhash do
+    local kbytes, k, kt = read_ktabk(r)
+    local vbytes = read_ktabk(r)
+    hash[i] = kbytes .. vbytes
+    if kt >= KTAB_STR then keys[k] = true elseif kt == KTAB_INT then ints[k] = true end
+  end
+  return { array = array, hash = hash, keys = keys, ints = ints }
+end
+
+local function write_ktab(t)
+  return uleb(#t.array) .. uleb(#t.hash) .. table.concat(t.array) .. table.concat(t.hash)
+end
+
+-- ----------------------------------------------------------- the scan
+
+local function instruction(code, pc) -- pc from 0: op, a, b, c
+  local o = pc * 4 + 1
+  local op, a, c, b = code:byte(o, o + 3)
+  return op, a, b, c
+end
+
+-- For each TDUP in `code` (numbc instructions): {kgc = its constant index,
+-- keys = {string constant index...}, slots = {array index...}}.
+local function constructors(code, numbc)
+  local found = {}
+  for pc = 0, numbc - 1 do
+    local op, a, _, _ = instruction(code, pc)
+    if op == TDUP then
+      local d = code:byte(pc * 4 + 3) + code:byte(pc * 4 + 4) * 256
+      local entry = { kgc = d, keys = {}, slots = {} }
+      for next_pc = pc + 1, math.min(numbc - 1, pc + 512) do
+        local nop, na, nb, nc = instruction(code, next_pc)
+        if (nop == TSETS or nop == TSETB) and nb == a then
+          if nop == TSETS then entry.keys[#entry.keys + 1] = nc else entry.slots[#entry.slots + 1] = nc end
+        elseif na == a and not KEEPS_A[nop] then
+          break
+        end
+      end
+      found[#found + 1] = entry
+    end
+  end
+  return found
+end
+
+-- ----------------------------------------------------------- rewriting
+
+-- One kgc entry: its bytes, and for a template its entries, for a string
+-- its text.
+local function read_kgc(r)
+  local start = r.pos
+  local t = r:uleb()
+  if t == KGC_TAB then return { tab = read_ktab(r) } end
+  if t >= KGC_STR then
+    local text = r:bytes(t - KGC_STR)
+    return { bytes = r.s:sub(start, r.pos - 1), str = text }
+  end
+  local words = (t == KGC_I64 or t == KGC_U64) and 2 or t == KGC_COMPLEX and 4 or 0
+  for _ = 1, words do r:uleb() end
+  return { bytes = r.s:sub(start, r.pos - 1) }
+end
+
+-- Puts back into `tab` the keys and array slots a constructor stores.
+local function reserve(tab, entry, kgc)
+  local n = #kgc
+  for _, c in ipairs(entry.keys) do
+    local key = kgc[n - c] and kgc[n - c].str
+    if key and not tab.keys[key] then
+      tab.keys[key] = true
+      tab.hash[#tab.hash + 1] = uleb(KTAB_STR + #key) .. key .. uleb(KTAB_NIL)
+    end
+  end
+  for _, slot in ipairs(entry.slots) do
+    if slot >= 1 and not tab.ints[slot] then
+      while #tab.array <= slot do tab.array[#tab.array + 1] = uleb(KTAB_NIL) end
+    end
+  end
+end
+
+-- A prototype's header: its flags, parameter count, frame size and
+-- upvalue count bytes, then the counts of its constants and instructions
+-- (and where it has line information, that information's size and span).
+local function read_proto_head(r, strip)
+  r:byte(); r:byte(); r:byte()
+  local numuv = r:byte()
+  local numkgc, _, numbc = r:uleb(), r:uleb(), r:uleb()
+  if not strip and r:uleb() > 0 then r:uleb(); r:uleb() end
+  return numuv, numkgc, numbc
+end
+
+-- The dump's header: the signature, version 2 (LuaJIT 2.1), flags, and
+-- without BCDUMP_F_STRIP the chunk name. Returns whether it is stripped, or
+-- nil for a dump this does not know (another version, big-endian).
+local function read_dump_head(r)
+  if r:bytes(3) ~= "\27LJ" or r:byte() ~= 2 then return nil end
+  local flags = r:uleb()
+  if band(flags, BCDUMP_F_BE) ~= 0 then return nil end
+  local strip = band(flags, BCDUMP_F_STRIP) ~= 0
+  if not strip then r:bytes(r:uleb()) end
+  return strip
+end
+
+local function fix_proto(pdata, strip)
+  local r = reader(pdata)
+  local numuv, numkgc, numbc = read_proto_head(r, strip)
+  local head = pdata:sub(1, r.pos - 1)
+  local code = r:bytes(numbc * 4)
+  local uv = r:bytes(numuv * 2)
+  local kgc = {}
+  for i = 1, numkgc do kgc[i] = read_kgc(r) end
+  local rest = pdata:sub(r.pos)
+  for _, entry in ipairs(constructors(code, numbc)) do
+    local k = kgc[numkgc - entry.kgc]
+    if k and k.tab then reserve(k.tab, entry, kgc) end
+  end
+  local out = { head, code, uv }
+  for i = 1, numkgc do
+    out[#out + 1] = kgc[i].tab and (uleb(KGC_TAB) .. write_ktab(kgc[i].tab)) or kgc[i].bytes
+  end
+  out[#out + 1] = rest
+  return table.concat(out)
+end
+
+local function fix(dump)
+  local r = reader(dump)
+  local strip = read_dump_head(r)
+  if strip == nil then return dump end
+  local out = { dump:sub(1, r.pos - 1) }
+  while true do
+    local len = r:uleb()
+    if len == 0 then break end
+    local pdata = fix_proto(r:bytes(len), strip)
+    out[#out + 1] = uleb(#pdata) .. pdata
+  end
+  out[#out + 1] = "\0"
+  return table.concat(out)
+end
+
+-- dump(fn) -> bytecode: string.dump(fn) with the constructors' keys.
+function M.dump(fn)
+  local dump = string.dump(fn)
+  if not understood then return dump end
+  local ok, fixed = pcall(fix, dump)
+  return ok and fixed or dump
+end
+
+-- templates(bytecode) -> for each template in the dump, in order: the sorted
+-- string keys and the array length it reserves (for specs and the curious).
+function M.templates(dump)
+  local found = {}
+  local r = reader(dump)
+  local strip = read_dump_head(r)
+  assert(strip ~= nil, "not a LuaJIT 2.1 little-endian dump")
+  while true do
+    local len = r:uleb()
+    if len == 0 then break end
+    local p = reader(r:bytes(len))
+    local numuv, numkgc, numbc = read_proto_head(p, strip)
+    p:bytes(numbc * 4 + numuv * 2)
+    for _ = 1, numkgc do
+      local k = read_kgc(p)
+      if k.tab then
+        local keys = {}
+        for key in pairs(k.tab.keys) do keys[#keys + 1] = key end
+        table.sort(keys)
+        found[#found + 1] = { keys = keys, narray = #k.tab.array }
+      end
+    end
+  end
+  return found
+end
+
+return M
