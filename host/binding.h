@@ -81,6 +81,6 @@ int luaopen_sonde_c_http(lua_State *L);
 int luaopen_sonde_c_server(lua_State *L);
 int luaopen_sonde_c_watchdog(lua_State *L);
 int luaopen_sonde_c_repl(lua_State *L);
-int luaopen_sonde_c_spec(lua_State *L);
+int luaopen_sonde_c_debug(lua_State *L);
 
 #endif

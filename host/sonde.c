@@ -187,7 +187,7 @@ static int open_libs(lua_State *L) {
     sonde_preload(S, "sonde.c.server", luaopen_sonde_c_server);
     sonde_preload(S, "sonde.c.watchdog", luaopen_sonde_c_watchdog);
     sonde_preload(S, "sonde.c.repl", luaopen_sonde_c_repl);
-    sonde_preload(S, "sonde.c.spec", luaopen_sonde_c_spec);
+    sonde_preload(S, "sonde.c.debug", luaopen_sonde_c_debug);
     sonde_preload(S, "cjson", luaopen_cjson);
     return 0;
 }

@@ -19,12 +19,30 @@ local M = {}
 
 -- ------------------------------------------------------------ plain checks
 
--- plain_same(a, b) -> true when luassert's deepcompare surely says equal
--- (tables without metatables, compared key by key), false when it surely
--- does not, nil when it cannot tell (a metatable, a deep or cyclic table)
--- and the call goes to luassert. In C: in Lua, its loops kept LuaJIT from
--- compiling an assertion's path.
-local plain_same = require("sonde.c.spec").plain_same
+local MAX_DEPTH = 64
+
+-- plain_same(a, b) -> true when luassert's deepcompare surely says equal:
+-- tables without metatables, compared key by key. false or nil ("cannot
+-- tell": a metatable, a deep or cyclic table) send the call to luassert.
+local function plain_same(a, b, depth)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  -- getmetatable is nil exactly when there is no metatable (a __metatable
+  -- field cannot hide one behind nil), and unlike debug's it compiles
+  if rawequal(a, b) then return getmetatable(a) == nil or nil end
+  if getmetatable(a) ~= nil or getmetatable(b) ~= nil or depth > MAX_DEPTH then return nil end
+  for k, v in next, a do
+    local w = rawget(b, k)
+    if w == nil then return false end
+    if type(v) == "table" or v ~= w then
+      local same = plain_same(v, w, depth + 1)
+      if not same then return same end
+    end
+  end
+  for k in next, b do
+    if rawget(a, k) == nil then return false end
+  end
+  return true
+end
 
 local function type_check(name)
   return function(n, v) return n >= 1 and type(v) == name end
@@ -32,7 +50,7 @@ end
 
 -- Checks by assertion name: (argument count, arguments...) -> passes.
 local CHECKS = {
-  same = function(n, a, b) return n >= 2 and plain_same(a, b) == true end,
+  same = function(n, a, b) return n >= 2 and plain_same(a, b, 1) == true end,
   equals = function(n, a, b) return n >= 2 and rawequal(a, b) end,
   truthy = function(n, v) return n >= 1 and v ~= nil and v ~= false end,
   falsy = function(n, v) return n >= 1 and (v == nil or v == false) end,

@@ -257,7 +257,7 @@ local running_test, finally_list -- the test whose body runs now
 -- where(1) -> file, line of the spec code calling the DSL function that
 -- asks: the whole path (short_src cuts long ones), without the table
 -- debug.getinfo would build per call.
-local where = require("sonde.c.spec").where
+local where = require("sonde.c.debug").where
 
 local function join_name(parent, name)
   if parent and parent.kind ~= "file" and parent.full_name ~= "" then return parent.full_name .. " " .. name end
