@@ -31,6 +31,8 @@
 
 #include <editline/readline.h>
 
+#include "edit_dl.h"
+
 struct sonde_repl {
     uv_poll_t            poll;         /* stdin readable (when pollable) */
     uv_signal_t          winch;        /* terminal resized (when edit) */
@@ -464,6 +466,11 @@ sonde_repl *sonde_repl_open(sonde_loop *lp, const sonde_repl_opts *o, int *err) 
         r->open_handles++;
         /* uv_poll_init made stdin non-blocking, which the shell would inherit */
         if (r->stdin_flags >= 0) fcntl(STDIN_FILENO, F_SETFL, r->stdin_flags);
+    }
+    char why[300];
+    if (r->edit && sonde_edit_load(why, sizeof why) != 0) {
+        fprintf(stderr, "sonde: line editing is off: %s\n", why); /* the REPL still reads lines */
+        r->edit = 0;
     }
     if (r->edit) editor_open(r, o);
     watch_term();
