@@ -43,6 +43,11 @@ describe("sonde.bytecode", function()
     assert.are.equal(3, bytecode.templates(bytecode.dump(build))[1].narray) -- [0], [1], [2]
   end)
 
+  it("leaves a dump with nothing to put back as string.dump wrote it", function()
+    local function constant(x) return { a = 1, b = { 2, 3 } }, x end
+    assert.are.equal(string.dump(constant), bytecode.dump(constant))
+  end)
+
   it("takes later stores into the same local, and stops where the register is written again", function()
     local function later(x) local t = { a = x } t.b = x return t end
     assert.are.same({ "a,b" }, keys_of(bytecode.dump(later)))

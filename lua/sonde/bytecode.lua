@@ -58,7 +58,7 @@ end
 -- ------------------------------------------------------------ reading
 
 local BCDUMP_F_BE, BCDUMP_F_STRIP = 1, 2
-local KGC_CHILD, KGC_TAB, KGC_I64, KGC_U64, KGC_COMPLEX, KGC_STR = 0, 1, 2, 3, 4, 5
+local KGC_TAB, KGC_I64, KGC_U64, KGC_COMPLEX, KGC_STR = 1, 2, 3, 4, 5 -- and 0: a child
 local KTAB_NIL, KTAB_INT, KTAB_NUM, KTAB_STR = 0, 3, 4, 5
 
 local Reader = {}
@@ -135,30 +135,37 @@ end
 
 -- ----------------------------------------------------------- the scan
 
-local function instruction(code, pc) -- pc from 0: op, a, b, c
-  local o = pc * 4 + 1
-  local op, a, c, b = code:byte(o, o + 3)
+-- The instruction at pc (from 0) of the code starting at s[base].
+local function instruction(s, base, pc)
+  local o = base + pc * 4
+  local op, a, c, b = s:byte(o, o + 3)
   return op, a, b, c
 end
 
--- For each TDUP in `code` (numbc instructions): {kgc = its constant index,
--- keys = {string constant index...}, slots = {array index...}}.
-local function constructors(code, numbc)
-  local found = {}
+-- For each TDUP in the numbc instructions at s[base] that something is
+-- stored into: {kgc = its constant index, keys = {string constant
+-- index...}, slots = {array index...}}; nil when there is none (most
+-- functions: this look is all a dump pays for them).
+local function constructors(s, base, numbc)
+  local found
   for pc = 0, numbc - 1 do
-    local op, a, _, _ = instruction(code, pc)
+    local op, a = s:byte(base + pc * 4, base + pc * 4 + 1)
     if op == TDUP then
-      local d = code:byte(pc * 4 + 3) + code:byte(pc * 4 + 4) * 256
-      local entry = { kgc = d, keys = {}, slots = {} }
+      local entry
       for next_pc = pc + 1, math.min(numbc - 1, pc + 512) do
-        local nop, na, nb, nc = instruction(code, next_pc)
+        local nop, na, nb, nc = instruction(s, base, next_pc)
         if (nop == TSETS or nop == TSETB) and nb == a then
+          if not entry then
+            local o = base + pc * 4
+            entry = { kgc = s:byte(o + 2) + s:byte(o + 3) * 256, keys = {}, slots = {} }
+            found = found or {}
+            found[#found + 1] = entry
+          end
           if nop == TSETS then entry.keys[#entry.keys + 1] = nc else entry.slots[#entry.slots + 1] = nc end
         elseif na == a and not KEEPS_A[nop] then
           break
         end
       end
-      found[#found + 1] = entry
     end
   end
   return found
@@ -166,29 +173,29 @@ end
 
 -- ----------------------------------------------------------- rewriting
 
--- One kgc entry: its bytes, and for a template its entries, for a string
--- its text.
-local function read_kgc(r)
-  local start = r.pos
+-- Steps over one kgc entry; returns its type (KGC_STR and above: a string
+-- of type - KGC_STR bytes).
+local function skip_kgc(r)
   local t = r:uleb()
-  if t == KGC_TAB then return { tab = read_ktab(r) } end
   if t >= KGC_STR then
-    local text = r:bytes(t - KGC_STR)
-    return { bytes = r.s:sub(start, r.pos - 1), str = text }
+    r.pos = r.pos + t - KGC_STR
+  elseif t == KGC_TAB then
+    read_ktab(r)
+  else
+    local words = (t == KGC_I64 or t == KGC_U64) and 2 or t == KGC_COMPLEX and 4 or 0
+    for _ = 1, words do r:uleb() end
   end
-  local words = (t == KGC_I64 or t == KGC_U64) and 2 or t == KGC_COMPLEX and 4 or 0
-  for _ = 1, words do r:uleb() end
-  return { bytes = r.s:sub(start, r.pos - 1) }
+  return t
 end
 
--- Puts back into `tab` the keys and array slots a constructor stores.
-local function reserve(tab, entry, kgc)
-  local n = #kgc
+-- Puts back into `tab` the keys and array slots a constructor stores;
+-- key(c) is the string constant c, or nil.
+local function reserve(tab, entry, key)
   for _, c in ipairs(entry.keys) do
-    local key = kgc[n - c] and kgc[n - c].str
-    if key and not tab.keys[key] then
-      tab.keys[key] = true
-      tab.hash[#tab.hash + 1] = uleb(KTAB_STR + #key) .. key .. uleb(KTAB_NIL)
+    local k = key(c)
+    if k and not tab.keys[k] then
+      tab.keys[k] = true
+      tab.hash[#tab.hash + 1] = uleb(KTAB_STR + #k) .. k .. uleb(KTAB_NIL)
     end
   end
   for _, slot in ipairs(entry.slots) do
@@ -221,39 +228,75 @@ local function read_dump_head(r)
   return strip
 end
 
-local function fix_proto(pdata, strip)
+-- The prototype in pdata with its templates' keys put back, given what
+-- its constructors store (found). Only the templates are rewritten; the
+-- rest is copied.
+local function fix_proto(pdata, strip, found)
   local r = reader(pdata)
   local numuv, numkgc, numbc = read_proto_head(r, strip)
-  local head = pdata:sub(1, r.pos - 1)
-  local code = r:bytes(numbc * 4)
-  local uv = r:bytes(numuv * 2)
-  local kgc = {}
-  for i = 1, numkgc do kgc[i] = read_kgc(r) end
-  local rest = pdata:sub(r.pos)
-  for _, entry in ipairs(constructors(code, numbc)) do
-    local k = kgc[numkgc - entry.kgc]
-    if k and k.tab then reserve(k.tab, entry, kgc) end
-  end
-  local out = { head, code, uv }
+  r.pos = r.pos + numbc * 4 + numuv * 2
+  local at, kind = {}, {}
   for i = 1, numkgc do
-    out[#out + 1] = kgc[i].tab and (uleb(KGC_TAB) .. write_ktab(kgc[i].tab)) or kgc[i].bytes
+    at[i] = r.pos
+    kind[i] = skip_kgc(r)
   end
-  out[#out + 1] = rest
+  at[numkgc + 1] = r.pos
+  local function key(c) -- constant c of a TSETS, a string
+    local i = numkgc - c
+    if not kind[i] or kind[i] < KGC_STR then return nil end
+    local k = reader(pdata, at[i])
+    return k:bytes(k:uleb() - KGC_STR)
+  end
+  local tabs = {}
+  for _, entry in ipairs(found) do
+    local i = numkgc - entry.kgc
+    if kind[i] == KGC_TAB then
+      if not tabs[i] then
+        local t = reader(pdata, at[i])
+        t:uleb()
+        tabs[i] = read_ktab(t)
+      end
+      reserve(tabs[i], entry, key)
+    end
+  end
+  local out, copied = {}, 1
+  for i = 1, numkgc do
+    if tabs[i] then
+      out[#out + 1] = pdata:sub(copied, at[i] - 1)
+      out[#out + 1] = uleb(KGC_TAB) .. write_ktab(tabs[i])
+      copied = at[i + 1]
+    end
+  end
+  out[#out + 1] = pdata:sub(copied)
   return table.concat(out)
 end
 
+-- Only the prototypes whose constructors store something are rebuilt; the
+-- rest of the dump is copied as it is (or returned, when nothing changes).
 local function fix(dump)
   local r = reader(dump)
   local strip = read_dump_head(r)
   if strip == nil then return dump end
-  local out = { dump:sub(1, r.pos - 1) }
+  local out, copied = nil, 1 -- dump[1, copied) is in out
   while true do
+    local len_at = r.pos
     local len = r:uleb()
     if len == 0 then break end
-    local pdata = fix_proto(r:bytes(len), strip)
-    out[#out + 1] = uleb(#pdata) .. pdata
+    local start = r.pos
+    r.pos = start + len
+    local head = reader(dump, start)
+    local _, _, numbc = read_proto_head(head, strip)
+    local found = constructors(dump, head.pos, numbc)
+    if found then
+      local pdata = fix_proto(dump:sub(start, start + len - 1), strip, found)
+      out = out or {}
+      out[#out + 1] = dump:sub(copied, len_at - 1)
+      out[#out + 1] = uleb(#pdata) .. pdata
+      copied = start + len
+    end
   end
-  out[#out + 1] = "\0"
+  if not out then return dump end
+  out[#out + 1] = dump:sub(copied)
   return table.concat(out)
 end
 
@@ -279,12 +322,14 @@ function M.templates(dump)
     local numuv, numkgc, numbc = read_proto_head(p, strip)
     p:bytes(numbc * 4 + numuv * 2)
     for _ = 1, numkgc do
-      local k = read_kgc(p)
-      if k.tab then
-        local keys = {}
-        for key in pairs(k.tab.keys) do keys[#keys + 1] = key end
+      local at = p.pos
+      if skip_kgc(p) == KGC_TAB then
+        local t = reader(p.s, at)
+        t:uleb()
+        local tab, keys = read_ktab(t), {}
+        for key in pairs(tab.keys) do keys[#keys + 1] = key end
         table.sort(keys)
-        found[#found + 1] = { keys = keys, narray = #k.tab.array }
+        found[#found + 1] = { keys = keys, narray = #tab.array }
       end
     end
   end
