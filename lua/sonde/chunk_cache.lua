@@ -63,9 +63,10 @@ local function cache_file(path, hash)
   return string.format("%s/%s-%s.bc", dir, loop.hash64(FORMAT .. "\0" .. jit.version .. "\0" .. path), hash)
 end
 
--- Entries are keyed by path and content, so files under ever new names
--- (temporary specs) and old contents would pile up: now and then (1 store in 256), when there are more
--- than MAX_ENTRIES, about half of them, chosen at random, are dropped.
+-- Storing a file's new content drops the entries of its earlier ones, but
+-- files under ever new names (temporary specs) would pile up: now and then
+-- (1 store in 256), when there are more than MAX_ENTRIES, about half of
+-- them, chosen at random, are dropped.
 local MAX_ENTRIES = 4096
 
 -- prune([max]): with more than max entries (MAX_ENTRIES), drops about half.
@@ -83,6 +84,18 @@ local function maybe_prune(file)
   if loop.hash64(file .. tostring(loop.real_now())):sub(-2) == "00" then M.prune() end
 end
 
+-- The entries of the earlier contents of the file whose entry is `file`
+-- (a large spec edited often would otherwise fill the cache with them).
+local function drop_earlier(file)
+  local name = file:match("[^/]+$")
+  local prefix = name:match("^%x+%-")
+  for _, e in ipairs(loop.scandir(dir) or {}) do
+    if e.name ~= name and e.name:sub(1, #prefix) == prefix and e.name:find("%.bc$") then
+      os.remove(dir .. "/" .. e.name)
+    end
+  end
+end
+
 -- Writes whole or not at all: a reader never sees half a file, and two
 -- processes (--jobs workers) never write the same temporary file.
 local function store(file, chunk)
@@ -94,6 +107,7 @@ local function store(file, chunk)
   local written = f:write(bytecode)
   local closed = f:close()
   if not (written and closed and os.rename(tmp, file)) then return os.remove(tmp) end
+  drop_earlier(file)
   maybe_prune(file)
 end
 
