@@ -203,11 +203,11 @@ Scope.__index = Scope
 
 -- A scope owns the tasks spawned under it (a spec test, a script run) so
 -- that they can be cancelled together and their lost errors found.
--- Most scopes (a test's) never spawn a task of their own nor lose one: both
+-- Most scopes (a test's) never have a task that waits nor lose one: both
 -- sets start as a shared empty one, replaced at the first entry.
-local function read_only() error("internal: a scope's shared empty set", 2) end
-local NO_TASKS = setmetatable({}, { __newindex = read_only })
-local NONE_LOST = setmetatable({}, { __newindex = read_only })
+local READ_ONLY = { __newindex = function() error("internal: a shared empty set is read-only", 2) end }
+local NO_TASKS = setmetatable({}, READ_ONLY)
+local NONE_LOST = setmetatable({}, READ_ONLY)
 
 function M.scope(name)
   if interleave_seed then reseed(tostring(name)) end
@@ -223,8 +223,9 @@ local function as_function(callable)
   return function(...) return callable(...) end
 end
 
--- (No function on a test's path defines a closure: LuaJIT 2.1 compiles no
--- function that does, since its every return must close upvalues.)
+-- (No function on a test's path defines a closure: LuaJIT 2.1 compiles
+-- neither the closure's creation nor the closing of upvalues that then
+-- precedes each of the function's returns.)
 local function task_of(scope, fn)
   if type(fn) ~= "function" then fn = as_function(fn) end
   serial = serial + 1
@@ -238,11 +239,15 @@ local function new_task(scope, fn, ...)
   return t
 end
 
--- A spawned task is among its scope's tasks (close_scope cancels them).
-local function start(t)
+-- Puts a task among its scope's tasks (close_scope cancels them).
+local function track(t)
   local scope = t.scope
   if scope.tasks == NO_TASKS then scope.tasks = {} end
   scope.tasks[t] = true
+end
+
+local function start(t)
+  track(t)
   t.state = "scheduled"
   tail = tail + 1
   queue[tail] = t
@@ -273,15 +278,16 @@ local step -- below
 -- spawn_now(scope, fn) -> task: runs fn() as a task under `scope` at
 -- once, inside the running task, until it returns or first waits (as
 -- asyncio's eager tasks). The runner starts each test this way: most tests
--- never wait, and then they cost no trip through the ready queue and no
--- timer for the join. The caller owns the task: it is not among the
--- scope's tasks, which close_scope cancels, and must join or cancel it.
+-- never wait, and then they cost no trip through the ready queue, no timer
+-- for the join and no entry among the scope's tasks (one that waits is
+-- put there, for close_scope to cancel).
 function M.spawn_now(scope, fn)
   local me = current
   local t = task_of(scope, fn)
   t.state = "scheduled"
   step(t)
   current = me
+  if t.state ~= "done" then track(t) end
   return t
 end
 
@@ -670,7 +676,7 @@ end
 
 -- close_scope(scope) -> lost: cancels every task still running under it,
 -- lets them unwind, and returns the tasks whose errors nobody joined.
-local NOTHING_LOST = setmetatable({}, { __newindex = function() error("close_scope's result is read-only", 2) end })
+local NOTHING_LOST = setmetatable({}, READ_ONLY)
 
 local function by_serial(a, b) return a.serial < b.serial end
 
