@@ -275,16 +275,23 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t n) {
 
 /* hash_file(path) -> hash64 of the file's content, its size | nil, err:
  * streamed through a fixed buffer, so checking a large spec file against
- * the cache builds no Lua string of it. A file that changes size while it
- * is read is an error. */
+ * the cache builds no Lua string of it. Regular files only (a pipe read
+ * here would be gone for its reader; opening a FIFO does not wait for its
+ * writer). A file that changes size while it is read is an error. */
 static int loop_hash_file(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    int         fd = open(path, O_RDONLY | O_CLOEXEC);
+    int         fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int err = errno;
         if (fd >= 0) close(fd);
         return sonde_binding_fail(L, uv_translate_sys_error(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        lua_pushnil(L);
+        lua_pushstring(L, "not a regular file");
+        return 2;
     }
     unsigned char buf[32 * 1024]; /* a multiple of 8: only the last read leaves a tail */
     uint64_t      h = murmur_start((uint64_t)st.st_size), total = 0;

@@ -95,6 +95,14 @@ describe("sonde.chunk_cache", function()
     assert.matches("no such file", err)
   end)
 
+  it("loads what is no regular file (a pipe) as loadfile does", function()
+    local cache, script = scratch("from_stdin.lua",
+      'local chunk, err = require("sonde.chunk_cache").loadfile("/dev/stdin")\nprint(chunk and chunk() or err)\n')
+    local code, out, err = support.sonde("run", script, { stdin = 'return "from the pipe"\n', env = { SONDE_CACHE_DIR = cache } })
+    assert.are.equal(0, code, err)
+    assert.are.equal("from the pipe\n", out)
+  end)
+
   it("does not use a cached file that was cut short", function()
     local cache, file = scratch("m.lua", 'return "whole"\n')
     run(LOAD, cache, file)

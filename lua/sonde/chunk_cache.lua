@@ -4,14 +4,14 @@
 -- sonde test parses luassert's two dozen files again.
 --
 -- A cached file is LuaJIT's own bytecode (with line information, and the
--- keys table constructors reserve: sonde.bytecode), named by a hash of the format, the LuaJIT version and the
--- source's path, and by the 64-bit hash of the source's content: a file
--- whose content differs in any byte has another name, and is compiled
--- afresh. The source is hashed in C and the cached chunk loads with
--- loadfile, so neither is ever read whole into a Lua string. A cache that
--- cannot be read or written is simply not used. The cache lives in
--- $SONDE_CACHE_DIR, else $XDG_CACHE_HOME/sonde, else ~/.cache/sonde;
--- SONDE_CACHE=off turns it off.
+-- keys table constructors reserve: sonde.bytecode), named by a hash of the
+-- format, the LuaJIT version and the source's path, and by the 64-bit hash
+-- of the source's content: a file whose content differs in any byte has
+-- another name, and is compiled afresh. The source is hashed in C and a
+-- cached chunk loads with loadfile, so when the cache has it neither file
+-- is read whole into a Lua string. A cache that cannot be read or written
+-- is simply not used. The cache lives in $SONDE_CACHE_DIR, else
+-- $XDG_CACHE_HOME/sonde, else ~/.cache/sonde; SONDE_CACHE=off turns it off.
 local loop = require("sonde.c.loop")
 local bytecode_dump = require("sonde.bytecode").dump
 
@@ -123,10 +123,12 @@ end
 
 -- From the cache when the content is there (a cached file cut short fails
 -- to load, and is compiled again); the content compiled is the content
--- hashed, even when the file changes meanwhile.
+-- hashed, even when the file changes meanwhile. What is no regular file (a
+-- pipe, a FIFO) loads as Lua's loadfile loads it.
 local function load_path(path)
   local hash = loop.hash_file(path)
-  local chunk = hash and loadfile(cache_file(path, hash), "b")
+  if not hash then return loadfile(path) end
+  local chunk = loadfile(cache_file(path, hash), "b")
   if chunk then return chunk end
   local source = read_all(path, "rb")
   if not source then return loadfile(path) end -- its error
