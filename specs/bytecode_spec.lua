@@ -36,11 +36,21 @@ describe("sonde.bytecode", function()
     end
   end)
 
-  it("puts back the keys and array slots constructors store, which string.dump drops", function()
+  it("puts back the string keys constructors store, which string.dump drops, and leaves arrays be", function()
     local function build(x, y) return { name = x, line = 1, fn = y, x, y } end
     assert.are.same({ "line" }, keys_of(string.dump(build)))
     assert.are.same({ "fn,line,name" }, keys_of(bytecode.dump(build)))
-    assert.are.equal(3, bytecode.templates(bytecode.dump(build))[1].narray) -- [0], [1], [2]
+    assert.are.equal(bytecode.templates(string.dump(build))[1].narray, bytecode.templates(bytecode.dump(build))[1].narray)
+  end)
+
+  it("keeps what # says of a table with holes", function()
+    local function holes(x, y)
+      local t = { a = 1, [1] = x, [3] = y }
+      local u = { a = x }
+      u[2] = x
+      return #t, #u
+    end
+    assert.are.same({ holes(1, 3) }, { assert(loadstring(bytecode.dump(holes)))(1, 3) })
   end)
 
   it("leaves a dump with nothing to put back as string.dump wrote it", function()

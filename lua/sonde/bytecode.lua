@@ -10,12 +10,15 @@
 -- 72. The sonde binary's own modules and the chunk cache are bytecode.
 --
 -- dump(fn) writes string.dump's bytecode with those keys put back: for each
--- TDUP, the string keys and array slots that the TSETS and TSETB after it
--- store into the same register, until that register is written again.
+-- TDUP, the string keys that the TSETS after it store into the same
+-- register, until an instruction names that register as the one it writes
+-- (writes to ranges of registers, a call's results say, are not followed).
 -- LuaJIT's reader loads them as the parser made them (keys with nil
--- values), so the bytecode is what a fixed LuaJIT would write. Keys that
--- turn out not to be the constructor's only make its tables reserve a slot
--- more; nothing else changes, since a key with a nil value is absent to Lua.
+-- values), so the bytecode is what a fixed LuaJIT would write. A key taken
+-- from a store into another table only makes the template's tables reserve
+-- a slot more: a string key with a nil value is absent to Lua. Array slots
+-- are left as they are, as LuaJIT's own fix leaves them: reserving them
+-- would change what # says of a table with holes.
 -- Pure Lua, so the build can use it under luajit to embed sonde's modules.
 local bit = require("bit")
 local jutil = require("jit.util")
@@ -37,14 +40,14 @@ do
   local n = 0
   for name in OPCODES:gmatch("%S+") do OP[name], n = n, n + 1 end
 end
-local TDUP, TSETS, TSETB = OP.TDUP, OP.TSETS, OP.TSETB
+local TDUP, TSETS = OP.TDUP, OP.TSETS
 
 local function probe(x)
   local t = { a = 1, b = x, x }
   return t
 end
 local function probe_op(pc) return band((jutil.funcbc(probe, pc)), 0xff) end
-local understood = probe_op(1) == TDUP and probe_op(2) == TSETS and probe_op(3) == TSETB and probe_op(4) == OP.RET1
+local understood = probe_op(1) == TDUP and probe_op(2) == TSETS and probe_op(3) == OP.TSETB and probe_op(4) == OP.RET1
 
 -- Opcodes whose A operand is no register they write: stores, tests,
 -- returns, jumps. Any other naming the template's register ends its scan.
@@ -118,15 +121,15 @@ end
 
 local function read_ktab(r)
   local narray, nhash = r:uleb(), r:uleb()
-  local array, hash, keys, ints = {}, {}, {}, {}
+  local array, hash, keys = {}, {}, {}
   for i = 1, narray do array[i] = (read_ktabk(r)) end
   for i = 1, nhash do
     local kbytes, k, kt = read_ktabk(r)
     local vbytes = read_ktabk(r)
     hash[i] = kbytes .. vbytes
-    if kt >= KTAB_STR then keys[k] = true elseif kt == KTAB_INT then ints[k] = true end
+    if kt >= KTAB_STR then keys[k] = true end
   end
-  return { array = array, hash = hash, keys = keys, ints = ints }
+  return { array = array, hash = hash, keys = keys }
 end
 
 local function write_ktab(t)
@@ -142,10 +145,10 @@ local function instruction(s, base, pc)
   return op, a, b, c
 end
 
--- For each TDUP in the numbc instructions at s[base] that something is
+-- For each TDUP in the numbc instructions at s[base] that string keys are
 -- stored into: {kgc = its constant index, keys = {string constant
--- index...}, slots = {array index...}}; nil when there is none (most
--- functions: this look is all a dump pays for them).
+-- index...}}; nil when there is none (most functions: this look is all a
+-- dump pays for them).
 local function constructors(s, base, numbc)
   local found
   for pc = 0, numbc - 1 do
@@ -154,14 +157,14 @@ local function constructors(s, base, numbc)
       local entry
       for next_pc = pc + 1, math.min(numbc - 1, pc + 512) do
         local nop, na, nb, nc = instruction(s, base, next_pc)
-        if (nop == TSETS or nop == TSETB) and nb == a then
+        if nop == TSETS and nb == a then
           if not entry then
             local o = base + pc * 4
-            entry = { kgc = s:byte(o + 2) + s:byte(o + 3) * 256, keys = {}, slots = {} }
+            entry = { kgc = s:byte(o + 2) + s:byte(o + 3) * 256, keys = {} }
             found = found or {}
             found[#found + 1] = entry
           end
-          if nop == TSETS then entry.keys[#entry.keys + 1] = nc else entry.slots[#entry.slots + 1] = nc end
+          entry.keys[#entry.keys + 1] = nc
         elseif na == a and not KEEPS_A[nop] then
           break
         end
@@ -188,19 +191,14 @@ local function skip_kgc(r)
   return t
 end
 
--- Puts back into `tab` the keys and array slots a constructor stores;
--- key(c) is the string constant c, or nil.
+-- Puts back into `tab` the string keys a constructor stores; key(c) is the
+-- string constant c, or nil.
 local function reserve(tab, entry, key)
   for _, c in ipairs(entry.keys) do
     local k = key(c)
     if k and not tab.keys[k] then
       tab.keys[k] = true
       tab.hash[#tab.hash + 1] = uleb(KTAB_STR + #k) .. k .. uleb(KTAB_NIL)
-    end
-  end
-  for _, slot in ipairs(entry.slots) do
-    if slot >= 1 and not tab.ints[slot] then
-      while #tab.array <= slot do tab.array[#tab.array + 1] = uleb(KTAB_NIL) end
     end
   end
 end
