@@ -13,8 +13,8 @@ sonde_edit_api sonde_edit;
 static int  loaded;
 static char load_error[256];
 
-/* the soname the build was made against */
-#define SONDE_EDIT_SONAME "libedit.so.2"
+/* libedit's sonames: Debian's, then Fedora's and others', then any */
+static const char *const sonames[] = {"libedit.so.2", "libedit.so.0", "libedit.so"};
 
 static int bind_all(void *lib) {
 #define SONDE_EDIT_BIND(name)                                                                                          \
@@ -29,7 +29,9 @@ static int bind_all(void *lib) {
 
 int sonde_edit_load(char *err, size_t errlen) {
     if (loaded == 0) {
-        void *lib = dlopen(SONDE_EDIT_SONAME, RTLD_NOW | RTLD_LOCAL);
+        void *lib = NULL;
+        for (size_t i = 0; !lib && i < sizeof sonames / sizeof *sonames; i++)
+            lib = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
         if (!lib) snprintf(load_error, sizeof load_error, "cannot load libedit: %s", dlerror());
         loaded = lib && bind_all(lib) == 0 ? 1 : -1;
     }
