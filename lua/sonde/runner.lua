@@ -502,7 +502,7 @@ function Run:run_test(test)
     self:emit("test_start", result)
     return self:finish_result(result)
   end
-  if not test.parent.lazy_ok and not self:lazy_ready(test.parent) then return end
+  if not self:lazy_ready(test.parent) then return end
   local result = new_result(test, test.full_name, test.file, test.line, self)
   self:emit("test_start", result)
   self:attempt(test, result)

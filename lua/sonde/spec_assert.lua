@@ -147,7 +147,7 @@ function Chain.__call(chain, ...)
   local n = select("#", ...)
   if i.check and n <= 3 then
     local a, b, c = ...
-    if i.check(n, a, b) and unchanged(i.watched) then
+    if unchanged(i.watched) and i.check(n, a, b) then
       if n == 2 then return a, b end
       if n == 3 then return a, b, c end
       return a

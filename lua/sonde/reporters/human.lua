@@ -111,8 +111,7 @@ function M:test_end(r)
     self.running = nil
     self:draw_live(is_problem(r, self.opts))
   else
-    local mark = MARK[r.status]
-    self.out:write(self.colour and self:paint(r.status, mark) or mark)
+    self.out:write(self:paint(r.status, MARK[r.status]))
     self.column = self.column + 1
     if self.column == 80 then
       self.out:write("\n")
