@@ -17,7 +17,7 @@ local bytecode_dump = require("sonde.bytecode").dump
 
 local M = {}
 
-local FORMAT = "sonde-chunk 4"
+local FORMAT = "sonde-chunk 5"
 
 local dir -- the directory of cached chunks; false: no cache
 
