@@ -186,7 +186,7 @@ static int loop_scandir(lua_State *L) {
     return 1;
 }
 
-/* stat(path) -> "file" | "dir" | "other" | nil, err */
+/* stat(path) -> "file" | "dir" | "other", size in bytes | nil, err */
 static int loop_stat(lua_State *L) {
     uv_fs_t req;
     int     rc = uv_fs_stat(NULL, &req, luaL_checkstring(L, 1), NULL);
@@ -195,9 +195,11 @@ static int loop_stat(lua_State *L) {
         return sonde_binding_fail(L, rc);
     }
     uint64_t mode = req.statbuf.st_mode & S_IFMT;
+    uint64_t size = req.statbuf.st_size;
     uv_fs_req_cleanup(&req);
     lua_pushstring(L, mode == S_IFDIR ? "dir" : mode == S_IFREG ? "file" : "other");
-    return 1;
+    lua_pushnumber(L, (lua_Number)size);
+    return 2;
 }
 
 /* mkdir(path[, mode=0755]) -> true | nil, err: one directory; one that

@@ -121,11 +121,17 @@ local function compile(path, source)
   return chunk
 end
 
+-- Smaller files parse about as fast as their bytecode loads (a 1.5 KB
+-- module: 26 us to parse, 31 through the cache), so they are not cached.
+local MIN_CACHED = 4096
+
 -- From the cache when the content is there (a cached file cut short fails
 -- to load, and is compiled again); the content compiled is the content
 -- hashed, even when the file changes meanwhile. What is no regular file (a
 -- pipe, a FIFO) loads as Lua's loadfile loads it.
 local function load_path(path)
+  local kind, size = loop.stat(path)
+  if kind ~= "file" or size < MIN_CACHED then return loadfile(path) end
   local hash = loop.hash_file(path)
   if not hash then return loadfile(path) end
   local chunk = loadfile(cache_file(path, hash), "b")
@@ -148,16 +154,15 @@ function M.install()
   package.loaders[2] = M.searcher
 end
 
--- Walks package.path as package.searchpath does; whether each file is
--- there is asked by hashing it, which the cache needs anyway.
+-- Walks package.path as package.searchpath does: the first file there
+-- that opens.
 function M.searcher(name)
   local file = name:gsub("%.", "/")
   local tried = {}
   for template in package.path:gmatch("[^;]+") do
     local path = template:gsub("%?", function() return file end)
-    local hash, err = loop.hash_file(path)
-    local found = hash ~= nil
-    if not found and not err:find("no such file", 1, true) then -- not found unless it opens, as for Lua
+    local found = loop.stat(path) == "file"
+    if not found then -- not found unless it opens, as for Lua
       local f = io.open(path, "rb")
       found = f ~= nil and f:close()
     end
