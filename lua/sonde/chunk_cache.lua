@@ -84,16 +84,37 @@ local function maybe_prune(file)
   if loop.hash64(file .. tostring(loop.real_now())):sub(-2) == "00" then M.prune() end
 end
 
--- The entries of the earlier contents of the file whose entry is `file`
--- (a large spec edited often would otherwise fill the cache with them).
-local function drop_earlier(file)
-  local name = file:match("[^/]+$")
-  local prefix = name:match("^%x+%-")
-  for _, e in ipairs(loop.scandir(dir) or {}) do
-    if e.name ~= name and e.name:sub(1, #prefix) == prefix and e.name:find("%.bc$") then
-      os.remove(dir .. "/" .. e.name)
+-- The cache's entries by the part of their name that names the file
+-- ("<path hash>-"), read once, at the first store of a run.
+local listing
+
+local function entries_of(prefix)
+  if not listing then
+    listing = {}
+    for _, e in ipairs(loop.scandir(dir) or {}) do
+      local p = e.name:match("^(%x+%-)%x+%.bc$")
+      if p then
+        listing[p] = listing[p] or {}
+        listing[p][e.name] = true
+      end
     end
   end
+  listing[prefix] = listing[prefix] or {}
+  return listing[prefix]
+end
+
+-- Drops the entries of the earlier contents of the file whose new entry is
+-- `file` (a large spec edited often would otherwise fill the cache).
+local function drop_earlier(file)
+  local name = file:match("[^/]+$")
+  local names = entries_of(name:match("^%x+%-"))
+  for other in pairs(names) do
+    if other ~= name then
+      os.remove(dir .. "/" .. other)
+      names[other] = nil
+    end
+  end
+  names[name] = true
 end
 
 -- Writes whole or not at all: a reader never sees half a file, and two
