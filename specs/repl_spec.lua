@@ -178,6 +178,7 @@ describe("sonde repl at a terminal", function()
     assert.truthy(screen:find("http.delete", 1, true))
     term:key("C-u")
     term:line('probe = {alpha = 1, beta = {gamma = 2}}')
+    term:wait_for("gamma = 2}}\n> ") -- the line ran: keys typed ahead are echoed out of place
     term:type("probe.beta.g")
     term:key("Tab")
     term:wait_for("> probe.beta.gamma")
