@@ -2,7 +2,6 @@
 -- crashed or stuck worker reported as errors for its tests (never a hang),
 -- and a test that never yields stopped by the watchdog at its timeout.
 local support = require("specs.support")
-local process = require("sonde.process")
 
 local sonde, fixture = support.sonde, support.fixture
 local tap = support.tap
@@ -59,17 +58,7 @@ describe("--jobs", function()
   end)
 
   it("an interrupt cancels the workers' running tests, reports what ran and exits 130", function()
-    local p = process.spawn { support.bin, "test", "-o", "tap", "--jobs", "2", fixture("runner/hang.lua"),
-      fixture("runner/hooks.lua") }
-    finally(function() p:stop(1) end)
-    support.await_output(p, "stderr", "ready")
-    p:kill("INT")
-    assert.are.equal(130, p:wait(30))
-    local out = p:stdout()
-    assert.matches("ok 1 %- passes first\n", out)
-    assert.matches("not ok 2 %- hangs\n", out)
-    assert.matches("cancelled: interrupted", out)
-    assert.not_matches("never reached", out)
+    support.interrupt_hang("--jobs", "2", fixture("runner/hang.lua"), fixture("runner/hooks.lua"))
   end)
 
   it("--fail-fast with --fail-on-flaky stops at a flaky test, as a serial run does", function()

@@ -71,6 +71,29 @@ function M.await_output(p, stream, pattern)
   end
 end
 
+-- interrupt_hang(...) -> stdout of `sonde test -o tap ...` that runs
+-- fixtures/runner/hang.lua, interrupted with SIGINT once hang.lua's second
+-- test waits: checks the exit code 130, that the first test was reported
+-- passed and the waiting one cancelled, and that nothing ran after it.
+function M.interrupt_hang(...)
+  local p = process.spawn { M.bin, "test", "-o", "tap", ... }
+  local ok, out = pcall(function()
+    M.await_output(p, "stderr", "ready")
+    p:kill("INT")
+    local assert = require("luassert")
+    assert.are.equal(130, p:wait(30))
+    local out = p:stdout()
+    assert.matches("ok 1 %- passes first\n", out)
+    assert.matches("not ok 2 %- hangs\n", out)
+    assert.matches("cancelled: interrupted", out)
+    assert.not_matches("never reached", out)
+    return out
+  end)
+  p:stop(1)
+  if not ok then error(out, 0) end
+  return out
+end
+
 -- alive(pid) -> true while that process runs: `kill -0` succeeds and it is
 -- not a zombie (an exited child whose parent has not reaped it yet).
 function M.alive(pid)
