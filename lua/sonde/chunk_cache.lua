@@ -13,7 +13,6 @@
 -- is simply not used. The cache lives in $SONDE_CACHE_DIR, else
 -- $XDG_CACHE_HOME/sonde, else ~/.cache/sonde; SONDE_CACHE=off turns it off.
 local loop = require("sonde.c.loop")
-local bytecode_dump = require("sonde.bytecode").dump
 
 local M = {}
 
@@ -119,9 +118,14 @@ end
 
 -- Writes whole or not at all: a reader never sees half a file, and two
 -- processes (--jobs workers) never write the same temporary file.
+local dir_made -- make_dirs(dir) succeeded in this run
+
 local function store(file, chunk)
-  local ok, bytecode = pcall(bytecode_dump, chunk)
-  if not ok or not make_dirs(dir) then return end
+  -- required here: most runs store nothing, and need not load it
+  local ok, bytecode = pcall(require("sonde.bytecode").dump, chunk)
+  if not ok then return end
+  dir_made = dir_made or make_dirs(dir)
+  if not dir_made then return end
   local tmp = string.format("%s.%d.tmp", file, loop.pid())
   local f = io.open(tmp, "wb")
   if not f then return end
@@ -149,9 +153,9 @@ local MIN_CACHED = 4096
 -- From the cache when the content is there (a cached file cut short fails
 -- to load, and is compiled again); the content compiled is the content
 -- hashed, even when the file changes meanwhile. What is no regular file (a
--- pipe, a FIFO) loads as Lua's loadfile loads it.
-local function load_path(path)
-  local kind, size = loop.stat(path)
+-- pipe, a FIFO) loads as Lua's loadfile loads it. kind and size are what
+-- loop.stat said of path.
+local function load_path(path, kind, size)
   if kind ~= "file" or size < MIN_CACHED then return loadfile(path) end
   local hash = loop.hash_file(path)
   if not hash then return loadfile(path) end
@@ -165,7 +169,7 @@ end
 -- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
 function M.loadfile(path)
   if not cache_dir() then return loadfile(path) end
-  return load_path(path)
+  return load_path(path, loop.stat(path))
 end
 
 -- install(): Lua modules found on package.path load through the cache too.
@@ -182,13 +186,14 @@ function M.searcher(name)
   local tried = {}
   for template in package.path:gmatch("[^;]+") do
     local path = template:gsub("%?", function() return file end)
-    local found = loop.stat(path) == "file"
-    if not found then -- not found unless it opens, as for Lua
+    local kind, size = loop.stat(path)
+    local found = kind == "file"
+    if kind ~= nil and not found then -- a directory, a FIFO: there when it opens, as for Lua
       local f = io.open(path, "rb")
       found = f ~= nil and f:close()
     end
     if found then
-      local chunk, lerr = load_path(path)
+      local chunk, lerr = load_path(path, kind, size)
       if not chunk then
         error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, lerr), 0)
       end
