@@ -139,6 +139,16 @@ print(select(2, pcall(chunk)))
     assert.are.equal("2\n", run(LOAD, cache, file))
   end)
 
+  it("serves sonde's own modules read from source (SONDE_LUA_PATH), starting from an empty cache", function()
+    local cache = support.temp_dir() .. "/cache"
+    for _ = 1, 2 do -- filling the cache, then reading it
+      local code, out, err = support.sonde("run", "-", { stdin = 'print(require("sonde.bytecode").dump ~= nil)',
+        env = { SONDE_CACHE_DIR = cache, SONDE_LUA_PATH = "lua" } })
+      assert.are.equal(0, code, err)
+      assert.are.equal("true\n", out)
+    end
+  end)
+
   it("leaves files under 4 KB to Lua's loadfile", function()
     local dir = support.temp_dir()
     write(dir .. "/small.lua", "return 'small'\n")

@@ -120,9 +120,19 @@ end
 -- processes (--jobs workers) never write the same temporary file.
 local dir_made -- make_dirs(dir) succeeded in this run
 
+-- sonde.bytecode's dump, required at the first store (most runs store
+-- nothing); false while it loads, since from source it loads through here.
+local dump
+
 local function store(file, chunk)
-  -- required here: most runs store nothing, and need not load it
-  local ok, bytecode = pcall(require("sonde.bytecode").dump, chunk)
+  if dump == false then return end
+  if dump == nil then
+    dump = false
+    local loaded, bytecode = pcall(require, "sonde.bytecode")
+    dump = loaded and bytecode.dump or nil
+    if not dump then return end
+  end
+  local ok, bytecode = pcall(dump, chunk)
   if not ok then return end
   dir_made = dir_made or make_dirs(dir)
   if not dir_made then return end
