@@ -387,4 +387,17 @@ describe("a bad timeout", function()
     assert.matches("task_spec.lua:%d+: timeout must be a number of seconds, got string", err)
     h:join()
   end)
+
+  it("is reported at the caller's line by every call that takes one", function()
+    local ch, ev, fut = task.channel(), task.event(), task.future()
+    for name, call in pairs({
+      recv = function() ch:recv("1") end, send = function() task.channel(1):send(1, {}) end,
+      ["event wait"] = function() ev:wait("x") end, ["future wait"] = function() fut:wait(0 / 0) end,
+      ["task.wait"] = function() task.wait(ev, true) end,
+    }) do
+      local ok, err = pcall(call)
+      assert.is_false(ok, name)
+      assert.matches("^[^:]*task_spec.lua:%d+: timeout must be a number of seconds, got %a+$", err, nil, name)
+    end
+  end)
 end)

@@ -107,6 +107,7 @@ end
 -- wait([timeout]) -> code, signal: code is nil when a signal ended it, and
 -- signal is its name ("TERM", "KILL"...). Raises a timeout error.
 function Process:wait(timeout)
+  task.check_timeout(timeout)
   if not self.exit_event:is_set() then
     loop.real_pending(1) -- a real operation: virtual time must not jump past it
     local ok, e = pcall(self.exit_event.wait, self.exit_event, timeout)

@@ -439,14 +439,19 @@ M.need_task = need_task
 -- guards another wait and does not.
 local function arm_timeout(t, seconds, holds, real)
   if seconds == nil then return end
-  if type(seconds) ~= "number" or seconds ~= seconds then
-    -- arm_timeout <- wait_on <- join/wait/recv <- the user's line
-    error("timeout must be a number of seconds, got " .. type(seconds), 4)
-  end
   local token = timer_token(t)
   t.timer_token = token
   t.timer_id = timer_start(token, seconds, holds, real)
 end
+
+-- check_timeout(timeout): each public call that takes a timeout checks it
+-- first, so that a wrong one is reported at the line that called it.
+local function check_timeout(timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    error("timeout must be a number of seconds, got " .. (timeout ~= timeout and "nan" or type(timeout)), 3)
+  end
+end
+M.check_timeout = check_timeout
 
 -- Waits on `obj` (which wakes t through schedule and may define forget(t))
 -- for at most `timeout` seconds; returns the wake value or TIMED_OUT.
@@ -464,6 +469,7 @@ M.timeout_error = timeout_error
 -- wait(obj, timeout, what): suspends until obj schedules the task; raises a
 -- timeout error naming `what`. For modules that build their own waits.
 function M.wait(obj, timeout, what)
+  check_timeout(timeout)
   local t = need_task(what or "wait")
   if wait_on(t, obj, timeout) == TIMED_OUT then error(timeout_error(what or "wait", timeout), 2) end
 end
@@ -555,6 +561,7 @@ end
 -- join([timeout[, real]]): with `real`, the timeout runs on real time even
 -- under a virtual clock (the runner's per-test timeout).
 function Task:join(timeout, real)
+  check_timeout(timeout)
   local t = need_task("join")
   if t == self then error("a task cannot join itself", 2) end
   if self.state ~= "done" then
@@ -736,7 +743,7 @@ end
 -- timeout(seconds, fn, ...) -> fn's results, or raises a timeout error after
 -- cancelling fn's task.
 function M.timeout(seconds, fn, ...)
-  if type(seconds) ~= "number" then error("task.timeout: expected seconds, got " .. type(seconds), 2) end
+  if type(seconds) ~= "number" or seconds ~= seconds then error("task.timeout: expected seconds, got " .. type(seconds), 2) end
   local me = need_task("task.timeout")
   local inner = M.spawn(fn, ...)
   if inner.state ~= "done" then
@@ -790,6 +797,7 @@ end
 
 -- wait([timeout]) -> true, or raises a timeout error.
 function Event:wait(timeout)
+  check_timeout(timeout)
   if self.flag then return true end
   local t = need_task("event:wait")
   self.waiters[#self.waiters + 1] = t
@@ -854,6 +862,7 @@ end
 
 -- wait([timeout]) -> the result, or raises its exception / a timeout.
 function Future:wait(timeout)
+  check_timeout(timeout)
   if self.state == "pending" then
     local ok, e = pcall(self.event.wait, self.event, timeout)
     if not ok then
@@ -882,6 +891,7 @@ end
 function Channel:size() return self.last - self.first + 1 end
 
 function Channel:send(v, timeout)
+  check_timeout(timeout)
   if v == nil then error("channel:send: nil cannot be sent (recv returns nil when closed)", 2) end
   while true do
     if self.closed then error("channel:send: the channel is closed", 2) end
@@ -896,6 +906,7 @@ end
 
 -- recv([timeout]) -> value, or nil once the channel is closed and empty.
 function Channel:recv(timeout)
+  check_timeout(timeout)
   while self:size() == 0 do
     if self.closed then return nil end
     self.readers:clear()
