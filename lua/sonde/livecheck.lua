@@ -463,6 +463,7 @@ function App:log(message)
 end
 
 function App:spawn(fn, ...)
+  task.check_callable(fn, "app:spawn")
   local t = task.spawn_in(self.scope or task.current_scope(), fn, ...)
   self.tasks[t] = true
   t:add_done_callback(function() self.tasks[t] = nil end)

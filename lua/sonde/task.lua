@@ -256,11 +256,18 @@ end
 function M.current() return current end
 function M.current_scope() return current and current.scope or root_scope end
 
+-- check_callable(fn, what[, level=2]): raises at the line that called
+-- `what` (level frames above it) unless fn can be a task's body.
+local function check_callable(fn, what, level)
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error(what .. ": expected a function, got " .. type(fn), (level or 2) + 1)
+  end
+end
+M.check_callable = check_callable
+
 -- spawn(fn, ...) -> task: runs fn(...) as a new task in the current scope.
 function M.spawn(fn, ...)
-  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
-    error("task.spawn: expected a function, got " .. type(fn), 2)
-  end
+  check_callable(fn, "task.spawn")
   local t = new_task(M.current_scope(), fn, ...)
   start(t)
   return t
@@ -268,6 +275,7 @@ end
 
 -- spawn_in(scope, fn, ...): the same under an explicit scope (the runner's).
 function M.spawn_in(scope, fn, ...)
+  check_callable(fn, "task.spawn_in")
   local t = new_task(scope, fn, ...)
   start(t)
   return t
@@ -718,6 +726,7 @@ function M.gather(...)
   local fns, n = { ... }, select("#", ...)
   need_task("task.gather")
   if n == 0 then return end
+  for i = 1, n do check_callable(fns[i], "task.gather: argument " .. i) end
   local tasks, remaining, failed = {}, n, nil
   local all_done = M.event()
   for i = 1, n do
