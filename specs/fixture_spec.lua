@@ -107,6 +107,12 @@ describe("fixture.session", function()
     assert.matches("no database", err)
   end)
 
+  it("a factory asking for its own session is one clear error, not a wait forever", function()
+    local ok, err = pcall(fixture.session, "spec-self", function() return fixture.session("spec-self") end)
+    assert.is_false(ok)
+    assert.matches("fixture.session: 'spec%-self' is asked for by its own factory", err)
+  end)
+
   it("tears sessions down when the run ends (checked in a subprocess)", function()
     local code, out = support.sonde("run", support.fixture("session_teardown.lua"))
     assert.are.equal(0, code)

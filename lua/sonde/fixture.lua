@@ -130,12 +130,15 @@ function M.session(name, factory)
   if type(name) ~= "string" then error("fixture.session: expected a name first", 2) end
   local s = sessions[name]
   if s then
-    if not s.ready:is_set() then s.ready:wait() end -- another task is making it
+    if not s.ready:is_set() then
+      if s.maker == task.current() then error("fixture.session: '" .. name .. "' is asked for by its own factory", 2) end
+      s.ready:wait() -- another task is making it
+    end
     if s.error then error(s.error, 2) end
     return s.value
   end
   if type(factory) ~= "function" then error("fixture.session: '" .. name .. "' needs a factory function", 2) end
-  s = { ready = task.event() }
+  s = { ready = task.event(), maker = task.current() }
   sessions[name] = s
   local ok, value, teardown = pcall(factory)
   if not ok then s.error = value end
