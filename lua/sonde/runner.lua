@@ -697,7 +697,7 @@ end
 function Run:main(files)
   self:emit("suite_start", { files = files, opts = self.opts, seed = self.opts.seed })
   local remove = task.on_interrupt(function() self:interrupt() end)
-  for iteration = 1, self.opts.repeat_count do
+  for iteration = 1, self.opts.list and 1 or self.opts.repeat_count do -- a list names each test once
     self.iteration = iteration
     for _, path in ipairs(files) do
       if self.stopping then break end

@@ -67,7 +67,12 @@ local function take_value(opts, spec, name, value)
   if spec.kind == "list" then
     table.insert(opts[spec.key], value)
   elseif spec.kind == "csv" then
-    for item in value:gmatch("[^,%s]+") do table.insert(opts[spec.key], (item:gsub("^#", ""))) end
+    local any = false
+    for item in value:gmatch("[^,%s]+") do
+      table.insert(opts[spec.key], (item:gsub("^#", "")))
+      any = true
+    end
+    if not any then return nil, string.format("%s expects a comma-separated list of tags, got '%s'", name, value) end
   else
     opts[spec.key] = value
   end
@@ -204,8 +209,9 @@ end
 function M.open_reporters(opts)
   local list, opened = {}, {}
   for _, spec in ipairs(opts.outputs) do
-    local name, file = spec:match("^([^=]+)=(.+)$")
+    local name, file = spec:match("^([^=]+)=(.*)$")
     name = name or spec
+    if file == "" then return nil, "-o " .. spec .. ": expected a file name after '='" end
     if not known_reporter(name) then
       return nil, "unknown reporter '" .. name .. "' (expected one of: " .. table.concat(M.REPORTERS, ", ") .. ")"
     end
