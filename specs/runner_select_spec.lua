@@ -58,6 +58,16 @@ describe("--shuffle and --seed", function()
     assert.matches("^Randomized with seed %d+ %(replay with %-%-seed %d+%)\n", human)
   end)
 
+  it("--interleave's hint replays with --interleave too; randomize() alone reports the seed it drew", function()
+    local _, human = sonde("test", "--interleave", MANY)
+    assert.matches("^Randomized with seed %d+ %(replay with %-%-interleave %-%-seed %d+%)\n", human)
+    local dir = support.temp_dir()
+    support.write_file(dir .. "/r_spec.lua", 'describe("r", function() randomize() for i = 1, 5 do it("t" .. i, function() end) end end)\n')
+    local code, out = sonde("test", dir .. "/r_spec.lua")
+    assert.are.equal(0, code)
+    assert.matches("\nseed %d+\n", out)
+  end)
+
   it("--jobs keeps the order a serial run with the same seed has", function()
     local files = { MANY, fixture("runner/hooks.lua"), fixture("runner/tags.lua") }
     assert.are.same(run_names("--seed", "5", unpack(files)), (run_names("--seed", "5", "--jobs", "2", unpack(files))))

@@ -150,7 +150,7 @@ local EVENTS = { "suite_start", "file_start", "plan", "test_start", "test_end", 
 function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, requests = 0,
-    started = real_now(), iteration = 1, fallback_seed = os.time() % 1000000, watch = {} }, Run)
+    started = real_now(), iteration = 1, watch = {} }, Run)
   for _, event in ipairs(EVENTS) do
     local list = {}
     for _, r in ipairs(reporters) do
@@ -543,7 +543,8 @@ end
 function Run:children_of(block)
   if not (self.opts.shuffle or block.randomize) or #block.children < 2 then return block.children end
   if not block.shuffled then
-    local seed = self.opts.seed or self.fallback_seed
+    if not self.opts.seed then self.opts.seed = M.fresh_seed() end -- randomize() alone: reported at the end
+    local seed = self.opts.seed
     local random = shard.seeded_random(seed, block.file .. "\0" .. block.full_name, self.iteration)
     block.shuffled = shard.shuffled(block.children, random)
   end
@@ -722,7 +723,7 @@ local function usage_error(err)
 end
 
 -- A seed for --shuffle without --seed, printed so the run can be replayed.
-local function fresh_seed()
+function M.fresh_seed()
   local t = real_now()
   return math.floor((t - math.floor(t)) * 1e6 + os.time()) % 1000000
 end
@@ -737,8 +738,8 @@ function M.main(paths, args)
   collectgarbage("setpause", GC_PAUSE)
   local opts, err = options.parse(paths, args)
   if not opts then return usage_error(err) end
-  if opts.shuffle and not opts.seed then opts.seed = fresh_seed() end
-  if opts.interleave then opts.seed = opts.seed or fresh_seed(); task.set_interleave(opts.seed) end
+  if opts.shuffle and not opts.seed then opts.seed = M.fresh_seed() end
+  if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
   opts.capture = not opts.no_capture
   if opts.worker then return require("sonde.runner_jobs").worker_main() end
   local files, derr = M.discover(opts.paths, opts.pattern)

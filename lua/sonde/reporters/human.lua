@@ -76,7 +76,8 @@ end
 
 function M:suite_start(info)
   if info.seed and not self.listing then
-    self.out:write(string.format("Randomized with seed %d (replay with --seed %d)\n", info.seed, info.seed))
+    local replay = (info.opts.interleave and "--interleave --seed " or "--seed ") .. info.seed
+    self.out:write(string.format("Randomized with seed %d (replay with %s)\n", info.seed, replay))
   end
 end
 
