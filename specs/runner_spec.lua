@@ -130,6 +130,17 @@ describe("load errors", function()
     assert.are.equal(2, code)
     assert.matches("describe_no_fn.lua:2: describe 'lonely' needs a function as its second argument, got nil", out)
   end)
+
+  it("raised in a helper module are placed at the spec line that called it", function()
+    local dir = support.temp_dir()
+    support.write_file(dir .. "/helper.lua", "local M = {}\n\n\n\n\n\nfunction M.boom() error('helper broke') end\nreturn M\n")
+    local head = string.format("package.path = %q .. '/?.lua;' .. package.path\n", dir) .. 'local helper = require("helper")\n'
+    support.write_file(dir .. "/d_spec.lua", head .. 'describe("d", function()\n  helper.boom()\nend)\n')
+    support.write_file(dir .. "/f_spec.lua", head .. '\nhelper.boom()\n')
+    local _, out = sonde("test", "-o", "tap", dir .. "/d_spec.lua", dir .. "/f_spec.lua")
+    assert.matches('at: "[^"]*d_spec.lua:4"', out) -- a describe's error
+    assert.matches('at: "[^"]*f_spec.lua:4"', out) -- a file's own load error
+  end)
 end)
 
 describe("selection", function()

@@ -319,7 +319,8 @@ local function load_body(block, fn)
     local msg = task.describe(err)
     block.children, block.before_each, block.after_each = {}, {}, {}
     block.setup, block.teardown, block.lazy_setup, block.lazy_teardown = {}, {}, {}, {}
-    block.load_error = { message = msg, traceback = trace.trim(holder.tb), line = M.line_of(msg) or block.line }
+    local tb = trace.trim(holder.tb)
+    block.load_error = { message = msg, traceback = tb, line = M.spec_line(block.file, msg, tb) or block.line }
   end
 end
 
@@ -468,6 +469,15 @@ do
   for k, v in pairs(api) do root_env[k] = v end
 end
 
+-- spec_line(path, message, traceback) -> the line of spec file `path` an
+-- error is about: the message's own position when it is in that file, else
+-- the first frame of that file in the traceback (an error raised in a
+-- helper module is reported at the spec line that called it).
+function M.spec_line(path, message, traceback)
+  local here = path:gsub("%p", "%%%0") .. ":(%d+):"
+  return tonumber(tostring(message):match("^" .. here) or (traceback or ""):match(here))
+end
+
 function M.line_of(message)
   return tonumber(tostring(message):match("^[^:\n]+:(%d+):"))
 end
@@ -495,9 +505,8 @@ function M.load_file(path)
   if not ok then
     M.leave(file)
     local msg, tb = task.describe(lerr), trace.trim(holder.tb)
-    local line = M.line_of(msg)
-    if not line then -- not positioned (a table, a timeout): where the file was when it raised
-      line = tonumber(tb:match(path:gsub("%p", "%%%0") .. ":(%d+):"))
+    local line = M.spec_line(path, msg, tb)
+    if not M.line_of(msg) then -- not positioned (a table, a timeout): where the file was when it raised
       msg = path .. (line and (":" .. line) or "") .. ": " .. msg
     end
     return nil, { message = msg, traceback = tb, line = line }
