@@ -41,6 +41,18 @@ describe("--jobs", function()
     assert.matches("not run: the worker running this file stopped during 'kills the process'", out)
   end)
 
+  it("under --repeat, the tests a dead worker took with it carry their round in the json report", function()
+    local dir = support.temp_dir()
+    sonde("test", "-o", "json=" .. dir .. "/r.json", "--jobs", "2", "--repeat", "2", fixture("runner/crash.lua"))
+    local report = require("sonde.json").decode(assert(io.open(dir .. "/r.json")):read("*a"))
+    local never = {}
+    for _, s in ipairs(report.sections) do
+      if s.name:find("is never reached", 1, true) then never[#never + 1] = s.iteration end
+    end
+    table.sort(never)
+    assert.are.same({ 1, 2 }, never)
+  end)
+
   it("a worker stuck where nothing can interrupt it is stopped and reported", function()
     local code, out = sonde("test", "-o", "tap", "--jobs", "2", "--timeout", "0.3", fixture("runner/stuck.lua"),
       fixture("runner/hooks.lua"))

@@ -157,8 +157,10 @@ local function how_it_ended(w, killed_for)
   return how
 end
 
--- The tests of a unit its worker never reported become errors.
-local function close_crashed_unit(unit, how)
+-- The tests of a unit its worker never reported become errors (with the
+-- unit's round, as a worker's own results have it under --repeat).
+local function close_crashed_unit(unit, how, repeating)
+  local iteration = repeating and unit.iteration or nil
   local planned, reported, running = nil, {}, nil
   for _, ev in ipairs(unit.events) do
     if ev.e == "plan" then planned = ev.d.tests end
@@ -170,14 +172,15 @@ local function close_crashed_unit(unit, how)
   end
   if not planned then
     unit.events[#unit.events + 1] = { e = "load_error", d = { name = unit.file, file = unit.file, line = 0,
-      status = "error", message = unit.file .. ": the worker loading this file stopped: " .. how } }
+      status = "error", message = unit.file .. ": the worker loading this file stopped: " .. how,
+      iteration = iteration } }
   else
     for _, t in ipairs(planned) do
       if not reported[t.name] then
         local msg = t.name == running and ("the worker running this test stopped: " .. how)
           or ("not run: the worker running this file stopped" .. (running and (" during '" .. running .. "'") or ""))
         unit.events[#unit.events + 1] = { e = "test_end", d = { name = t.name, file = unit.file, line = t.line,
-          status = "error", message = msg, duration = 0, requests = 0, tags = t.tags or {} } }
+          status = "error", message = msg, duration = 0, requests = 0, tags = t.tags or {}, iteration = iteration } }
       end
     end
     unit.events[#unit.events + 1] = { e = "file_end", d = { name = unit.file } }
@@ -205,14 +208,15 @@ function Pool:wait_unit(w, unit)
       read_new(w)
       forward_stderr(w, true)
       if self.stopping then return false end
-      close_crashed_unit(unit, how_it_ended(w))
+      close_crashed_unit(unit, how_it_ended(w), self.run.opts.repeat_count > 1)
       return false
     end
     if self.stopping == "now" then return false end
     if loop.real_now() - last_change > silent_limit then
       w.p:stop(1)
       read_new(w)
-      close_crashed_unit(unit, how_it_ended(w, string.format("its worker was silent for %gs and was killed", silent_limit)))
+      close_crashed_unit(unit, how_it_ended(w, string.format("its worker was silent for %gs and was killed", silent_limit)),
+        self.run.opts.repeat_count > 1)
       return false
     end
     task.sleep(POLL)
