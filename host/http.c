@@ -243,7 +243,10 @@ static sonde_transfer *transfer_take(sonde_http *h) {
     return t;
 }
 
-#define POOLED_BUFFER_MAX (1 << 20) /* a larger buffer is not kept for reuse */
+/* A larger buffer is not kept for reuse: the pool holds up to EASY_POOL_MAX
+ * transfers, and after a burst of large responses would keep their buffers
+ * for the rest of the run. */
+#define POOLED_BUFFER_MAX (64 << 10)
 
 static void transfer_give(sonde_http *h, sonde_transfer *t) {
     if (h->pooled == EASY_POOL_MAX) {
