@@ -541,28 +541,27 @@ end
 
 -- ------------------------------------------------------------ test resets
 
--- Between tests: real time back, dominos closed without their checks (the
--- test that left them open has ended), sleeps waiting again.
-function M._test_reset()
-  if active then active:close() end
-  for futs in pairs(open_dominos) do futs:close(true) end
-  skip_depth = 0
-  task.skip_sleeps(false, true)
-end
-
--- At the end of a test: real time back, and dominos it left open are closed
--- with their checks, so "not all dominos were retrieved" fails that test.
-function M._test_end()
+-- Real time back, sleeps waiting again, and every open domino closed: with
+-- its checks (`checked`), the first failing one raised after the rest.
+local function reset_all(checked)
   if active then active:close() end
   local first
   for futs in pairs(open_dominos) do
-    local ok, err = pcall(futs.close, futs)
+    local ok, err = pcall(futs.close, futs, not checked)
     if not ok and first == nil then first = err end
   end
   skip_depth = 0
   task.skip_sleeps(false, true)
   if first ~= nil then error(first, 0) end
 end
+
+-- Between tests: dominos closed without their checks (the test that left
+-- them open has ended).
+function M._test_reset() reset_all(false) end
+
+-- At the end of a test: dominos it left open are closed with their checks,
+-- so "not all dominos were retrieved" fails that test.
+function M._test_end() reset_all(true) end
 
 require("sonde.test_hooks").add(M)
 
