@@ -118,10 +118,6 @@ local close_scope = task.close_scope
 -- or hook runs under a timeout.
 local watched
 
-local function internal_source(source)
-  return source:find("lua/sonde/", 1, true) or source:find("/luassert/", 1, true)
-end
-
 -- Called from the count hook the watchdog installs once a deadline has
 -- passed: raises the timeout in the code that keeps the test from yielding,
 -- never inside the scheduler or another task.
@@ -131,7 +127,7 @@ watchdog.set_handler(function()
   local t = task.current()
   if t == nil or t.scope ~= w.scope or coroutine.running() == nil then return end
   local info = debug.getinfo(2, "S")
-  if info and internal_source(info.source) then return end
+  if info and trace.is_internal(info.source) then return end
   watchdog.unhook()
   error(task.new_error("timeout", string.format(
     "timeout: %s did not finish within %gs (it never yielded; the watchdog stopped it here)", w.what, w.timeout)), 2)

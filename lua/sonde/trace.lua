@@ -6,7 +6,19 @@ local task = require("sonde.task")
 
 local M = {}
 
-local INTERNAL = { "lua/sonde/", "/luassert/", "^%s*%[C%]:", "%(tail call%)", "^%s*%.%.%.$" }
+-- Where sonde's own code and luassert's live (a chunk's source or a
+-- traceback line naming it), then what else a traceback has that is no
+-- user frame.
+local INTERNAL_SOURCES = { "lua/sonde/", "/luassert/" }
+local INTERNAL = { INTERNAL_SOURCES[1], INTERNAL_SOURCES[2], "^%s*%[C%]:", "%(tail call%)", "^%s*%.%.%.$" }
+
+-- is_internal(source) -> whether a chunk's source is sonde's or luassert's.
+function M.is_internal(source)
+  for _, s in ipairs(INTERNAL_SOURCES) do
+    if source:find(s, 1, true) then return true end
+  end
+  return false
+end
 
 local function internal(line)
   for _, pat in ipairs(INTERNAL) do
