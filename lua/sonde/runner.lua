@@ -143,10 +143,16 @@ local EVENTS = { "suite_start", "file_start", "plan", "test_start", "test_end", 
   "progress", "suite_end" }
 
 -- Run.new(opts, reporters) -> run: counts, results and event fan-out.
+-- The watchdog's first fire comes a little after the timeout, then it
+-- refires until the code yields to the hook.
+local function watchdog_times(timeout)
+  return { first_fire = timeout + math.min(0.5, 0.05 + timeout * 0.1), refire = math.max(0.2, math.min(timeout, 2)) }
+end
+
 function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
-    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, requests = 0,
-    started = real_now(), iteration = 1, watch = {} }, Run)
+    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, capture = not opts.no_capture,
+    started = real_now(), iteration = 1, watch = watchdog_times(opts.timeout) }, Run)
   for _, event in ipairs(EVENTS) do
     local list = {}
     for _, r in ipairs(reporters) do
@@ -230,17 +236,6 @@ local function block_name(block)
   return block.full_name ~= "" and block.full_name or block.file
 end
 
--- The watchdog's first fire comes a little after the timeout, then it
--- refires until the code yields to the hook (computed once per timeout).
-local function watchdog_times(w, timeout)
-  if w.for_timeout ~= timeout then
-    w.for_timeout = timeout
-    w.first_fire = timeout + math.min(0.5, 0.05 + timeout * 0.1)
-    w.refire = math.max(0.2, math.min(timeout, 2))
-  end
-  return w.first_fire, w.refire
-end
-
 -- Runs fn() as a task of `scope` under the per-test timeout: the loop's
 -- timer stops a task that waits, the watchdog one that never yields.
 -- Returns nil, or the timeout error and where the task was.
@@ -249,8 +244,7 @@ function Run:run_with_timeout(scope, what, node, fn)
   local w = self.watch
   w.scope, w.what, w.timeout = scope, what, timeout
   watched = w
-  local first_fire, refire = watchdog_times(w, timeout)
-  watchdog.arm(first_fire, refire, 3, what, block_name(node), node.file, node.line or 0, timeout)
+  watchdog.arm(w.first_fire, w.refire, 3, what, block_name(node), node.file, node.line or 0, timeout)
   local started = real_now()
   local t = task.spawn_now(scope, fn)
   local ok, err = true, nil
@@ -275,7 +269,6 @@ function Run:finish_result(result)
   local s = result.status
   self.counts[s] = (self.counts[s] or 0) + 1
   self.total = self.total + 1
-  self.requests = self.requests + (tonumber(result.requests) or 0)
   self:emit("test_end", result)
   if self.opts.fail_fast and util.is_failed(s, self.opts) then self.stopping = true end
 end
@@ -674,7 +667,7 @@ function Run:summary()
   local flaky_failed = self.opts.fail_on_flaky and c.flaky or 0
   return { passed = c.pass, failed = c.fail + c.error + flaky_failed, failures = c.fail, errors = c.error,
     skipped = c.pending + c.skip, flaky = c.flaky, total = self.total, duration = real_now() - self.started,
-    requests = self.requests, load_errors = self.load_errors, interrupted = self.interrupted, seed = self.opts.seed,
+    load_errors = self.load_errors, interrupted = self.interrupted, seed = self.opts.seed,
     fail_on_flaky = self.opts.fail_on_flaky }
 end
 
@@ -736,7 +729,6 @@ function M.main(paths, args)
   if not opts then return usage_error(err) end
   if opts.shuffle and not opts.seed then opts.seed = M.fresh_seed() end
   if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
-  opts.capture = not opts.no_capture
   if opts.worker then return require("sonde.runner_jobs").worker_main() end
   local files, derr = M.discover(opts.paths, opts.pattern)
   if not files then return usage_error(derr) end
@@ -744,7 +736,6 @@ function M.main(paths, args)
   local reporters, rerr = options.open_reporters(opts)
   if not reporters then return usage_error(rerr) end
   local run = Run.new(opts, reporters)
-  run.capture = opts.capture
   local root
   if opts.jobs > 1 and not opts.list and #files > 0 then
     root = task.run(function() return require("sonde.runner_jobs").main(run, files) end)

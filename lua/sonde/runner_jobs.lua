@@ -60,12 +60,10 @@ function M.worker_main()
   local line = io.read("*l")
   if not line then return 0 end
   local opts = cjson.decode(line)
-  opts.worker = true
   if opts.interleave then task.set_interleave(opts.seed) end
   local out = assert(io.open(opts.results, "a"))
   local wire = wire_reporter(out)
   local run = runner.Run.new(opts, { wire })
-  run.capture = opts.capture
   -- The parent passes an interrupt on: the running test is cancelled and
   -- reported, the unit ends, and the parent sends no more.
   task.on_interrupt(function() run:interrupt() end)
@@ -91,7 +89,7 @@ end
 local function worker_options(opts, results)
   local o = {}
   for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags", "timeout", "retries", "fail_on_flaky",
-    "fail_fast", "seed", "shuffle", "interleave", "repeat_count", "capture" }) do
+    "fail_fast", "seed", "shuffle", "interleave", "repeat_count", "no_capture" }) do
     o[k] = opts[k]
   end
   o.shard, o.durations = opts.shard, opts.durations
