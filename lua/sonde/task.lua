@@ -205,13 +205,11 @@ Scope.__index = Scope
 -- that they can be cancelled together and their lost errors found.
 -- Most scopes (a test's) never have a task that waits nor lose one: both
 -- sets start as a shared empty one, replaced at the first entry.
-local READ_ONLY = { __newindex = function() error("internal: a shared empty set is read-only", 2) end }
-local NO_TASKS = setmetatable({}, READ_ONLY)
-local NONE_LOST = setmetatable({}, READ_ONLY)
+local EMPTY = setmetatable({}, { __newindex = function() error("internal: the shared empty set is read-only", 2) end })
 
 function M.scope(name)
   if interleave_seed then reseed(tostring(name)) end
-  return setmetatable({ name = name, tasks = NO_TASKS, lost = NONE_LOST }, Scope)
+  return setmetatable({ name = name, tasks = EMPTY, lost = EMPTY }, Scope)
 end
 
 local root_scope = M.scope("root")
@@ -242,7 +240,7 @@ end
 -- Puts a task among its scope's tasks (close_scope cancels them).
 local function track(t)
   local scope = t.scope
-  if scope.tasks == NO_TASKS then scope.tasks = {} end
+  if scope.tasks == EMPTY then scope.tasks = {} end
   scope.tasks[t] = true
 end
 
@@ -319,7 +317,7 @@ local function finish(t, ok, err)
     t.traceback = t.traceback or "(no traceback)"
     if not M.is_cancelled(err) and not t.joiners then
       local scope = t.scope
-      if scope.lost == NONE_LOST then scope.lost = {} end
+      if scope.lost == EMPTY then scope.lost = {} end
       scope.lost[t] = true
     end
   end
@@ -689,15 +687,13 @@ function M.run(fn, ...)
   return t, M.close_scope(scope)
 end
 
--- close_scope(scope) -> lost: cancels every task still running under it,
--- lets them unwind, and returns the tasks whose errors nobody joined.
-local NOTHING_LOST = setmetatable({}, READ_ONLY)
-
 local function by_serial(a, b) return a.serial < b.serial end
 
+-- close_scope(scope) -> lost: cancels every task still running under it,
+-- lets them unwind, and returns the tasks whose errors nobody joined.
 function M.close_scope(scope, why)
   -- most scopes (a test's, a hook's) end empty: nothing to cancel or report
-  if next(scope.tasks) == nil and next(scope.lost) == nil then return NOTHING_LOST end
+  if next(scope.tasks) == nil and next(scope.lost) == nil then return EMPTY end
   for _ = 1, 100 do
     local any = false
     for t in pairs(scope.tasks) do
@@ -714,7 +710,7 @@ function M.close_scope(scope, why)
   local lost = {}
   for t in pairs(scope.lost) do lost[#lost + 1] = t end
   table.sort(lost, by_serial)
-  scope.lost = NONE_LOST
+  scope.lost = EMPTY
   return lost
 end
 
