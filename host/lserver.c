@@ -13,19 +13,14 @@
 static sonde_server *check_server(lua_State *L) { return sonde_box_check(L, SERVER_MT, "server already closed"); }
 
 /* listen{host=, port=, token=, max_body=, max_header_count=,
- *        max_header_bytes=, request_timeout=, idle_timeout=} */
+ *        max_header_bytes=, request_timeout=, idle_timeout=}: the options
+ * as sonde.server checked them (sonde.options: a port, counts, seconds). */
 static int server_listen(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sonde_server_opts o = {0};
     lua_getfield(L, 1, "host");
     o.host = luaL_optstring(L, -1, "127.0.0.1");
-    double port = sonde_binding_optnumber(L, "port", 0);
-    if (!(port >= 0 && port <= 65535)) { /* an int cast would wrap -5 to 65531 */
-        lua_pushnil(L);
-        lua_pushfstring(L, "port must be from 0 to 65535, got %f", port);
-        return 2;
-    }
-    o.port = (int)port;
+    o.port = (int)sonde_binding_optnumber(L, "port", 0);
     o.token = (int)sonde_binding_optnumber(L, "token", 0);
     o.limits.max_body = (size_t)sonde_binding_optnumber(L, "max_body", 1 << 20);
     o.limits.max_header_count = (size_t)sonde_binding_optnumber(L, "max_header_count", 100);

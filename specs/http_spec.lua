@@ -241,6 +241,16 @@ describe("sonde.http bad input", function()
     assert.has_error(function() http.client { baseurl = "x" } end)
   end)
 
+  it("a negative max_body, a fractional retries or a NaN timeout is named with what it must be", function()
+    for _, case in ipairs({ { { max_body = -1 }, "option 'max_body' must be a whole number >= 0, got %-1" },
+      { { retries = 1.5 }, "option 'retries' must be a whole number >= 0, got 1.5" },
+      { { timeout = 0 / 0 }, "option 'timeout' must be a number of seconds >= 0, got n?a?n" } }) do
+      local ok, err = pcall(function() local r = http.get("http://127.0.0.1:1/", case[1]) return r end)
+      assert.is_false(ok)
+      assert.matches("http_spec.lua:%d+: get: " .. case[2], err)
+    end
+  end)
+
   it("headers must be a table of strings", function()
     local hok, herr = pcall(function() http.get("http://127.0.0.1:1/", { headers = "X: y" }) end)
     assert.is_false(hok)

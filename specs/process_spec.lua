@@ -131,6 +131,8 @@ describe("process.spawn with bad input", function()
       "process.spawn: unknown option 'environment' (expected one of: cwd, env, output_limit, stdin)")
     assert.has_error(function() process.spawn { "true", output_limit = "1k" } end,
       "process.spawn: option 'output_limit' must be a number, got string")
+    assert.has_error(function() process.spawn { "true", output_limit = -1 } end,
+      "process.spawn: option 'output_limit' must be a whole number >= 0, got -1")
     assert.has_error(function() process.spawn { "true", timeout = 5 } end,
       "process.spawn: unknown option 'timeout' (a spawned process has none: give it to p:wait)")
     local ok, err = pcall(function() local code = process.run { "true", time_out = 5 } return code end)

@@ -169,7 +169,24 @@ describe("sonde.server life cycle", function()
     local s = server.new()
     assert.has_error(function() s:route("GET", "no-slash", function() end) end)
     assert.has_error(function() s:get("/x", "not a function") end)
-    assert.has_error(function() server.new { prot = 1 } end, "server.new: unknown option 'prot'")
+    assert.has_error(function() server.new { prot = 1 } end, "server.new: unknown option 'prot' (expected one of: "
+      .. "host, idle_timeout, max_body, max_header_bytes, max_header_count, name, port, request_timeout)")
+  end)
+
+  it("numbers out of their range are refused at the caller's line, naming what they must be", function()
+    for _, case in ipairs({
+      { { port = 70000 }, "option 'port' must be a whole number from 0 to 65535, got 70000" },
+      { { port = 80.5 }, "option 'port' must be a whole number from 0 to 65535, got 80.5" },
+      { { max_body = -1 }, "option 'max_body' must be a whole number >= 0, got %-1" },
+      { { request_timeout = -5 }, "option 'request_timeout' must be a number of seconds >= 0, got %-5" },
+    }) do
+      local ok, err = pcall(function() local s = server.serve(case[1]) return s end)
+      assert.is_false(ok)
+      assert.matches("server_spec.lua:%d+: server.serve: " .. case[2], err)
+    end
+    local ok, err = pcall(function() local s = server.serve(function() end) return s end)
+    assert.is_false(ok)
+    assert.matches("server_spec.lua:%d+: server.serve: options must be a table, got function", err)
   end)
 end)
 

@@ -878,6 +878,7 @@ end
 -- ones; a request with any invalid event is refused whole with 400 and the
 -- reason, and nothing of it is recorded. sink.url is the full endpoint URL.
 local SINK_OPTIONS = { port = "number", host = "string", path = "string", max_body = "number" }
+local SINK_RANGES = { port = "port", max_body = "count" } -- sonde.options' kinds
 
 function M.sink(opts)
   opts = opts or {}
@@ -888,6 +889,7 @@ function M.sink(opts)
       error(format("events.sink: unknown option %s (expected port, host, path or max_body)", repr(k, 60)), 2)
     end
     if type(v) ~= want then error(format("events.sink: %s must be a %s, got %s", k, want, repr(v, 60)), 2) end
+    if SINK_RANGES[k] then require("sonde.options").check_value("events.sink", k, v, SINK_RANGES[k], 2) end
   end
   local server = require("sonde.server")
   local path = opts.path or "/events"

@@ -11,12 +11,12 @@ local json = require("sonde.json")
 
 local M = {}
 
-local CLIENT_OPTIONS = { base_url = "string", timeout = "number", connect_timeout = "number", headers = "table",
-  retries = "number", retry_backoff = "table", verify = "boolean", follow_redirects = "boolean",
-  http2 = "boolean", max_body = "number", params = "table" }
+local CLIENT_OPTIONS = { base_url = "string", timeout = "seconds", connect_timeout = "seconds", headers = "table",
+  retries = "count", retry_backoff = "table", verify = "boolean", follow_redirects = "boolean",
+  http2 = "boolean", max_body = "count", params = "table" }
 local REQUEST_OPTIONS = { params = "table", headers = "table", json = "any", body = "string", form = "table",
-  timeout = "number", connect_timeout = "number", follow_redirects = "boolean", verify = "boolean",
-  http2 = "boolean", retries = "number", max_body = "number" }
+  timeout = "seconds", connect_timeout = "seconds", follow_redirects = "boolean", verify = "boolean",
+  http2 = "boolean", retries = "count", max_body = "count" }
 
 -- ------------------------------------------------------------- counters
 
@@ -54,24 +54,7 @@ function M.is_error(e) return getmetatable(e) == HttpError end
 
 -- ------------------------------------------------------------- options
 
-local function check_options(what, opts, allowed, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(what .. ": options must be a table, got " .. type(opts), level + 1) end
-  for k, v in pairs(opts) do
-    local want = allowed[k]
-    if want == nil then
-      local names = {}
-      for name in pairs(allowed) do names[#names + 1] = name end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k),
-        table.concat(names, ", ")), level + 1)
-    end
-    if want ~= "any" and type(v) ~= want then
-      error(string.format("%s: option '%s' must be a %s, got %s", what, k, want, type(v)), level + 1)
-    end
-  end
-  return opts
-end
+local check_options = require("sonde.options").check
 
 -- ---------------------------------------------------------------- URLs
 

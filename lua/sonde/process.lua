@@ -8,6 +8,7 @@
 local cproc = require("sonde.c.process")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
+local options_check = require("sonde.options")
 
 local M = { signals = cproc.signals }
 
@@ -17,16 +18,9 @@ Process.__tostring = function(p) return string.format("process<%s pid %d>", p.ar
 
 -- What a spawn spec may hold besides its argv, and the type of each (env
 -- is checked by split_env). process.run also takes a timeout.
-local SPAWN_OPTIONS = { env = "table", cwd = "string", stdin = "string", output_limit = "number" }
-local RUN_OPTIONS = { timeout = "number" }
+local SPAWN_OPTIONS = { env = "table", cwd = "string", stdin = "string", output_limit = "count" }
+local RUN_OPTIONS = { timeout = "seconds" }
 for k, v in pairs(SPAWN_OPTIONS) do RUN_OPTIONS[k] = v end
-
-local function option_names(options)
-  local names = {}
-  for k in pairs(options) do names[#names + 1] = k end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
 
 -- Checks a spec; returns its argv. Errors are raised at level 0: the
 -- public entry re-raises them at its caller's line.
@@ -48,9 +42,10 @@ local function check_spec(what, spec, options)
       elseif k == "timeout" and not want then
         error(what .. ": unknown option 'timeout' (a spawned process has none: give it to p:wait)", 0)
       elseif not want then
-        error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k), option_names(options)), 0)
+        error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k), options_check.names(options)),
+          0)
       end
-      if type(v) ~= want then error(string.format("%s: option '%s' must be a %s, got %s", what, k, want, type(v)), 0) end
+      options_check.check_value(what, k, v, want, 0)
     end
   end
   return argv

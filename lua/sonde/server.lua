@@ -8,11 +8,12 @@
 local cserver = require("sonde.c.server")
 local task = require("sonde.task")
 local json = require("sonde.json")
+local options = require("sonde.options")
 
 local M = {}
 
-local OPTIONS = { host = "string", port = "number", max_body = "number", max_header_count = "number",
-  max_header_bytes = "number", request_timeout = "number", idle_timeout = "number", name = "string" }
+local OPTIONS = { host = "string", port = "port", max_body = "count", max_header_count = "count",
+  max_header_bytes = "count", request_timeout = "seconds", idle_timeout = "seconds", name = "string" }
 
 -- ------------------------------------------------------------- requests
 
@@ -133,17 +134,13 @@ local Server = {}
 Server.__index = Server
 Server.__tostring = function(s) return "<server " .. (s.url or "not started") .. ">" end
 
-function M.new(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("server.new: expected a table of options, got " .. type(opts), 2) end
-  for k, v in pairs(opts) do
-    if OPTIONS[k] == nil then error("server.new: unknown option '" .. tostring(k) .. "'", 2) end
-    if type(v) ~= OPTIONS[k] then
-      error("server.new: option '" .. k .. "' must be a " .. OPTIONS[k] .. ", got " .. type(v), 2)
-    end
-  end
+-- A server of opts, checked as `what`'s, `level` frames above this.
+local function new_server(opts, what, level)
+  opts = options.check(what, opts, OPTIONS, level + 1)
   return setmetatable({ opts = opts, routes = {}, requests = 0 }, Server)
 end
+
+function M.new(opts) return new_server(opts, "server.new", 2) end
 
 -- route(method, "/flows/{id}", handler): method is "GET", "POST"... or "*".
 function Server:route(method, pattern, handler)
@@ -256,9 +253,12 @@ M._started = setmetatable({}, { __mode = "k" })
 -- new + routes + start in one call: server.start{routes...} is not needed;
 -- server.serve(opts, function(s) s:get(...) end) reads well in specs.
 function M.serve(opts, define)
-  local s = M.new(opts)
+  if define ~= nil and type(define) ~= "function" then
+    error("server.serve: the second argument must be a function(server) defining routes, got " .. type(define), 2)
+  end
+  local s = new_server(opts, "server.serve", 2)
   if define then define(s) end
-  return s:start()
+  return s:start() -- a tail call: start's errors are at serve's caller
 end
 
 -- The runner calls this when a test ends: the servers it started close.
