@@ -152,7 +152,8 @@ end
 function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, capture = not opts.no_capture,
-    started = real_now(), iteration = 1, watch = watchdog_times(opts.timeout) }, Run)
+    started = real_now(), iteration = 1, watch = watchdog_times(opts.timeout),
+    in_shard = opts.shard and shard.selector(opts.shard, opts.durations) }, Run)
   for _, event in ipairs(EVENTS) do
     local list = {}
     for _, r in ipairs(reporters) do
@@ -602,47 +603,38 @@ function Run:mark(block)
   return n
 end
 
-function Run:list_tests(file)
-  local function walk(block)
-    for _, child in ipairs(self:children_of(block)) do
-      if child.kind == "test" then
-        if child.selected then self:emit("list", child) end
-      elseif not child.load_error then
-        walk(child)
-      end
+-- Walks a file's selected tests in run order: on_test(test) for each, and
+-- on_block_error(block) for a describe that failed to load (busted counts
+-- it as one error).
+function Run:each_selected(block, on_test, on_block_error)
+  if block.selected_count == 0 then return end
+  if block.load_error then return on_block_error(block) end
+  for _, child in ipairs(self:children_of(block)) do
+    if child.kind ~= "test" then
+      self:each_selected(child, on_test, on_block_error)
+    elseif child.selected then
+      on_test(child)
     end
   end
-  walk(file)
+end
+
+function Run:list_tests(file)
+  self:each_selected(file, function(test) self:emit("list", test) end, function() end)
 end
 
 -- Every test that will run, in order, for a worker's parent to know what a
 -- crash took with it.
 function Run:plan(file)
   local names = {}
-  local function walk(block)
-    if block.selected_count == 0 then return end
-    if block.load_error then
-      names[#names + 1] = { name = self:result_name(block.full_name), line = block.load_error.line }
-      return
-    end
-    for _, child in ipairs(self:children_of(block)) do
-      if child.kind == "test" then
-        if child.selected then
-          names[#names + 1] = { name = self:result_name(child.full_name), line = child.line, tags = child.tag_list }
-        end
-      else
-        walk(child)
-      end
-    end
-  end
-  walk(file)
+  self:each_selected(file, function(test)
+    names[#names + 1] = { name = self:result_name(test.full_name), line = test.line, tags = test.tag_list }
+  end, function(block)
+    names[#names + 1] = { name = self:result_name(block.full_name), line = block.load_error.line }
+  end)
   return names
 end
 
 function Run:run_file(path)
-  if self.opts.shard and not self.in_shard then
-    self.in_shard = shard.selector(self.opts.shard, self.opts.durations)
-  end
   local file, load_err = self:load(path)
   if load_err then
     if not self:owns(path, "") then return end
