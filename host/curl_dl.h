@@ -10,25 +10,31 @@
 
 #include <curl/curl.h>
 
+#include "dl.h"
+
+/* X(name) for each libcurl function sonde uses */
+#define SONDE_CURL_NAMES(X)                                                                                            \
+    X(curl_global_init)                                                                                                \
+    X(curl_easy_init)                                                                                                  \
+    X(curl_easy_setopt)                                                                                                \
+    X(curl_easy_getinfo)                                                                                               \
+    X(curl_easy_cleanup)                                                                                               \
+    X(curl_easy_strerror)                                                                                              \
+    X(curl_multi_init)                                                                                                 \
+    X(curl_multi_setopt)                                                                                               \
+    X(curl_multi_cleanup)                                                                                              \
+    X(curl_multi_add_handle)                                                                                           \
+    X(curl_multi_remove_handle)                                                                                        \
+    X(curl_multi_assign)                                                                                               \
+    X(curl_multi_socket_action)                                                                                        \
+    X(curl_multi_info_read)                                                                                            \
+    X(curl_multi_strerror)                                                                                             \
+    X(curl_slist_append)                                                                                               \
+    X(curl_slist_free_all)                                                                                             \
+    X(curl_version)
+
 typedef struct sonde_curl_api {
-    CURLcode (*global_init)(long flags);
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *e, CURLoption option, ...);
-    CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
-    void (*easy_cleanup)(CURL *e);
-    const char *(*easy_strerror)(CURLcode rc);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_setopt)(CURLM *m, CURLMoption option, ...);
-    CURLMcode (*multi_cleanup)(CURLM *m);
-    CURLMcode (*multi_add_handle)(CURLM *m, CURL *e);
-    CURLMcode (*multi_remove_handle)(CURLM *m, CURL *e);
-    CURLMcode (*multi_assign)(CURLM *m, curl_socket_t s, void *p);
-    CURLMcode (*multi_socket_action)(CURLM *m, curl_socket_t s, int ev, int *running);
-    CURLMsg *(*multi_info_read)(CURLM *m, int *left);
-    const char *(*multi_strerror)(CURLMcode rc);
-    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
-    void (*slist_free_all)(struct curl_slist *l);
-    char *(*version)(void);
+    SONDE_CURL_NAMES(SONDE_DL_FIELD)
 } sonde_curl_api;
 
 extern sonde_curl_api sonde_curl;
@@ -37,26 +43,30 @@ extern sonde_curl_api sonde_curl;
  * reason in err. */
 int sonde_curl_load(char *err, size_t errlen);
 
-/* curl's typecheck-gcc.h wraps these three in checking macros */
+/* Each name becomes the pointer in the table (curl_dl.c fills the table
+ * under the real names). curl's typecheck-gcc.h wraps three of them in
+ * checking macros. */
+#ifndef SONDE_CURL_DL_TABLE
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
 #undef curl_multi_setopt
-
-#define curl_easy_init sonde_curl.easy_init
-#define curl_easy_setopt sonde_curl.easy_setopt
-#define curl_easy_getinfo sonde_curl.easy_getinfo
-#define curl_easy_cleanup sonde_curl.easy_cleanup
-#define curl_easy_strerror sonde_curl.easy_strerror
-#define curl_multi_init sonde_curl.multi_init
-#define curl_multi_setopt sonde_curl.multi_setopt
-#define curl_multi_cleanup sonde_curl.multi_cleanup
-#define curl_multi_add_handle sonde_curl.multi_add_handle
-#define curl_multi_remove_handle sonde_curl.multi_remove_handle
-#define curl_multi_assign sonde_curl.multi_assign
-#define curl_multi_socket_action sonde_curl.multi_socket_action
-#define curl_multi_info_read sonde_curl.multi_info_read
-#define curl_multi_strerror sonde_curl.multi_strerror
-#define curl_slist_append sonde_curl.slist_append
-#define curl_slist_free_all sonde_curl.slist_free_all
+#define curl_easy_init (*sonde_curl.curl_easy_init)
+#define curl_easy_setopt (*sonde_curl.curl_easy_setopt)
+#define curl_easy_getinfo (*sonde_curl.curl_easy_getinfo)
+#define curl_easy_cleanup (*sonde_curl.curl_easy_cleanup)
+#define curl_easy_strerror (*sonde_curl.curl_easy_strerror)
+#define curl_multi_init (*sonde_curl.curl_multi_init)
+#define curl_multi_setopt (*sonde_curl.curl_multi_setopt)
+#define curl_multi_cleanup (*sonde_curl.curl_multi_cleanup)
+#define curl_multi_add_handle (*sonde_curl.curl_multi_add_handle)
+#define curl_multi_remove_handle (*sonde_curl.curl_multi_remove_handle)
+#define curl_multi_assign (*sonde_curl.curl_multi_assign)
+#define curl_multi_socket_action (*sonde_curl.curl_multi_socket_action)
+#define curl_multi_info_read (*sonde_curl.curl_multi_info_read)
+#define curl_multi_strerror (*sonde_curl.curl_multi_strerror)
+#define curl_slist_append (*sonde_curl.curl_slist_append)
+#define curl_slist_free_all (*sonde_curl.curl_slist_free_all)
+#define curl_version (*sonde_curl.curl_version)
+#endif
 
 #endif

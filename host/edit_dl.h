@@ -10,7 +10,7 @@
 #ifndef SONDE_EDIT_DL_H
 #define SONDE_EDIT_DL_H
 
-#include <stddef.h>
+#include "dl.h"
 
 /* X(name) for each function and variable repl.c uses */
 #define SONDE_EDIT_NAMES(X)                                                                                            \
@@ -38,11 +38,9 @@
     X(rl_completer_word_break_characters)                                                                              \
     X(rl_completion_append_character)
 
-#define SONDE_EDIT_FIELD(name) __typeof__(name) *name;
 typedef struct sonde_edit_api {
-    SONDE_EDIT_NAMES(SONDE_EDIT_FIELD)
+    SONDE_EDIT_NAMES(SONDE_DL_FIELD)
 } sonde_edit_api;
-#undef SONDE_EDIT_FIELD
 
 extern sonde_edit_api sonde_edit;
 

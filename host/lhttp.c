@@ -195,7 +195,7 @@ static int http_timer_stats(lua_State *L) {
 static int http_curl_version(lua_State *L) {
     char err[256];
     if (sonde_curl_load(err, sizeof err) != 0) return luaL_error(L, "%s", err);
-    lua_pushstring(L, sonde_curl.version());
+    lua_pushstring(L, curl_version());
     return 1;
 }
 
