@@ -288,8 +288,8 @@ static void set_options(sonde_transfer *t, const sonde_request *r) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r->http2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout > 0 ? (long)(r->timeout * 1000) : 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout > 0 ? (long)(r->connect_timeout * 1000) : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)sonde_ms_of(r->timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)sonde_ms_of(r->connect_timeout));
     set_method(t, r);
 }
 

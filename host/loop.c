@@ -203,6 +203,12 @@ static void on_interrupt(uv_async_t *a) {
 
 /* Arms the uv timer for the earliest real deadline. Rounds up, never down:
  * a timer armed early would spin, and a due timer was already fired. */
+uint64_t sonde_ms_of(double seconds) {
+    double ms = ceil(seconds * 1000.0);
+    if (!(ms < 1e15)) ms = 1e15;
+    return ms > 0 ? (uint64_t)ms : 0;
+}
+
 static void arm_wakeup(sonde_loop *lp) {
     sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_REAL];
     if (!h->len) {
@@ -210,9 +216,7 @@ static void arm_wakeup(sonde_loop *lp) {
         return;
     }
     uv_update_time(&lp->uv); /* libuv counts from its cached time, which may be old */
-    double ms = ceil((lp->slots[h->items[0]].deadline - real_loop_now(lp)) * 1000.0);
-    if (!(ms < 1e15)) ms = 1e15; /* math.huge must not turn into 0 ms */
-    uv_timer_start(&lp->wakeup, on_wakeup, ms > 0 ? (uint64_t)ms : 0, 0);
+    uv_timer_start(&lp->wakeup, on_wakeup, sonde_ms_of(lp->slots[h->items[0]].deadline - real_loop_now(lp)), 0);
 }
 
 int sonde_loop_poll(sonde_loop *lp, int may_block) {

@@ -86,6 +86,10 @@ double sonde_loop_now(sonde_loop *lp);
 double sonde_loop_time(sonde_loop *lp);
 /* Real monotonic seconds, whatever clock is active. */
 double sonde_real_now(void);
+/* A span of seconds as whole milliseconds for a timer, rounded up: 0 for
+ * none or less, and at most 1e15 (30,000 years) for math.huge, which a cast
+ * would turn into anything. */
+uint64_t sonde_ms_of(double seconds);
 
 /* Starts a timer on the active clock that queues `token` after `delay`
  * seconds; flags are SONDE_TIMER_HOLDS and SONDE_TIMER_REAL. Returns its id (>= 0) for

@@ -116,7 +116,7 @@ static void on_timeout(uv_timer_t *t) {
 
 static void arm_timer(sonde_conn *c, double seconds) {
     if (seconds > 0)
-        uv_timer_start(&c->timer, on_timeout, seconds < 1e12 ? (uint64_t)(seconds * 1000) : (uint64_t)1e15, 0);
+        uv_timer_start(&c->timer, on_timeout, sonde_ms_of(seconds), 0);
     else
         uv_timer_stop(&c->timer);
 }
