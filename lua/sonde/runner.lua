@@ -217,7 +217,6 @@ local function record(result, err, tb, phase)
   result.traceback = trace.trim(type(err) == "table" and rawget(err, "traceback") or tb)
   if task.is_timeout(err) then result.timeout = true end
 end
-M.record = record
 
 -- The name a result carries: with --repeat, its round too.
 function Run:result_name(name)
@@ -225,8 +224,10 @@ function Run:result_name(name)
   return string.format("%s [%d/%d]", name, self.iteration, self.opts.repeat_count)
 end
 
-local function new_result(node, name, file, line, run)
-  local r = { name = run:result_name(name), file = file, line = line or 0, tags = node.tag_list or {},
+-- A result that starts as a pass; tags are the test's (none for an error
+-- of a hook or of loading).
+local function new_result(name, file, line, tags, run)
+  local r = { name = run:result_name(name), file = file, line = line or 0, tags = tags or {},
     status = "pass", duration = 0, requests = 0 }
   if run.opts.repeat_count > 1 then r.iteration = run.iteration end
   return r
@@ -292,10 +293,9 @@ end
 -- An error of its own for a hook that failed outside a test's result
 -- (setup, teardown, an after_each after its test was counted). `owner`
 -- {file, name} says which shard reports it.
-function Run:hook_error(node, name, hook, err, tb, phase, output, owner)
+function Run:hook_error(name, hook, err, tb, phase, output, owner)
   if owner and not self:owns(owner.file, owner.name) then return end
-  local result = new_result(node, name, hook.file, hook.line, self)
-  result.tags = {}
+  local result = new_result(name, hook.file, hook.line, nil, self)
   record(result, err, tb, phase)
   result.output = output
   self:finish_result(result)
@@ -326,7 +326,7 @@ function Run:run_hooks(block, list, phase)
       if phase == "lazy_setup" or phase == "lazy_teardown" then -- the shard of the test that needed it
         owner = block.first and { file = block.first.file, name = block.first.full_name } or owner
       end
-      self:hook_error(block, name, hook, err, tb, phase, printed, owner)
+      self:hook_error(name, hook, err, tb, phase, printed, owner)
     end
   end
   dsl.set_context(nil)
@@ -487,13 +487,13 @@ end
 
 function Run:run_test(test)
   if test.pending then
-    local result = new_result(test, test.full_name, test.file, test.line, self)
+    local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
     result.status, result.message = "pending", test.pending_reason
     self:emit("test_start", result)
     return self:finish_result(result)
   end
   if not self:lazy_ready(test.parent) then return end
-  local result = new_result(test, test.full_name, test.file, test.line, self)
+  local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
   self:emit("test_start", result)
   self:attempt(test, result)
   if self.opts.retries > 0 then self:retry(test, result) end
@@ -502,7 +502,7 @@ function Run:run_test(test)
   self.test, self.result, self.extras = nil, nil, nil
   if extras == nil then return end
   for _, x in ipairs(extras) do
-    self:hook_error(test, test.full_name .. " (" .. x.phase .. ")", x.hook, x.err, x.tb, x.phase)
+    self:hook_error(test.full_name .. " (" .. x.phase .. ")", x.hook, x.err, x.tb, x.phase)
   end
 end
 
@@ -522,8 +522,8 @@ end
 function Run:report_describe_error(block)
   if not self:owns(block.file, block.full_name) then return end
   local e = block.load_error
-  local result = new_result(block, block.full_name, block.file, e.line, self)
-  result.status, result.message, result.traceback, result.tags = "error", e.message, e.traceback, {}
+  local result = new_result(block.full_name, block.file, e.line, nil, self)
+  result.status, result.message, result.traceback = "error", e.message, e.traceback
   self:record_load_error(result)
 end
 
@@ -638,7 +638,7 @@ function Run:run_file(path)
   local file, load_err = self:load(path)
   if load_err then
     if not self:owns(path, "") then return end
-    local result = new_result({}, path, path, load_err.line, self)
+    local result = new_result(path, path, load_err.line, nil, self)
     result.status, result.message, result.traceback = "error", load_err.message, load_err.traceback
     return self:record_load_error(result)
   end
@@ -646,10 +646,10 @@ function Run:run_file(path)
   if self.opts.list then
     self:list_tests(file)
   else
-    self:emit("file_start", { name = path, iteration = self.iteration })
+    self:emit("file_start", { name = path })
     if self.handlers.plan[1] then self:emit("plan", { name = path, tests = self:plan(file) }) end
     self:run_block(file)
-    self:emit("file_end", { name = path, iteration = self.iteration })
+    self:emit("file_end", { name = path })
   end
   dsl.leave(file)
 end
@@ -659,8 +659,7 @@ function Run:summary()
   local flaky_failed = self.opts.fail_on_flaky and c.flaky or 0
   return { passed = c.pass, failed = c.fail + c.error + flaky_failed, failures = c.fail, errors = c.error,
     skipped = c.pending + c.skip, flaky = c.flaky, total = self.total, duration = real_now() - self.started,
-    load_errors = self.load_errors, interrupted = self.interrupted, seed = self.opts.seed,
-    fail_on_flaky = self.opts.fail_on_flaky }
+    load_errors = self.load_errors, interrupted = self.interrupted, seed = self.opts.seed }
 end
 
 -- Files in run order: shuffled by the seed when asked.
@@ -677,7 +676,7 @@ function Run:interrupt()
 end
 
 function Run:main(files)
-  self:emit("suite_start", { files = files, opts = self.opts, seed = self.opts.seed })
+  self:emit("suite_start", { opts = self.opts, seed = self.opts.seed })
   local remove = task.on_interrupt(function() self:interrupt() end)
   for iteration = 1, self.opts.list and 1 or self.opts.repeat_count do -- a list names each test once
     self.iteration = iteration

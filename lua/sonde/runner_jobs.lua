@@ -318,7 +318,7 @@ function M.main(run, files)
   end
   local pool = setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {}, counts = {},
     size = math.min(run.opts.jobs, #units) }, Pool)
-  run:emit("suite_start", { files = files, opts = run.opts, seed = run.opts.seed, jobs = pool.size })
+  run:emit("suite_start", { opts = run.opts, seed = run.opts.seed })
   local remove = task.on_interrupt(function()
     run.interrupted = true
     pool:stop("interrupted")

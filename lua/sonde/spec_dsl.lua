@@ -327,13 +327,13 @@ end
 -- `describe "name" (function() ... end)` is busted's curried form: called
 -- without a function, describe returns one that takes it. A curry never
 -- called is a describe without a function, reported when its block ends.
-local function curried(block, what, name, file, line, register)
-  local entry = { what = what, name = name, file = file, line = line }
+local function curried(block, name, file, line, register)
+  local entry = { name = name, file = file, line = line }
   block.curries[#block.curries + 1] = entry
   return function(fn)
     entry.done = true
     if type(fn) ~= "function" then
-      error(string.format("%s '%s' needs a function, got %s", what, name, type(fn)), 2)
+      error(string.format("describe '%s' needs a function, got %s", name, type(fn)), 2)
     end
     return register(fn)
   end
@@ -341,7 +341,7 @@ end
 
 function M.check_curries(block)
   for _, c in ipairs(block.curries) do
-    if not c.done and c.what == "describe" then
+    if not c.done then
       error(string.format("%s:%d: describe '%s' needs a function as its second argument, got nil", c.file, c.line,
         c.name), 0)
     end
@@ -360,7 +360,7 @@ local function describe_kind(envmode)
       block.envmode = envmode
       load_body(block, body)
     end
-    if fn == nil then return curried(parent, "describe", name, file, line, register) end
+    if fn == nil then return curried(parent, name, file, line, register) end
     if type(fn) ~= "function" then
       error("describe '" .. name .. "' needs a function as its second argument, got " .. type(fn), 2)
     end
@@ -424,7 +424,7 @@ local function hook(list_name, kind)
     if type(fn) ~= "function" then error(kind .. " needs a function, got " .. type(fn), 2) end
     local file, line = where(1)
     local list = current_block[list_name]
-    list[#list + 1] = { fn = fn, file = file, line = line, kind = kind }
+    list[#list + 1] = { fn = fn, file = file, line = line }
   end
 end
 
