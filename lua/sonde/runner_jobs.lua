@@ -232,7 +232,7 @@ function Pool:count_progress(unit)
     local ev = unit.events[i]
     if ev.e == "test_end" or ev.e == "load_error" then
       local s = ev.d.status
-      self.counts[s] = (self.counts[s] or 0) + 1
+      self.counts[s] = self.counts[s] + 1
       if self.run.opts.fail_fast and util.is_failed(s, self.run.opts) then self:stop("now") end
     end
   end
@@ -316,7 +316,8 @@ function M.main(run, files)
   for iteration = 1, run.opts.repeat_count do
     for _, f in ipairs(files) do units[#units + 1] = { file = f, iteration = iteration } end
   end
-  local pool = setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {}, counts = {},
+  local pool = setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {},
+    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
     size = math.min(run.opts.jobs, #units) }, Pool)
   run:emit("suite_start", { opts = run.opts, seed = run.opts.seed })
   local remove = task.on_interrupt(function()

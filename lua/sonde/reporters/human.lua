@@ -128,9 +128,7 @@ M.load_error = M.test_end
 -- done; progress events keep the live line moving meanwhile.
 function M:progress(p)
   if not self.live then return end
-  local c = p.counts
-  self.live_counts = { pass = c.pass or 0, fail = c.fail or 0, error = c.error or 0, pending = c.pending or 0,
-    skip = c.skip or 0, flaky = c.flaky or 0 }
+  self.live_counts = p.counts
   self.running = string.format("(%d workers, %d files left)", p.workers, p.files_left)
   self:draw_live(false)
 end
