@@ -94,6 +94,19 @@ function M.interrupt_hang(...)
   return out
 end
 
+-- timed_out(timeout, stuck, after, ...) -> the TAP output of `sonde test
+-- -o tap --timeout TIMEOUT ...`: checks that it exits 1, that the test
+-- named `stuck` failed and the test `after` passed once it was stopped.
+function M.timed_out(timeout, stuck, after, ...)
+  local assert = require("luassert")
+  local code, out = M.sonde("test", "-o", "tap", "--timeout", timeout, ...)
+  assert.are.equal(1, code, out)
+  local status = M.tap(out)
+  assert.are.equal("not ok", status[stuck], out)
+  assert.are.equal("ok", status[after], out)
+  return out
+end
+
 -- alive(pid) -> true while that process runs: `kill -0` succeeds and it is
 -- not a zombie (an exited child whose parent has not reaped it yet).
 function M.alive(pid)
