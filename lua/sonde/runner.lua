@@ -111,6 +111,7 @@ local function wanted(test, opts)
 end
 
 local close_scope = task.close_scope
+local note_first
 
 -- ------------------------------------------------------------------ watchdog
 
@@ -519,12 +520,31 @@ function Run:retry(test, result)
   if result.attempts and result.status == "pass" then result.status = "flaky" end
 end
 
+-- A describe body that raised is one error, as busted counts it (a
+-- failed test of the run, not a file that could not load).
 function Run:report_describe_error(block)
   if not self:owns(block.file, block.full_name) then return end
   local e = block.load_error
   local result = new_result(block.full_name, block.file, e.line, nil, self)
   result.status, result.message, result.traceback = "error", e.message, e.traceback
-  self:record_load_error(result)
+  self:emit("test_start", result)
+  self:finish_result(result)
+end
+
+-- load_block(block) -> ok: runs a describe body when the run reaches its
+-- block (busted's order: after the tests before it, with what their hooks
+-- left), as a task under the per-test timeout; then marks what it added.
+function Run:load_block(block)
+  local scope = task.scope("describe " .. block.full_name)
+  local err, tb = self:run_with_timeout(scope, "describe", block, function() dsl.load_body(block) end)
+  for _, lost in ipairs(close_scope(scope, "the describe body ended")) do
+    if err == nil then err, tb = lost.err, lost.traceback end
+  end
+  self.unloaded = self.unloaded - 1
+  if err ~= nil and not block.load_error then dsl.fail_block(block, err, tb) end
+  if block.load_error then return false end
+  self:mark(block)
+  return true
 end
 
 -- A block's children in run order: shuffled with --shuffle (or busted's
@@ -541,17 +561,35 @@ function Run:children_of(block)
   return block.shuffled
 end
 
+-- note_first(block, test): the first test an unsharded run reaches in
+-- `block` and each enclosing block without one yet; the shard that owns it
+-- reports those blocks' lazy hook errors. Every shard walks every block, so
+-- all agree on it by the time a lazy hook runs.
+note_first = function(block, test)
+  while block and block.first == nil do
+    block.first = test
+    block = block.parent
+  end
+end
+
 -- Strict setup and teardown run even when none of the block's tests is
 -- selected (busted's strict_), lazy ones only for a test that runs.
 function Run:run_block(block)
   if self.stopping then return end
-  if block.load_error then return self:report_describe_error(block) end
-  if block.kind ~= "file" then dsl.enter(block, true) end
+  if block.kind ~= "file" then
+    dsl.enter(block)
+    if not self:load_block(block) then
+      dsl.leave(block)
+      return self:report_describe_error(block)
+    end
+  end
   if self:run_hooks(block, block.setup, "setup") then
     for _, child in ipairs(self:children_of(block)) do
       if self.stopping then break end
       if child.kind == "test" then
-        if child.selected then self:run_test(child) end
+        local selected = child.selected
+        if selected and block.first == nil and not child.pending then note_first(block, child) end
+        if selected == true then self:run_test(child) end
       else
         self:run_block(child)
       end
@@ -579,59 +617,46 @@ function Run:load(path)
   return file, load_err
 end
 
--- Marks what runs: each test's `selected` (name, tags, then shard), each
--- block's count of them, and its `first`: the test an unsharded run would
--- reach first in it, whose shard reports the block's lazy hook errors.
+-- Marks what runs of a block whose body has run: each test child's
+-- `selected` (true: this run runs it; "elsewhere": wanted by name and tags,
+-- but another shard's; false), and counts the describe children whose
+-- bodies are still to run. A --jobs worker's parent learns each block's
+-- tests as they become known (plan), to know what a crash took with it.
 function Run:mark(block)
-  local n = 0
-  block.first = nil
+  local planned = self.handlers.plan[1] and {}
   for _, child in ipairs(self:children_of(block)) do
     if child.kind == "test" then
-      local want = wanted(child, self.opts)
-      child.selected = want and self:owns(child.file, child.full_name)
-      if child.selected then n = n + 1 end
-      if want and not child.pending and not block.first then block.first = child end
-    elseif child.load_error then
-      child.selected_count = self:owns(child.file, child.full_name) and 1 or 0
-      n = n + child.selected_count
+      local selected = wanted(child, self.opts) and (self:owns(child.file, child.full_name) or "elsewhere")
+      child.selected = selected
+      if planned and selected == true then
+        planned[#planned + 1] = { name = self:result_name(child.full_name), line = child.line, tags = child.tag_list }
+      end
     else
-      n = n + self:mark(child)
-      block.first = block.first or child.first
+      self.unloaded = self.unloaded + 1
     end
   end
-  block.selected_count = n
-  return n
+  if planned then self:emit("plan", { name = block.file, tests = planned, open = self.unloaded }) end
 end
 
--- Walks a file's selected tests in run order: on_test(test) for each, and
--- on_block_error(block) for a describe that failed to load (busted counts
--- it as one error).
-function Run:each_selected(block, on_test, on_block_error)
-  if block.selected_count == 0 then return end
-  if block.load_error then return on_block_error(block) end
+-- --list: names the selected tests in run order. Describe bodies run as in
+-- a run, but no hook and no test does, so a body that needs what an earlier
+-- test's hooks set cannot be listed: it is named on stderr instead.
+function Run:list_block(block)
   for _, child in ipairs(self:children_of(block)) do
-    if child.kind ~= "test" then
-      self:each_selected(child, on_test, on_block_error)
-    elseif child.selected then
-      on_test(child)
+    if child.kind == "test" then
+      if child.selected == true then self:emit("list", child) end
+    else
+      dsl.enter(child)
+      if self:load_block(child) then
+        self:list_block(child)
+      else -- an error of the listing: its exit code says the list is incomplete
+        self.counts.error = self.counts.error + 1
+        io.stderr:write(string.format("sonde test: %s:%d: describe '%s' raised while listing, its tests are not "
+          .. "listed: %s\n", child.file, child.load_error.line, child.full_name, child.load_error.message))
+      end
+      dsl.leave(child)
     end
   end
-end
-
-function Run:list_tests(file)
-  self:each_selected(file, function(test) self:emit("list", test) end, function() end)
-end
-
--- Every test that will run, in order, for a worker's parent to know what a
--- crash took with it.
-function Run:plan(file)
-  local names = {}
-  self:each_selected(file, function(test)
-    names[#names + 1] = { name = self:result_name(test.full_name), line = test.line, tags = test.tag_list }
-  end, function(block)
-    names[#names + 1] = { name = self:result_name(block.full_name), line = block.load_error.line }
-  end)
-  return names
 end
 
 function Run:run_file(path)
@@ -642,12 +667,13 @@ function Run:run_file(path)
     result.status, result.message, result.traceback = "error", load_err.message, load_err.traceback
     return self:record_load_error(result)
   end
-  self:mark(file)
+  self.unloaded = 0
   if self.opts.list then
-    self:list_tests(file)
+    self:mark(file)
+    self:list_block(file)
   else
     self:emit("file_start", { name = path })
-    if self.handlers.plan[1] then self:emit("plan", { name = path, tests = self:plan(file) }) end
+    self:mark(file)
     self:run_block(file)
     self:emit("file_end", { name = path })
   end

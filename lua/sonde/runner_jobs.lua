@@ -44,7 +44,7 @@ end
 
 -- Only what a reporter reads crosses the wire.
 local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback", "last_exchange",
-  "output", "attempts", "iteration", "timeout", "tests" }
+  "output", "attempts", "iteration", "timeout", "tests", "open" }
 
 function Wire:send(event, data)
   local clean = {}
@@ -156,12 +156,18 @@ local function how_it_ended(w, killed_for)
 end
 
 -- The tests of a unit its worker never reported become errors (with the
--- unit's round, as a worker's own results have it under --repeat).
+-- unit's round, as a worker's own results have it under --repeat). A
+-- worker plans each block's tests when the block's body has run, so the
+-- tests of describe blocks it never reached are one error together.
 local function close_crashed_unit(unit, how, repeating)
   local iteration = repeating and unit.iteration or nil
-  local planned, reported, running = nil, {}, nil
+  local planned, open, reported, running = nil, 0, {}, nil
   for _, ev in ipairs(unit.events) do
-    if ev.e == "plan" then planned = ev.d.tests end
+    if ev.e == "plan" then
+      planned = planned or {}
+      for _, t in ipairs(ev.d.tests) do planned[#planned + 1] = t end
+      open = ev.d.open or 0
+    end
     if ev.e == "test_start" then running = ev.d.name end
     if ev.e == "test_end" then
       reported[ev.d.name] = true
@@ -180,6 +186,12 @@ local function close_crashed_unit(unit, how, repeating)
         unit.events[#unit.events + 1] = { e = "test_end", d = { name = t.name, file = unit.file, line = t.line,
           status = "error", message = msg, duration = 0, requests = 0, tags = t.tags or {}, iteration = iteration } }
       end
+    end
+    if open > 0 then
+      unit.events[#unit.events + 1] = { e = "test_end", d = { name = unit.file .. " (not reached)", file = unit.file,
+        line = 0, status = "error", duration = 0, requests = 0, tags = {}, iteration = iteration,
+        message = string.format("not run: %d describe block(s) of this file had not started when its worker stopped: %s",
+          open, how) } }
     end
     unit.events[#unit.events + 1] = { e = "file_end", d = { name = unit.file } }
   end

@@ -1,8 +1,10 @@
 -- sonde.spec_dsl: busted's DSL, which only registers blocks.
 --
 -- Loading a spec file runs it with describe/it/hooks/assert in its
--- environment; describe bodies run at once and build a tree of blocks and
--- tests that sonde.runner executes. Assertions are luassert's, whose raised
+-- environment. As in busted, a describe body runs when its block's turn
+-- comes in the run (sonde.runner calls load_body), not while the file
+-- loads: code in a nested describe body sees what the hooks of earlier
+-- tests set. Each body adds blocks and tests to the tree the runner walks. Assertions are luassert's, whose raised
 -- errors are marked as failures (as busted does), so the runner can tell a
 -- failed assertion from any other error.
 --
@@ -153,54 +155,21 @@ local function restore(s)
   for k, v in pairs(s.loaded) do package.loaded[k] = v end
 end
 
-local NONE = {} -- a key that an insulated body removed
-
--- What an insulated body changed, so the change can be made again when the
--- block runs (its body ran at load time, and was undone then).
-local function changes_since(s)
-  local d = { g = {}, loaded = {} }
-  for k, v in pairs(_G) do
-    if s.g[k] ~= v then d.g[k] = v end
-  end
-  for k in pairs(s.g) do
-    if rawget(_G, k) == nil then d.g[k] = NONE end
-  end
-  for k, v in pairs(package.loaded) do
-    if s.loaded[k] ~= v then d.loaded[k] = v end
-  end
-  return d
-end
-
-local function apply(d)
-  for k, v in pairs(d.g) do
-    if v == NONE then rawset(_G, k, nil) else rawset(_G, k, v) end
-  end
-  for k, v in pairs(d.loaded) do package.loaded[k] = v end
-end
-
 local states = {} -- one entry per entered block: a saved state, or false
 
--- enter(block): at load and at run, as busted pushes a context. An
--- insulating block saves the state; at run time it also replays what its
--- body changed while loading.
-function M.enter(block, running)
-  if block.envmode == "insulate" then
-    states[#states + 1] = save()
-    if running and block.load_changes then apply(block.load_changes) end
-  else
-    states[#states + 1] = false
-  end
+-- enter(block): as busted pushes a context, when a file loads and when a
+-- describe block's turn comes (before its body runs). An insulating block
+-- saves the state.
+function M.enter(block)
+  states[#states + 1] = block.envmode == "insulate" and save() or false
 end
 
 -- leave(block): restores an insulating block's state; an exposed block
 -- instead makes its changes part of the enclosing insulating block's state.
-function M.leave(block, loading)
+function M.leave(block)
   local s = table.remove(states)
   if block.envmode == "expose" and states[#states] then states[#states] = save() end
-  if s then
-    if loading and block.kind ~= "file" then block.load_changes = changes_since(s) end
-    restore(s)
-  end
+  if s then restore(s) end
 end
 
 -- ------------------------------------------------------------ environment
@@ -301,27 +270,30 @@ local function handler_with_traceback(holder)
   end
 end
 
--- Runs a describe body with the block as the loading context. An error in
--- it is busted's "describe error": one error, and the block's tests do not
--- run; the rest of the file still loads.
-local function load_body(block, fn)
+-- load_body(block): runs a describe body with the block as the loading
+-- context, once, when the runner reaches the block (inside M.enter). An
+-- error in it is busted's "describe error": one error, and the block's tests
+-- and hooks do not run.
+function M.load_body(block)
+  local fn = block.body
+  block.body = nil
   local outer = current_block
-  current_block = block
-  context = block
-  M.enter(block)
+  current_block, context = block, block
   local holder = {}
   local ok, err = xpcall(fn, handler_with_traceback(holder))
   if ok then ok, err = pcall(M.check_curries, block) end
-  M.leave(block, true)
-  current_block = outer
-  context = outer
-  if not ok then
-    local msg = task.describe(err)
-    block.children, block.before_each, block.after_each = {}, {}, {}
-    block.setup, block.teardown, block.lazy_setup, block.lazy_teardown = {}, {}, {}, {}
-    local tb = trace.trim(holder.tb)
-    block.load_error = { message = msg, traceback = tb, line = M.spec_line(block.file, msg, tb) or block.line }
-  end
+  current_block, context = outer, outer
+  if not ok then M.fail_block(block, err, holder.tb) end
+end
+
+-- fail_block(block, err, traceback): the block's body did not finish (it
+-- raised, or the runner stopped it at its timeout).
+function M.fail_block(block, err, tb)
+  local msg = task.describe(err)
+  block.children, block.before_each, block.after_each = {}, {}, {}
+  block.setup, block.teardown, block.lazy_setup, block.lazy_teardown = {}, {}, {}, {}
+  tb = trace.trim(tb)
+  block.load_error = { message = msg, traceback = tb, line = M.spec_line(block.file, msg, tb) or block.line }
 end
 
 -- `describe "name" (function() ... end)` is busted's curried form: called
@@ -357,8 +329,7 @@ local function describe_kind(envmode)
     local parent = current_block
     local function register(body)
       local block = new_block("describe", name, parent, file, line)
-      block.envmode = envmode
-      load_body(block, body)
+      block.envmode, block.body = envmode, body
     end
     if fn == nil then return curried(parent, name, file, line, register) end
     if type(fn) ~= "function" then
