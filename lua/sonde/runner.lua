@@ -153,7 +153,7 @@ end
 function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, capture = not opts.no_capture,
-    started = real_now(), iteration = 1, watch = watchdog_times(opts.timeout),
+    started = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0,
     in_shard = opts.shard and shard.selector(opts.shard, opts.durations) }, Run)
   for _, event in ipairs(EVENTS) do
     local list = {}
@@ -644,7 +644,10 @@ end
 function Run:list_block(block)
   for _, child in ipairs(self:children_of(block)) do
     if child.kind == "test" then
-      if child.selected == true then self:emit("list", child) end
+      if child.selected == true then
+        self.listed = self.listed + 1
+        self:emit("list", child)
+      end
     else
       dsl.enter(child)
       if self:load_block(child) then
@@ -717,10 +720,32 @@ function Run:main(files)
   return summary
 end
 
+-- Exit codes: 0 passed, 1 failed, 2 usage or load errors, 5 no tests
+-- found (pytest's code: a run that tested nothing is no pass), 130
+-- interrupted.
+M.NO_TESTS = 5
+
 function M.exit_code(summary)
   if summary.interrupted then return 130 end
   if summary.load_errors > 0 then return 2 end
+  if summary.no_tests then return M.NO_TESTS end
   return summary.failed > 0 and 1 or 0
+end
+
+-- A run that found no test says where it looked: the files, the paths they
+-- came from and the filters. An empty shard is no mistake (a small suite
+-- over many machines), nor a run that asked for it.
+local function check_found(summary, opts, files, listed)
+  if summary.total > 0 or listed > 0 or summary.interrupted or opts.shard or opts.pass_with_no_tests then return end
+  summary.no_tests = true
+  local used = {}
+  for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags" }) do
+    if #opts[k] > 0 then used[#used + 1] = "--" .. k:gsub("_", "-") .. " " .. table.concat(opts[k], ",") end
+  end
+  if opts.pattern then used[#used + 1] = "--pattern " .. opts.pattern end
+  io.stderr:write(string.format("sonde test: no tests found in %s (%d spec file%s%s); --pass-with-no-tests "
+    .. "allows an empty run\n", table.concat(opts.paths, " "), #files, #files == 1 and "" or "s",
+    #used > 0 and ", selected by " .. table.concat(used, " ") or ""))
 end
 
 local function usage_error(err)
@@ -732,6 +757,19 @@ end
 function M.fresh_seed()
   local t = real_now()
   return math.floor((t - math.floor(t)) * 1e6 + os.time()) % 1000000
+end
+
+-- os.exit while tests run would end the run with the code the test chose
+-- and no report (CI would read a pass while later tests never ran): it is
+-- an error of the code that called it, as pytest treats SystemExit, and the
+-- run goes on. Returns what puts the real os.exit back.
+local function forbid_exit()
+  local real = os.exit
+  os.exit = function(code)
+    error(string.format("os.exit(%s) called while tests run: an error of this test, the run goes on",
+      tostring(code == nil and "" or code)), 2)
+  end
+  return function() os.exit = real end
 end
 
 -- main(paths, args) -> exit code: parses options, discovers, runs, reports.
@@ -746,6 +784,7 @@ function M.main(paths, args)
   if not opts then return usage_error(err) end
   if opts.shuffle and not opts.seed then opts.seed = M.fresh_seed() end
   if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
+  local allow_exit = forbid_exit()
   if opts.worker then return require("sonde.runner_jobs").worker_main() end
   local files, derr = M.discover(opts.paths, opts.pattern)
   if not files then return usage_error(derr) end
@@ -759,11 +798,13 @@ function M.main(paths, args)
   else
     root = task.run(function() return run:main(files) end)
   end
+  allow_exit()
   options.close_reporters(reporters)
   if root.err ~= nil then
     io.stderr:write("sonde test: internal error: ", trace.format(root.err, root.traceback), "\n")
     return 2
   end
+  check_found(root.results[1], opts, files, run.listed)
   return M.exit_code(root.results[1])
 end
 

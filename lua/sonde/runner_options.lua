@@ -38,6 +38,7 @@ local SPEC = {
   ["-j"] = { key = "jobs", kind = "int", min = 1 },
   ["--no-capture"] = { key = "no_capture", kind = "flag" },
   ["-s"] = { key = "no_capture", kind = "flag" },
+  ["--pass-with-no-tests"] = { key = "pass_with_no_tests", kind = "flag" }, -- else no test found exits 5
   ["--worker"] = { key = "worker", kind = "flag" }, -- internal: a --jobs worker
 }
 
