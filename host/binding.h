@@ -82,5 +82,6 @@ int luaopen_sonde_c_server(lua_State *L);
 int luaopen_sonde_c_watchdog(lua_State *L);
 int luaopen_sonde_c_repl(lua_State *L);
 int luaopen_sonde_c_debug(lua_State *L);
+int luaopen_sonde_c_journal(lua_State *L);
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "binding.h"
+#include "journal.h"
 #include "process.h"
 #include "watchdog.h"
 
@@ -81,11 +82,20 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
 /* Last resort, on the watchdog thread: say what is stuck, stop the children
  * and leave. stdout is flushed only when no one holds it. */
 static void stop_process(void) {
-    char msg[512];
-    int  n = snprintf(msg, sizeof msg,
-                      "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it is "
-                       "in C code or JIT-compiled Lua); stopping the run (with --jobs N only its worker would stop)\n",
-                      lw.what, lw.name, lw.file, lw.line, lw.timeout);
+    char                msg[512];
+    sonde_journal_head *journal = sonde_journal();
+    int                 supervised = journal && journal->in_test;
+    int                 n = snprintf(msg, sizeof msg,
+                                     "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it "
+                                     "is in C code or JIT-compiled Lua, or catches the timeout error); %s\n",
+                                     lw.what, lw.name, lw.file, lw.line, lw.timeout,
+                                     supervised ? "its process is stopped, the test is an error and the run goes on"
+                                                : "stopping the run (with --jobs N only its worker would stop)");
+    if (supervised) /* the supervisor's words for the test's error (snprintf is not async-signal-safe; this is a thread) */
+        snprintf(journal->how, sizeof journal->how,
+                 "stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled Lua, "
+                 "or it caught the timeout error), so its process was killed",
+                 lw.timeout);
     if (ftrylockfile(stdout) == 0) {
         fflush_unlocked(stdout);
         funlockfile(stdout);

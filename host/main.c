@@ -1,9 +1,11 @@
 /* main.c — the sonde command line: parses the command, calls sonde.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sonde.h"
+#include "supervise.h"
 
 static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task; - reads stdin\n"
                             "       sonde FILE.lua [ARGS...]     the same\n"
@@ -39,6 +41,12 @@ static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scena
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int has_arg(int argc, char **argv, const char *arg) {
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], arg) == 0) return 1;
+    return 0;
 }
 
 static int run_command(sonde_t *S, int argc, char **argv) {
@@ -81,6 +89,14 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("sonde %s\n", SONDE_VERSION);
         return 0;
+    }
+    /* A serial run survives a test that kills its process (supervise.c);
+     * a --jobs worker's parent already sees its death. */
+    const char *supervise = getenv("SONDE_SUPERVISE");
+    if (argc >= 2 && strcmp(argv[1], "test") == 0 && !has_arg(argc, argv, "--worker") &&
+        !(supervise && strcmp(supervise, "off") == 0)) {
+        int rc = sonde_supervise();
+        if (rc >= 0) return rc;
     }
     sonde_opts opts = {NULL, 1, 0};
     sonde_t   *S = sonde_new(&opts);

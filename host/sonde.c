@@ -16,6 +16,7 @@
 #include "embedded.h"
 #include "http.h"
 #include "process.h"
+#include "supervise.h"
 
 int luaopen_cjson(lua_State *L);
 
@@ -31,8 +32,13 @@ struct sonde {
 static sonde_loop *signal_loop; /* the host that handles SIGINT/SIGTERM */
 
 /* First signal: wake the loop so Lua stops scheduling and cleans up.
- * Second: stop every child at once and leave (async-signal-safe calls only). */
-static void on_stop_signal(int sig) {
+ * Second: stop every child at once and leave (async-signal-safe calls only).
+ * The copy a supervisor passes on of a signal that reached us too (Ctrl-C
+ * reaches the whole process group) is no second signal. */
+static void on_stop_signal(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    int copy = si && si->si_code == SI_QUEUE && si->si_value.sival_int == SONDE_FORWARDED;
+    if (copy && signal_loop->interrupts > 0) return;
     if (++signal_loop->interrupts >= 2) {
         sonde_proc_kill_all_now();
         _exit(128 + sig);
@@ -43,7 +49,8 @@ static void on_stop_signal(int sig) {
 static void install_signals(sonde_t *S) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
+    sa.sa_sigaction = on_stop_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     signal_loop = &S->loop;
     sigaction(SIGINT, &sa, NULL);
@@ -188,6 +195,7 @@ static int open_libs(lua_State *L) {
     sonde_preload(S, "sonde.c.watchdog", luaopen_sonde_c_watchdog);
     sonde_preload(S, "sonde.c.repl", luaopen_sonde_c_repl);
     sonde_preload(S, "sonde.c.debug", luaopen_sonde_c_debug);
+    sonde_preload(S, "sonde.c.journal", luaopen_sonde_c_journal);
     sonde_preload(S, "cjson", luaopen_cjson);
     return 0;
 }

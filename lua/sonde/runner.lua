@@ -15,6 +15,7 @@ local options = require("sonde.runner_options")
 local shard = require("sonde.runner_shard")
 local util = require("sonde.report_util")
 local output = require("sonde.runner_capture")
+local journal = require("sonde.runner_journal")
 
 local M = {}
 
@@ -153,7 +154,7 @@ end
 function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, capture = not opts.no_capture,
-    started = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0,
+    started_at = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0, started = 0,
     in_shard = opts.shard and shard.selector(opts.shard, opts.durations) }, Run)
   for _, event in ipairs(EVENTS) do
     local list = {}
@@ -277,6 +278,7 @@ function Run:finish_result(result)
 end
 
 function Run:record_load_error(result)
+  if self.skipping then return end -- a runner that died reported it; it is in the journal
   self.load_errors = self.load_errors + 1
   self.counts.error = self.counts.error + 1
   self.total = self.total + 1
@@ -487,12 +489,18 @@ function Run:lazy_ready(block)
 end
 
 function Run:run_test(test)
+  local ordinal = self.started + 1
+  self.started = ordinal
+  if self.skipping then return self:skip_test(test, ordinal) end
+  if self.resumed then self:catch_up(test.parent) end
   if test.pending then
     local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
     result.status, result.message = "pending", test.pending_reason
     self:emit("test_start", result)
     return self:finish_result(result)
   end
+  if self.journal then journal.start(ordinal) end
+  if self.resumed and self:setup_failed(test.parent) then return end
   if not self:lazy_ready(test.parent) then return end
   local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
   self:emit("test_start", result)
@@ -523,7 +531,7 @@ end
 -- A describe body that raised is one error, as busted counts it (a
 -- failed test of the run, not a file that could not load).
 function Run:report_describe_error(block)
-  if not self:owns(block.file, block.full_name) then return end
+  if self.skipping or not self:owns(block.file, block.full_name) then return end
   local e = block.load_error
   local result = new_result(block.full_name, block.file, e.line, nil, self)
   result.status, result.message, result.traceback = "error", e.message, e.traceback
@@ -553,7 +561,7 @@ end
 function Run:children_of(block)
   if not (self.opts.shuffle or block.randomize) or #block.children < 2 then return block.children end
   if not block.shuffled then
-    if not self.opts.seed then self.opts.seed = M.fresh_seed() end -- randomize() alone: reported at the end
+    if not self.opts.seed then self:draw_seed() end -- randomize() alone: reported at the end
     local seed = self.opts.seed
     local random = shard.seeded_random(seed, block.file .. "\0" .. block.full_name, self.iteration)
     block.shuffled = shard.shuffled(block.children, random)
@@ -572,6 +580,67 @@ note_first = function(block, test)
   end
 end
 
+-- draw_seed(): a seed for this run, journaled for a runner that goes on
+-- after this one dies, so that it walks in the same order.
+function Run:draw_seed()
+  self.opts.seed = M.fresh_seed()
+  if self.journal then journal.note("seed", self.opts.seed) end
+end
+
+-- --------------------------------------------------- after a runner died
+
+-- skip_test(test, ordinal): while a new runner walks up to the test that
+-- an earlier one died in. Tests before it ran there: the walk keeps their
+-- nodes for the replay. At it, the journal is replayed and the test is an
+-- error; from the next test on the run goes on as usual.
+function Run:skip_test(test, ordinal)
+  local r = self.resume
+  if ordinal < r.at then
+    self.skipped[ordinal] = { test = test, iteration = self.iteration }
+    return
+  end
+  self:end_skipping()
+  local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
+  result.status = "error"
+  result.message = "the process running this test died: " .. r.how .. "; the run went on in a new process"
+  self:emit("test_start", result)
+  self:finish_result(result)
+end
+
+function Run:end_skipping()
+  journal.replay(self, self.resume, function(ordinal, duration, requests)
+    local seen = self.skipped[ordinal]
+    local now = self.iteration
+    self.iteration = seen.iteration
+    local result = new_result(seen.test.full_name, seen.test.file, seen.test.line, seen.test.tag_list, self)
+    self.iteration = now
+    result.duration, result.requests = duration, requests
+    return result
+  end)
+  self.skipping, self.skipped, self.resumed = false, nil, true
+  self.unmute()
+end
+
+-- catch_up(block): strict setups the walk put off, outermost first, before
+-- the first test after a death that runs in their blocks.
+function Run:setup_failed(block)
+  for _, b in ipairs(chain_of(block)) do
+    if b.setup_failed then return true end
+  end
+  return false
+end
+
+function Run:catch_up(block)
+  local chain = chain_of(block)
+  for i = 1, #chain do
+    local b = chain[i]
+    if b.setup_deferred then
+      b.setup_deferred = nil
+      b.setup_failed = not self:run_hooks(b, b.setup, "setup")
+    end
+  end
+end
+
 -- Strict setup and teardown run even when none of the block's tests is
 -- selected (busted's strict_), lazy ones only for a test that runs.
 function Run:run_block(block)
@@ -583,7 +652,13 @@ function Run:run_block(block)
       return self:report_describe_error(block)
     end
   end
-  if self:run_hooks(block, block.setup, "setup") then
+  local ready
+  if self.skipping then -- tests that ran before a runner died: their setup runs if a later test needs it
+    block.setup_deferred, ready = true, true
+  else
+    ready = self:run_hooks(block, block.setup, "setup")
+  end
+  if ready then
     for _, child in ipairs(self:children_of(block)) do
       if self.stopping then break end
       if child.kind == "test" then
@@ -599,7 +674,7 @@ function Run:run_block(block)
     self:run_hooks(block, block.lazy_teardown, "lazy_teardown")
     block.lazy_ok = nil
   end
-  self:run_hooks(block, block.teardown, "teardown")
+  if not block.setup_deferred then self:run_hooks(block, block.teardown, "teardown") end
   if block.kind ~= "file" then dsl.leave(block) end
 end
 
@@ -675,10 +750,10 @@ function Run:run_file(path)
     self:mark(file)
     self:list_block(file)
   else
-    self:emit("file_start", { name = path })
+    if not self.skipping then self:emit("file_start", { name = path }) end
     self:mark(file)
     self:run_block(file)
-    self:emit("file_end", { name = path })
+    if not self.skipping then self:emit("file_end", { name = path }) end
   end
   dsl.leave(file)
 end
@@ -687,7 +762,7 @@ function Run:summary()
   local c = self.counts
   local flaky_failed = self.opts.fail_on_flaky and c.flaky or 0
   return { passed = c.pass, failed = c.fail + c.error + flaky_failed, failures = c.fail, errors = c.error,
-    skipped = c.pending + c.skip, flaky = c.flaky, total = self.total, duration = real_now() - self.started,
+    skipped = c.pending + c.skip, flaky = c.flaky, total = self.total, duration = real_now() - self.started_at,
     load_errors = self.load_errors, interrupted = self.interrupted, seed = self.opts.seed }
 end
 
@@ -705,6 +780,9 @@ function Run:interrupt()
 end
 
 function Run:main(files)
+  if self.resume then -- the terminal saw what the runner that died reported
+    self.skipping, self.skipped, self.unmute = true, {}, journal.mute(self.reporters)
+  end
   self:emit("suite_start", { opts = self.opts, seed = self.opts.seed })
   local remove = task.on_interrupt(function() self:interrupt() end)
   for iteration = 1, self.opts.list and 1 or self.opts.repeat_count do -- a list names each test once
@@ -715,6 +793,7 @@ function Run:main(files)
     end
   end
   remove()
+  if self.skipping then self:end_skipping() end -- the walk never met the test a runner died in
   local summary = self:summary()
   self:emit("suite_end", summary)
   return summary
@@ -782,8 +861,15 @@ function M.main(paths, args)
   collectgarbage("setpause", GC_PAUSE)
   local opts, err = options.parse(paths, args)
   if not opts then return usage_error(err) end
+  -- A serial run under the supervisor journals its results; after a death
+  -- the next runner resumes from the journal, in the same order.
+  local journaled = opts.jobs == 1 and not opts.list and not opts.worker and journal.active()
+  local resume = journaled and journal.resumed() or nil
+  if resume then opts.seed = resume.notes.seed or opts.seed end
+  local drawn = (opts.shuffle or opts.interleave) and not opts.seed
   if opts.shuffle and not opts.seed then opts.seed = M.fresh_seed() end
   if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
+  if journaled and drawn and not resume then journal.note("seed", opts.seed) end
   local allow_exit = forbid_exit()
   if opts.worker then return require("sonde.runner_jobs").worker_main() end
   local files, derr = M.discover(opts.paths, opts.pattern)
@@ -791,7 +877,16 @@ function M.main(paths, args)
   files = M.ordered(files, opts)
   local reporters, rerr = options.open_reporters(opts)
   if not reporters then return usage_error(rerr) end
-  local run = Run.new(opts, reporters)
+  local listeners = reporters
+  if journaled then
+    listeners = { unpack(reporters) }
+    listeners[#listeners + 1] = journal.recorder()
+  end
+  local run = Run.new(opts, listeners)
+  if journaled then
+    listeners[#listeners].run, run.journal, run.resume = run, true, resume
+    if resume then run.started_at = resume.notes.started_at else journal.note("started_at", run.started_at) end
+  end
   local root
   if opts.jobs > 1 and not opts.list and #files > 0 then
     root = task.run(function() return require("sonde.runner_jobs").main(run, files) end)

@@ -46,10 +46,16 @@ end
 local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback", "last_exchange",
   "output", "attempts", "iteration", "timeout", "tests", "open" }
 
-function Wire:send(event, data)
+-- encode_event(event, data) -> one JSON line's text of what reporters read
+-- of an event (also the supervisor's journal, sonde.runner_journal).
+function M.encode_event(event, data)
   local clean = {}
   for _, k in ipairs(FIELDS) do clean[k] = data[k] end
-  self.out:write(cjson.encode({ e = event, d = clean }), "\n")
+  return cjson.encode({ e = event, d = clean })
+end
+
+function Wire:send(event, data)
+  self.out:write(M.encode_event(event, data), "\n")
   self.out:flush()
 end
 
@@ -280,18 +286,22 @@ function Pool:drive()
   end
 end
 
+-- replay_event(run, ev): an event another process reported, as if this
+-- run had: counted, and passed on to its reporters.
+function M.replay_event(run, ev)
+  if ev.e == "test_end" then
+    run:finish_result(ev.d)
+  elseif ev.e == "load_error" then
+    run:record_load_error(ev.d)
+  elseif ev.e ~= "plan" then
+    run:emit(ev.e, ev.d)
+  end
+end
+
 function Pool:replay(unit)
   local run = self.run
   run.iteration = unit.iteration
-  for _, ev in ipairs(unit.events) do
-    if ev.e == "test_end" then
-      run:finish_result(ev.d)
-    elseif ev.e == "load_error" then
-      run:record_load_error(ev.d)
-    elseif ev.e ~= "plan" then
-      run:emit(ev.e, ev.d)
-    end
-  end
+  for _, ev in ipairs(unit.events) do M.replay_event(run, ev) end
   unit.events = nil
 end
 

@@ -1,0 +1,77 @@
+/* journal.c — the shared record of a serial run (see journal.h). */
+#define _GNU_SOURCE
+#include "journal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#define JOURNAL_MAGIC 0x736f6e64u /* "sond" */
+#define JOURNAL_START (1u << 20)  /* first size; pages are only used as written */
+
+static struct {
+    int                 fd;
+    sonde_journal_head *head; /* mapping of `size` bytes from offset 0 */
+    size_t              size;
+} j = {-1, NULL, 0};
+
+int sonde_journal_create(void) {
+    int fd = memfd_create("sonde-journal", MFD_CLOEXEC); /* never inherited by what tests exec */
+    if (fd < 0) return -1;
+    if (ftruncate(fd, JOURNAL_START) != 0) goto fail;
+    void *p = mmap(NULL, JOURNAL_START, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) goto fail;
+    j.fd = fd;
+    j.head = p;
+    j.size = JOURNAL_START;
+    memset(j.head, 0, sizeof *j.head);
+    j.head->magic = JOURNAL_MAGIC;
+    return 0;
+fail:
+    close(fd);
+    return -1;
+}
+
+sonde_journal_head *sonde_journal(void) { return j.head; }
+
+static int remap(size_t size) {
+    void *p = mremap(j.head, j.size, size, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) return -1;
+    j.head = p;
+    j.size = size;
+    return 0;
+}
+
+int sonde_journal_attach(void) {
+    struct stat st;
+    if (!j.head || fstat(j.fd, &st) != 0) return -1;
+    return (size_t)st.st_size > j.size ? remap((size_t)st.st_size) : 0;
+}
+
+static int reserve(size_t need) {
+    size_t used = sizeof *j.head + j.head->length;
+    if (used + need <= j.size) return 0;
+    size_t size = j.size;
+    while (used + need > size) size *= 2;
+    if (ftruncate(j.fd, (off_t)size) != 0) return -1;
+    return remap(size);
+}
+
+int sonde_journal_append(uint32_t kind, uint64_t ordinal, double duration, uint32_t requests, const char *text,
+                         uint32_t len) {
+    size_t padded = ((size_t)len + 7) & ~(size_t)7;
+    if (!j.head || reserve(sizeof(sonde_journal_record) + padded) != 0) return -1;
+    char                 *at = (char *)(j.head + 1) + j.head->length;
+    sonde_journal_record *r = (sonde_journal_record *)at;
+    *r = (sonde_journal_record){kind, len, ordinal, duration, requests, 0};
+    if (len) memcpy(r + 1, text, len);
+    __atomic_store_n(&j.head->length, j.head->length + sizeof *r + padded, __ATOMIC_RELEASE);
+    return 0;
+}
+
+const char *sonde_journal_records(uint64_t *len) {
+    *len = j.head ? j.head->length : 0;
+    return j.head ? (const char *)(j.head + 1) : NULL;
+}

@@ -1,0 +1,96 @@
+/* ljournal.c — sonde.c.journal: the runner's side of journal.h. */
+#include "binding.h"
+#include "journal.h"
+
+static sonde_journal_head *head(lua_State *L) {
+    sonde_journal_head *h = sonde_journal();
+    if (!h) luaL_error(L, "this run has no journal (not under `sonde test`'s supervisor)");
+    return h;
+}
+
+/* active() -> whether this process is a supervised runner. */
+static int lj_active(lua_State *L) {
+    lua_pushboolean(L, sonde_journal() != NULL);
+    return 1;
+}
+
+/* start(ordinal): the test of this ordinal starts. */
+static int lj_start(lua_State *L) {
+    sonde_journal_head *h = head(L);
+    h->started = (uint64_t)luaL_checknumber(L, 1);
+    h->in_test = 1;
+    return 0;
+}
+
+/* idle(): no test runs (its result is journaled). */
+static int lj_idle(lua_State *L) {
+    head(L)->in_test = 0;
+    return 0;
+}
+
+static int appended(lua_State *L, int rc) {
+    if (rc != 0) return luaL_error(L, "cannot grow the run's journal (out of memory?)");
+    return 0;
+}
+
+/* pass(ordinal, duration, requests): test `ordinal` passed; no test runs. */
+static int lj_pass(lua_State *L) {
+    head(L)->in_test = 0;
+    return appended(L, sonde_journal_append(SONDE_JOURNAL_PASS, (uint64_t)luaL_checknumber(L, 1),
+                                            luaL_checknumber(L, 2), (uint32_t)luaL_checkinteger(L, 3), NULL, 0));
+}
+
+/* event(ordinal, json): any other event, after test `ordinal` started. */
+static int lj_event(lua_State *L) {
+    head(L);
+    size_t      len;
+    const char *json = luaL_checklstring(L, 2, &len);
+    return appended(L,
+                    sonde_journal_append(SONDE_JOURNAL_EVENT, (uint64_t)luaL_checknumber(L, 1), 0, 0, json, (uint32_t)len));
+}
+
+/* resume() -> nil, or the ordinal of the test a runner died in and how. */
+static int lj_resume(lua_State *L) {
+    sonde_journal_head *h = sonde_journal();
+    if (!h || h->resume_at == 0) return 0;
+    lua_pushnumber(L, (lua_Number)h->resume_at);
+    lua_pushstring(L, h->how);
+    h->how[0] = 0; /* the watchdog's words are for one death */
+    return 2;
+}
+
+/* records() -> list of {ordinal, duration, requests} (a pass) or
+ * {ordinal, json} (any other event), in the order they were written. */
+static int lj_records(lua_State *L) {
+    uint64_t    len;
+    const char *at = sonde_journal_records(&len), *end = at + len;
+    lua_newtable(L);
+    for (int n = 1; at && at < end; n++) {
+        const sonde_journal_record *r = (const sonde_journal_record *)at;
+        lua_createtable(L, 3, 0);
+        lua_pushnumber(L, (lua_Number)r->ordinal);
+        lua_rawseti(L, -2, 1);
+        if (r->kind == SONDE_JOURNAL_PASS) {
+            lua_pushnumber(L, r->duration);
+            lua_rawseti(L, -2, 2);
+            lua_pushinteger(L, (lua_Integer)r->requests);
+            lua_rawseti(L, -2, 3);
+        } else {
+            lua_pushlstring(L, (const char *)(r + 1), r->len);
+            lua_rawseti(L, -2, 2);
+        }
+        lua_rawseti(L, -2, n);
+        at += sizeof *r + (((size_t)r->len + 7) & ~(size_t)7);
+    }
+    return 1;
+}
+
+int luaopen_sonde_c_journal(lua_State *L) {
+    static const luaL_Reg funcs[] = {
+        {"active", lj_active}, {"start", lj_start},   {"idle", lj_idle},       {"pass", lj_pass},
+        {"event", lj_event},   {"resume", lj_resume}, {"records", lj_records}, {NULL, NULL},
+    };
+    lua_newtable(L);
+    luaL_register(L, NULL, funcs);
+    return 1;
+}

@@ -1,0 +1,113 @@
+/* supervise.c — a serial `sonde test` runs under a small supervisor.
+ *
+ * A test that crashes its process (a null write through the FFI, a C
+ * module's segfault), calls exit() from C, or cannot be interrupted past its
+ * timeout would otherwise take the whole run with it: no summary, empty
+ * reports. So `sonde test` forks before it makes a Lua state: the child is
+ * the runner, and journals its results into memory it shares with the
+ * parent (journal.h). When the runner dies in the middle of a test, the
+ * parent forks another, which replays the journal, reports that test as an
+ * error saying how its process ended, and goes on from the next test.
+ * --jobs workers need none of this (their parent already handles a death).
+ *
+ * Signals sent to the supervisor are passed on to the runner, the first
+ * one marked (sigqueue with SONDE_FORWARDED): Ctrl-C at a terminal reaches
+ * both processes, and the runner must not count the copy as a second
+ * interrupt (which exits at once). */
+#define _GNU_SOURCE
+#include "supervise.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "journal.h"
+
+static volatile pid_t runner;
+static volatile int   forwarded;
+static const int      passed_on[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void pass_on(int sig) {
+    pid_t pid = runner;
+    if (pid <= 0) return;
+    if (forwarded++ == 0) {
+        union sigval v = {.sival_int = SONDE_FORWARDED};
+        sigqueue(pid, sig, v);
+    } else {
+        kill(pid, sig); /* a second signal is meant: the runner leaves at once */
+    }
+}
+
+static void handle_signals(void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof passed_on / sizeof *passed_on; i++) sigaction(passed_on[i], &sa, NULL);
+}
+
+/* In the new runner: dies with the supervisor, and handles signals itself. */
+static int become_runner(pid_t supervisor) {
+    handle_signals(SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != supervisor) _exit(1); /* the supervisor died before prctl */
+    sonde_journal_attach();
+    return -1;
+}
+
+/* How a runner that died in a test ended, unless the watchdog said it. */
+static void describe_death(sonde_journal_head *h, int status) {
+    if (h->how[0]) return;
+    if (WIFSIGNALED(status))
+        snprintf(h->how, sizeof h->how, "its process was killed by SIG%s", sigabbrev_np(WTERMSIG(status)));
+    else
+        snprintf(h->how, sizeof h->how, "its process exited with code %d in the middle of the test (exit() from C?)",
+                 WEXITSTATUS(status));
+}
+
+static int exit_code_of(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    int sig = WTERMSIG(status);
+    if (sig != SIGINT && sig != SIGTERM)
+        fprintf(stderr, "sonde test: the run was killed by SIG%s outside any test\n", sigabbrev_np(sig));
+    return 128 + sig;
+}
+
+/* A runner that a signal sent to it alone stopped (or that left at once
+ * on a second one) ended the run as asked: no new runner. */
+static int stopped_on_request(int status) {
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status) - 128;
+    for (size_t i = 0; i < sizeof passed_on / sizeof *passed_on; i++)
+        if (sig == passed_on[i]) return 1;
+    return 0;
+}
+
+int sonde_supervise(void) {
+    if (sonde_journal_create() != 0) return -1; /* no shared memory: run unsupervised */
+    sonde_journal_head *h = sonde_journal();
+    pid_t               self = getpid();
+    handle_signals(pass_on);
+    for (;;) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) return become_runner(self);
+        if (pid < 0) {
+            perror("sonde test: cannot fork the runner");
+            return 2;
+        }
+        runner = pid;
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        runner = 0;
+        if (!h->in_test || forwarded || stopped_on_request(status)) return exit_code_of(status);
+        describe_death(h, status);
+        h->resume_at = h->started;
+        h->resumes++;
+        h->in_test = 0;
+    }
+}
