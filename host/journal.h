@@ -19,12 +19,12 @@
 
 typedef struct sonde_journal_head {
     uint32_t          magic;
-    volatile uint32_t in_test;     /* 1 from a test's start to its result */
-    volatile uint64_t started;     /* ordinal of the last test started */
-    volatile uint64_t length;      /* bytes of records after the head */
-    uint64_t          resume_at;   /* supervisor: the test running when a runner died */
-    uint64_t          resumes;     /* supervisor: how many runners died in tests */
-    char              how[512];    /* supervisor: how it died; or the watchdog's last words */
+    volatile uint32_t in_test;   /* 1 from a test's start to its result */
+    volatile uint64_t started;   /* ordinal of the last test started */
+    volatile uint64_t length;    /* bytes of records after the head */
+    uint64_t          resume_at; /* supervisor: the test running when a runner died */
+    uint64_t          resumes;   /* supervisor: how many runners died in tests */
+    char              how[512];  /* supervisor: how it died; or the watchdog's last words */
 } sonde_journal_head;
 
 typedef struct sonde_journal_record {

@@ -45,8 +45,8 @@ static int lj_event(lua_State *L) {
     head(L);
     size_t      len;
     const char *json = luaL_checklstring(L, 2, &len);
-    return appended(L,
-                    sonde_journal_append(SONDE_JOURNAL_EVENT, (uint64_t)luaL_checknumber(L, 1), 0, 0, json, (uint32_t)len));
+    return appended(
+        L, sonde_journal_append(SONDE_JOURNAL_EVENT, (uint64_t)luaL_checknumber(L, 1), 0, 0, json, (uint32_t)len));
 }
 
 /* resume() -> nil, or the ordinal of the test a runner died in and how. */

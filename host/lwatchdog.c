@@ -87,11 +87,12 @@ static void stop_process(void) {
     int                 supervised = journal && journal->in_test;
     int                 n = snprintf(msg, sizeof msg,
                                      "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it "
-                                     "is in C code or JIT-compiled Lua, or catches the timeout error); %s\n",
+                                                     "is in C code or JIT-compiled Lua, or catches the timeout error); %s\n",
                                      lw.what, lw.name, lw.file, lw.line, lw.timeout,
-                                     supervised ? "its process is stopped, the test is an error and the run goes on"
+                     supervised ? "its process is stopped, the test is an error and the run goes on"
                                                 : "stopping the run (with --jobs N only its worker would stop)");
-    if (supervised) /* the supervisor's words for the test's error (snprintf is not async-signal-safe; this is a thread) */
+    if (supervised) /* the supervisor's words for the test's error (snprintf is not async-signal-safe; this is a thread)
+                     */
         snprintf(journal->how, sizeof journal->how,
                  "stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled Lua, "
                  "or it caught the timeout error), so its process was killed",

@@ -102,7 +102,8 @@ int sonde_supervise(void) {
         }
         runner = pid;
         int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
         runner = 0;
         if (!h->in_test || forwarded || stopped_on_request(status)) return exit_code_of(status);
         describe_death(h, status);
