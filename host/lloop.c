@@ -324,6 +324,19 @@ static int loop_pid(lua_State *L) {
     return 1;
 }
 
+/* chdir(dir) -> true | nil, err: the process's working directory, as
+ * busted's -C changes it before a run. */
+static int loop_chdir(lua_State *L) {
+    int rc = uv_chdir(luaL_checkstring(L, 1));
+    if (rc < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, uv_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* isatty(fd) -> bool */
 static int loop_isatty(lua_State *L) {
     lua_pushboolean(L, uv_guess_handle((uv_file)luaL_checkinteger(L, 1)) == UV_TTY);
@@ -372,6 +385,7 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"pid", loop_pid},
         {"isatty", loop_isatty},
         {"unused_port", loop_unused_port},
+        {"chdir", loop_chdir},
         {NULL, NULL},
     };
     lua_newtable(L);

@@ -9,34 +9,26 @@
 
 static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task; - reads stdin\n"
                             "       sonde FILE.lua [ARGS...]     the same\n"
-                            "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: specs/)\n"
+                            "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: .busted ROOT, spec/, specs/)\n"
                             "       sonde repl                   interactive prompt, each line a task\n"
                             "       sonde live APP.lua [ARGS...] run the LiveCheck app APP.lua returns until Ctrl-C\n"
                             "       sonde                        the REPL on a terminal, else runs stdin\n"
                             "       sonde --version | --help\n"
-                            "\n"
-                            "test options:\n"
-                            "  -o, --output NAME[=FILE]  human (default), tap, junit, json or table; repeatable\n"
-                            "  --filter PATTERN          run tests whose full name matches (Lua pattern; any of)\n"
-                            "  --filter-out PATTERN      skip tests whose full name matches\n"
-                            "  -t, --tags A,B            run tests with any of these #tags\n"
-                            "  --exclude-tags A,B        skip tests with any of these #tags\n"
-                            "  -p, --pattern PATTERN     in directories, run *.lua files whose name matches\n"
-                            "  --timeout SECONDS         per test, stops busy loops too (default 30)\n"
-                            "  --fail-fast               stop at the first failure\n"
-                            "  --shuffle [--seed N]      random order (printed seed replays it)\n"
-                            "  --interleave [--seed N]   ready tasks resume in a seeded random order\n"
-                            "  --repeat N                run everything N times\n"
-                            "  --retries N               rerun failures; pass-after-fail is flaky\n"
-                            "  --fail-on-flaky           flaky tests fail the run\n"
-                            "  --shard K/N               run shard K of N (split by file and test name)\n"
-                            "  --shard-durations FILE    balance shards by a previous json report\n"
-                            "  -j, --jobs N              run files in N worker processes\n"
-                            "  -s, --no-capture          let tests print instead of capturing output\n"
-                            "  --list                    list tests with file:line, run nothing\n"
-                            "  -v, --verbose             one line per test\n"
-                            "\n"
-                            "exit codes: 0 all passed, 1 failures, 2 usage or load errors\n";
+                            "\n";
+
+/* The options of `sonde test` come from their one table in Lua
+ * (sonde.runner_options), as `sonde test --help` prints them. */
+static int print_test_help(void) {
+    static const char *const help[] = {"--help"};
+    sonde_opts               opts = {NULL, 1, 0};
+    sonde_t                 *S = sonde_new(&opts);
+    if (!S) return 2;
+    fflush(stdout);
+    sonde_spec_opts o = {help, 1};
+    int             rc = sonde_run_specs(S, NULL, 0, &o);
+    sonde_free(S);
+    return rc;
+}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -84,7 +76,7 @@ static int run_command(sonde_t *S, int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage, stdout);
-        return 0;
+        return print_test_help();
     }
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("sonde %s\n", SONDE_VERSION);

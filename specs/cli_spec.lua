@@ -115,7 +115,7 @@ describe("sonde test usage errors", function()
   it("rejects an unknown option, exit 2", function()
     local code, _, err = sonde("test", "--bogus")
     assert.are.equal(2, code)
-    assert.are.equal("sonde test: unknown option '--bogus' (see sonde --help)\n", err)
+    assert.are.equal("sonde test: unknown option '--bogus' (see sonde test --help)\n", err)
   end)
 
   it("names a missing spec path, exit 2", function()

@@ -246,7 +246,7 @@ describe("human", function()
     assert.are.equal(1, code)
     assert.matches("FLAKY %d%) is flaky\n  at specs/fixtures/runner/flaky.lua:5\n  passed on attempt 2 after failing:\n"
       .. "  attempt 1: specs/fixtures/runner/flaky.lua:7: attempt 1\n", out)
-    assert.matches("1 failures, 0 errors, 0 pending, 1 flaky in", out)
+    assert.matches("1 failed: 1 failure; 1 flaky %(passed on a retry%)", out)
     assert.matches("\n1 passed, 1 failed\n$", out)
   end)
 end)

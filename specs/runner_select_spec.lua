@@ -65,7 +65,7 @@ describe("--shuffle and --seed", function()
     support.write_file(dir .. "/r_spec.lua", 'describe("r", function() randomize() for i = 1, 5 do it("t" .. i, function() end) end end)\n')
     local code, out = sonde("test", dir .. "/r_spec.lua")
     assert.are.equal(0, code)
-    assert.matches("\nseed %d+\n", out)
+    assert.matches("; seed %d+\n", out)
   end)
 
   it("--jobs keeps the order a serial run with the same seed has", function()
@@ -190,7 +190,7 @@ describe("bad options", function()
     { { "--filter", "test [" }, "--filter expects a Lua pattern, got 'test [': missing ']'" },
     { { "--filter-out", "%" }, "--filter-out expects a Lua pattern, got '%': ends with '%'" },
     { { "--pattern", "_spec(" }, "--pattern expects a Lua pattern, got '_spec(': unfinished capture" },
-    { { "--output", "xml" }, "unknown reporter 'xml' (expected one of: human, tap, junit, json, table)" },
+    { { "--output", "xml" }, "unknown reporter 'xml' (expected one of: human, tap, junit, json, table, or busted's utfTerminal, plainTerminal, gtest, TAP)" },
     { { "--output", "junit=/nonexistent/dir/r.xml" }, "cannot write the junit report: /nonexistent/dir/r.xml" },
   }
   for _, c in ipairs(cases) do

@@ -52,6 +52,11 @@ function M.xml(s)
   return (s:gsub("[&<>\"']", XML_ESCAPES))
 end
 
+-- plural(n, word) -> "1 failure", "2 failures"
+function M.plural(n, word)
+  return n .. " " .. word .. (n == 1 and "" or "s")
+end
+
 function M.first_line(s)
   if s == nil then return "" end
   return (tostring(s):match("^[^\n]*"))

@@ -12,6 +12,7 @@ local loop = require("sonde.c.loop")
 local watchdog = require("sonde.c.watchdog")
 local dsl = require("sonde.spec_dsl")
 local options = require("sonde.runner_options")
+local busted_config = require("sonde.busted_config")
 local shard = require("sonde.runner_shard")
 local util = require("sonde.report_util")
 local output = require("sonde.runner_capture")
@@ -46,7 +47,7 @@ end
 
 -- ---------------------------------------------------------------- discovery
 
-local function discover_dir(dir, out, matches)
+local function discover_dir(dir, out, matches, recursive)
   local entries, err = loop.scandir(dir)
   if not entries then return nil, dir .. ": " .. err end
   table.sort(entries, function(a, b) return a.name < b.name end)
@@ -54,8 +55,10 @@ local function discover_dir(dir, out, matches)
     local path = dir .. "/" .. e.name
     if e.name:sub(1, 1) ~= "." then
       if e.dir then
-        local ok, derr = discover_dir(path, out, matches)
-        if not ok then return nil, derr end
+        if recursive then
+          local ok, derr = discover_dir(path, out, matches, recursive)
+          if not ok then return nil, derr end
+        end
       elseif matches(e.name) then
         out[#out + 1] = path
       end
@@ -64,19 +67,31 @@ local function discover_dir(dir, out, matches)
   return out
 end
 
--- discover(paths[, pattern]) -> files | nil, "path: why". In directories,
--- files named *_spec.lua, or *.lua files whose name matches `pattern`.
-function M.discover(paths, pattern)
+-- discover(paths[, select]) -> files | nil, "path: why". In directories,
+-- as busted finds them: .lua files whose name matches any of
+-- select.pattern (default "_spec") and none of select.exclude_pattern, in
+-- subdirectories too unless select.recursive is false. Files named on the
+-- command line are taken as they are.
+function M.discover(paths, select)
+  select = select or {}
+  local patterns = select.pattern and #select.pattern > 0 and select.pattern or { "_spec" }
+  local excludes = select.exclude_pattern or {}
   local function matches(name)
-    if pattern then return name:find("%.lua$") ~= nil and name:find(pattern) ~= nil end
-    return name:find("_spec%.lua$") ~= nil
+    if not name:find("%.lua$") then return false end
+    for _, pat in ipairs(excludes) do
+      if pat ~= "" and name:find(pat) then return false end
+    end
+    for _, pat in ipairs(patterns) do
+      if name:find(pat) then return true end
+    end
+    return false
   end
   local files = {}
   for _, path in ipairs(paths) do
     local kind = loop.stat(path)
     if kind == nil then return nil, path .. ": no such file or directory" end
     if kind == "dir" then
-      local ok, err = discover_dir((path:gsub("/+$", "")), files, matches)
+      local ok, err = discover_dir((path:gsub("/+$", "")), files, matches, select.recursive ~= false)
       if not ok then return nil, err end
     else
       files[#files + 1] = path
@@ -559,7 +574,11 @@ end
 -- randomize() in the block) by a generator of the seed, the file and the
 -- block alone, so the order never depends on what ran before.
 function Run:children_of(block)
-  if not (self.opts.shuffle or block.randomize) or #block.children < 2 then return block.children end
+  if #block.children < 2 then return block.children end
+  if not (self.opts.shuffle_tests or block.randomize) then
+    if self.opts.sort_tests then return self:sorted_children(block) end
+    return block.children
+  end
   if not block.shuffled then
     if not self.opts.seed then self:draw_seed() end -- randomize() alone: reported at the end
     local seed = self.opts.seed
@@ -567,6 +586,21 @@ function Run:children_of(block)
     block.shuffled = shard.shuffled(block.children, random)
   end
   return block.shuffled
+end
+
+-- busted's --sort-tests: a block's children by name, ties in their order.
+function Run:sorted_children(block)
+  if not block.sorted then
+    local list = {}
+    for i, child in ipairs(block.children) do list[i] = { child, i } end
+    table.sort(list, function(a, b)
+      if a[1].name ~= b[1].name then return tostring(a[1].name) < tostring(b[1].name) end
+      return a[2] < b[2]
+    end)
+    block.sorted = {}
+    for i, pair in ipairs(list) do block.sorted[i] = pair[1] end
+  end
+  return block.sorted
 end
 
 -- note_first(block, test): the first test an unsharded run reaches in
@@ -768,7 +802,7 @@ end
 
 -- Files in run order: shuffled by the seed when asked.
 function M.ordered(files, opts)
-  if not opts.shuffle then return files end
+  if not opts.shuffle_files then return files end
   return shard.shuffled(files, shard.random(opts.seed))
 end
 
@@ -821,7 +855,9 @@ local function check_found(summary, opts, files, listed)
   for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags" }) do
     if #opts[k] > 0 then used[#used + 1] = "--" .. k:gsub("_", "-") .. " " .. table.concat(opts[k], ",") end
   end
-  if opts.pattern then used[#used + 1] = "--pattern " .. opts.pattern end
+  for _, k in ipairs({ "pattern", "exclude_pattern" }) do
+    if #opts[k] > 0 then used[#used + 1] = "--" .. k:gsub("_", "-") .. " " .. table.concat(opts[k], ",") end
+  end
   io.stderr:write(string.format("sonde test: no tests found in %s (%d spec file%s%s); --pass-with-no-tests "
     .. "allows an empty run\n", table.concat(opts.paths, " "), #files, #files == 1 and "" or "s",
     #used > 0 and ", selected by " .. table.concat(used, " ") or ""))
@@ -857,9 +893,20 @@ end
 -- 2x halves the collections (8-12% of a 5000-test run) for more memory.
 local GC_PAUSE = 400
 
+local function wants_help(args)
+  for _, a in ipairs(args) do
+    if a == "--help" or a == "-h" then return true end
+  end
+  return false
+end
+
 function M.main(paths, args)
   collectgarbage("setpause", GC_PAUSE)
-  local opts, err = options.parse(paths, args)
+  if wants_help(args) then
+    io.stdout:write(options.help())
+    return 0
+  end
+  local opts, err = busted_config.parse(paths, args)
   if not opts then return usage_error(err) end
   -- A serial run under the supervisor journals its results; after a death
   -- the next runner resumes from the journal, in the same order.
@@ -872,7 +919,12 @@ function M.main(paths, args)
   if journaled and drawn and not resume then journal.note("seed", opts.seed) end
   local allow_exit = forbid_exit()
   if opts.worker then return require("sonde.runner_jobs").worker_main() end
-  local files, derr = M.discover(opts.paths, opts.pattern)
+  if not resume then
+    for _, note in ipairs(opts.notes) do io.stderr:write("sonde test: ", note, "\n") end
+  end
+  local ready, perr = busted_config.prepare(opts)
+  if not ready then return usage_error(perr) end
+  local files, derr = M.discover(opts.paths, opts)
   if not files then return usage_error(derr) end
   files = M.ordered(files, opts)
   local reporters, rerr = options.open_reporters(opts)
@@ -898,6 +950,10 @@ function M.main(paths, args)
   if root.err ~= nil then
     io.stderr:write("sonde test: internal error: ", trace.format(root.err, root.traceback), "\n")
     return 2
+  end
+  if not opts.list and not options.to_terminal(reporters) then -- every report went to a file
+    local human = require("sonde.reporters.human")
+    io.stdout:write(human.details(root.results[1]), "\n", human.closing_line(root.results[1]), "\n")
   end
   check_found(root.results[1], opts, files, run.listed)
   return M.exit_code(root.results[1])

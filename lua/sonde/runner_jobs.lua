@@ -67,6 +67,11 @@ function M.worker_main()
   if not line then return 0 end
   local opts = cjson.decode(line)
   if opts.interleave then task.set_interleave(opts.seed) end
+  local ready, err = require("sonde.busted_config").prepare(opts)
+  if not ready then
+    io.stderr:write("sonde worker: ", err, "\n")
+    return 2
+  end
   local out = assert(io.open(opts.results, "a"))
   local wire = wire_reporter(out)
   local run = runner.Run.new(opts, { wire })
@@ -95,7 +100,8 @@ end
 local function worker_options(opts, results)
   local o = {}
   for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags", "timeout", "retries", "fail_on_flaky",
-    "fail_fast", "seed", "shuffle", "interleave", "repeat_count", "no_capture" }) do
+    "fail_fast", "seed", "shuffle", "shuffle_tests", "sort_tests", "interleave", "repeat_count", "no_capture", "lpath",
+    "cpath", "helper", "xhelper", "execute", "lazy", "auto_insulate", "argv" }) do
     o[k] = opts[k]
   end
   o.shard, o.durations = opts.shard, opts.durations

@@ -1,81 +1,154 @@
 -- sonde.runner_options: the command line of `sonde test`, and reporters.
 --
--- A table drives parsing, so adding an option is one row here plus its use
--- in the runner; a reporter is one file lua/sonde/reporters/NAME.lua plus
--- its name in REPORTERS.
+-- One table, OPTIONS, is the command line: parsing, `--help`, and the keys
+-- a `.busted` file may set (sonde.busted_config) all come from its rows, so
+-- adding an option is one row here plus its use in the runner. busted's
+-- flags are rows too, with busted's meaning; those sonde cannot honour say
+-- so in one line (`note`) instead of being silently dropped. A reporter is
+-- one file lua/sonde/reporters/NAME.lua plus its name in REPORTERS.
 local shard = require("sonde.runner_shard")
 
 local M = {}
 
 M.REPORTERS = { "human", "tap", "junit", "json", "table" }
 
--- kind: flag (no value), number, int, list (repeatable), csv (comma list,
--- merged), string
-local SPEC = {
-  ["--output"] = { key = "outputs", kind = "list" },
-  ["-o"] = { key = "outputs", kind = "list" },
-  ["--filter"] = { key = "filter", kind = "list" },
-  ["--filter-out"] = { key = "filter_out", kind = "list" },
-  ["--tags"] = { key = "tags", kind = "csv" },
-  ["-t"] = { key = "tags", kind = "csv" },
-  ["--exclude-tags"] = { key = "exclude_tags", kind = "csv" },
-  ["--pattern"] = { key = "pattern", kind = "string" },
-  ["-p"] = { key = "pattern", kind = "string" },
-  ["--timeout"] = { key = "timeout", kind = "number", min = 0, max = 1e9 }, -- far larger ones overflow the timers
-  ["--fail-fast"] = { key = "fail_fast", kind = "flag" },
-  ["--list"] = { key = "list", kind = "flag" },
-  ["--verbose"] = { key = "verbose", kind = "flag" },
-  ["-v"] = { key = "verbose", kind = "flag" },
-  ["--shuffle"] = { key = "shuffle", kind = "flag" },
-  ["--seed"] = { key = "seed", kind = "int", min = 0, max = 2147483647 }, -- the generator's range
-  ["--interleave"] = { key = "interleave", kind = "flag" }, -- ready tasks resume in a seeded random order
-  ["--repeat"] = { key = "repeat_count", kind = "int", min = 1 },
-  ["--retries"] = { key = "retries", kind = "int", min = 0 },
-  ["--fail-on-flaky"] = { key = "fail_on_flaky", kind = "flag" },
-  ["--shard"] = { key = "shard", kind = "string" },
-  ["--shard-durations"] = { key = "shard_durations", kind = "string" },
-  ["--jobs"] = { key = "jobs", kind = "int", min = 1 },
-  ["-j"] = { key = "jobs", kind = "int", min = 1 },
-  ["--no-capture"] = { key = "no_capture", kind = "flag" },
-  ["-s"] = { key = "no_capture", kind = "flag" },
-  ["--pass-with-no-tests"] = { key = "pass_with_no_tests", kind = "flag" }, -- else no test found exits 5
-  ["--worker"] = { key = "worker", kind = "flag" }, -- internal: a --jobs worker
+-- busted's output handler names, and the sonde reporter each becomes.
+M.BUSTED_OUTPUTS = { utfTerminal = "human", plainTerminal = "human", gtest = "human", TAP = "tap", junit = "junit",
+  json = "json" }
+
+-- Each row: names (short first), key in opts, kind, arg (placeholder for
+-- --help), help. Kinds: flag (no value; `--no-NAME` too when negatable),
+-- number, int, list (repeatable), csv (comma list, merged), string, path
+-- (repeats join with ';', as busted's -m). `busted`: busted's own flag (its
+-- meaning is busted's), listed under its own heading in --help. `note`:
+-- accepted, and this one line is printed when it is used. `hidden`: not in
+-- --help.
+local OPTIONS = {
+  { "-o", "--output", key = "outputs", kind = "list", arg = "NAME[=FILE]",
+    help = "human (default), tap, junit, json or table; repeatable. busted's names work too: "
+      .. "utfTerminal, plainTerminal and gtest are human, TAP is tap" },
+  { "--filter", key = "filter", kind = "list", arg = "PATTERN", help = "run tests whose full name matches (Lua pattern; any of)" },
+  { "--filter-out", key = "filter_out", kind = "list", arg = "PATTERN", help = "skip tests whose full name matches" },
+  { "-t", "--tags", key = "tags", kind = "csv", arg = "A,B", help = "run tests with any of these #tags" },
+  { "--exclude-tags", key = "exclude_tags", kind = "csv", arg = "A,B", help = "skip tests with any of these #tags" },
+  { "-p", "--pattern", key = "pattern", kind = "list", arg = "PATTERN",
+    help = "in directories, run .lua files whose name matches (default _spec); repeatable" },
+  { "--exclude-pattern", key = "exclude_pattern", kind = "list", arg = "PATTERN",
+    help = "in directories, skip files whose name matches" },
+  { "--timeout", key = "timeout", kind = "number", min = 0, max = 1e9, arg = "SECONDS", -- larger ones overflow the timers
+    help = "per test, stops busy loops too (default 30)" },
+  { "--fail-fast", key = "fail_fast", kind = "flag", help = "stop at the first failure" },
+  { "--shuffle", key = "shuffle", kind = "flag", negatable = true, help = "random order of files and tests (the printed seed replays it)" },
+  { "--seed", key = "seed", kind = "int", min = 0, max = 2147483647, arg = "N", help = "the seed of --shuffle and --interleave" },
+  { "--interleave", key = "interleave", kind = "flag", help = "ready tasks resume in a seeded random order" },
+  { "--repeat", key = "repeat_count", kind = "int", min = 1, arg = "N", help = "run everything N times" },
+  { "--retries", key = "retries", kind = "int", min = 0, arg = "N", help = "rerun failures; pass-after-fail is flaky" },
+  { "--fail-on-flaky", key = "fail_on_flaky", kind = "flag", help = "flaky tests fail the run" },
+  { "--shard", key = "shard", kind = "string", arg = "K/N", help = "run shard K of N (split by file and test name)" },
+  { "--shard-durations", key = "shard_durations", kind = "string", arg = "FILE", help = "balance shards by a previous json report" },
+  { "-j", "--jobs", key = "jobs", kind = "int", min = 1, arg = "N", help = "run files in N worker processes" },
+  { "-s", "--no-capture", key = "no_capture", kind = "flag",
+    help = "let tests print instead of capturing their output (busted's -s is --enable-sound)" },
+  { "-l", "--list", key = "list", kind = "flag", help = "list tests with file:line, run nothing" },
+  { "-v", "--verbose", key = "verbose", kind = "flag", negatable = true, help = "one line per test" },
+  { "--pass-with-no-tests", key = "pass_with_no_tests", kind = "flag", help = "a run that finds no test exits 0, not 5" },
+  { "--worker", key = "worker", kind = "flag", hidden = true }, -- internal: a --jobs worker
+
+  -- busted's flags, with busted's meaning
+  { "-C", "--directory", key = "directory", kind = "string", arg = "DIR", busted = true,
+    help = "change to DIR first (where .busted is read)" },
+  { "-f", "--config-file", key = "config_file", kind = "string", arg = "FILE", busted = true,
+    help = "read options from FILE instead of ./.busted" },
+  { "-r", "--run", key = "run", kind = "string", arg = "NAME", busted = true, help = "the task of .busted to run (default: default)" },
+  { "-m", "--lpath", key = "lpath", kind = "path", arg = "PATH", busted = true,
+    help = "prefixed to package.path (default ./src/?.lua;./src/?/?.lua;./src/?/init.lua)" },
+  { "--cpath", key = "cpath", kind = "path", arg = "PATH", busted = true,
+    help = "prefixed to package.cpath (default ./csrc/?.so;./csrc/?/?.so)" },
+  { "--helper", key = "helper", kind = "string", arg = "PATH", busted = true,
+    help = "a Lua file (or module) run before the spec files" },
+  { "-Xhelper", key = "xhelper", kind = "csv", arg = "OPTION", busted = true, help = "an argument for the helper (its arg)" },
+  { "-Xoutput", key = "xoutput", kind = "csv", arg = "OPTION", busted = true,
+    help = "an argument for -o: the file of a junit report, as busted's" },
+  { "-e", key = "execute", kind = "list", arg = "STATEMENT", busted = true, help = "run the Lua STATEMENT first" },
+  { "-k", "--keep-going", key = "keep_going", kind = "flag", negatable = true, busted = true,
+    help = "go on after a failure (the default); --no-keep-going is --fail-fast" },
+  { "-R", "--recursive", key = "recursive", kind = "flag", negatable = true, busted = true,
+    help = "look into subdirectories (the default)" },
+  { "--shuffle-files", key = "shuffle_files", kind = "flag", negatable = true, busted = true, help = "random file order" },
+  { "--shuffle-tests", key = "shuffle_tests", kind = "flag", negatable = true, busted = true,
+    help = "random test order within a file" },
+  { "--sort", key = "sort", kind = "flag", negatable = true, busted = true, help = "files in name order (the default) and tests by name" },
+  { "--sort-files", key = "sort_files", kind = "flag", negatable = true, busted = true, help = "files in name order (the default)" },
+  { "--sort-tests", key = "sort_tests", kind = "flag", negatable = true, busted = true, help = "tests by name within a block" },
+  { "--suppress-pending", key = "suppress_pending", kind = "flag", negatable = true, busted = true,
+    help = "leave pending tests out of the output" },
+  { "--lazy", key = "lazy", kind = "flag", negatable = true, busted = true, help = "setup/teardown are lazy_setup/lazy_teardown" },
+  { "--auto-insulate", key = "auto_insulate", kind = "flag", negatable = true, busted = true,
+    help = "each file restores globals and package.loaded (the default)" },
+  { "--lua", key = "lua", kind = "string", arg = "LUA", busted = true,
+    note = "--lua is ignored: sonde runs the specs in its own LuaJIT" },
+  { "--ignore-lua", key = "ignore_lua", kind = "flag", busted = true, hidden = true },
+  { "--lang", key = "lang", kind = "string", arg = "LANG", busted = true, help = "only en: messages are sonde's own" },
+  { "--loaders", key = "loaders", kind = "csv", arg = "NAME", busted = true, help = "only lua: moonscript and terra are not loaded" },
+  { "-c", "--coverage", key = "coverage", kind = "flag", negatable = true, busted = true,
+    note = "--coverage is not supported yet: no coverage is collected" },
+  { "--coverage-config-file", key = "coverage_config_file", kind = "string", arg = "FILE", busted = true,
+    note = "--coverage-config-file is ignored: coverage is not supported yet" },
+  { "--enable-sound", key = "enable_sound", kind = "flag", negatable = true, busted = true,
+    note = "--enable-sound is ignored: sonde plays no sound" },
+  { "--defer-print", key = "defer_print", kind = "flag", negatable = true, busted = true,
+    note = "--defer-print is ignored: sonde captures a test's output and shows it with its failure" },
 }
 
+-- name -> row, for every spelling.
+local BY_NAME = {}
+for _, row in ipairs(OPTIONS) do
+  for _, name in ipairs(row) do BY_NAME[name] = row end
+end
+M.OPTIONS, M.BY_NAME = OPTIONS, BY_NAME
+
 local function defaults()
-  return { paths = {}, outputs = {}, filter = {}, filter_out = {}, tags = {}, exclude_tags = {}, timeout = 30,
-    repeat_count = 1, retries = 0, jobs = 1 }
+  return { paths = {}, outputs = {}, filter = {}, filter_out = {}, tags = {}, exclude_tags = {}, pattern = {},
+    exclude_pattern = {}, execute = {}, xhelper = {}, xoutput = {}, timeout = 30, repeat_count = 1, retries = 0,
+    jobs = 1, given = {}, notes = {} }
 end
 
-local function take_number(opts, spec, name, value)
+local function take_number(opts, row, name, value)
   local n = tonumber(value)
-  if spec.kind == "int" then
-    if not n or n % 1 ~= 0 or n < spec.min then
-      return nil, string.format("%s expects a whole number of at least %d, got '%s'", name, spec.min, tostring(value))
+  if row.kind == "int" then
+    if not n or n % 1 ~= 0 or n < row.min then
+      return nil, string.format("%s expects a whole number of at least %d, got '%s'", name, row.min, tostring(value))
     end
-  elseif not n or n ~= n or n <= spec.min or n == math.huge then
-    return nil, string.format("%s expects a number greater than %g, got '%s'", name, spec.min, tostring(value))
+  elseif not n or n ~= n or n <= row.min or n == math.huge then
+    return nil, string.format("%s expects a number greater than %g, got '%s'", name, row.min, tostring(value))
   end
-  if spec.max and n > spec.max then
-    return nil, string.format("%s expects a number no larger than %.10g, got '%s'", name, spec.max, tostring(value))
+  if row.max and n > row.max then
+    return nil, string.format("%s expects a number no larger than %.10g, got '%s'", name, row.max, tostring(value))
   end
-  opts[spec.key] = n
+  opts[row.key] = n
   return true
 end
 
-local function take_value(opts, spec, name, value)
-  if spec.kind == "number" or spec.kind == "int" then return take_number(opts, spec, name, value) end
-  if spec.kind == "list" then
-    table.insert(opts[spec.key], value)
-  elseif spec.kind == "csv" then
+-- take_value(opts, row, name, value): one value of a row's option.
+function M.take_value(opts, row, name, value)
+  value = tostring(value)
+  if row.kind == "number" or row.kind == "int" then return take_number(opts, row, name, value) end
+  if row.kind == "list" then
+    table.insert(opts[row.key], value)
+  elseif row.kind == "csv" then
     local any = false
     for item in value:gmatch("[^,%s]+") do
-      table.insert(opts[spec.key], (item:gsub("^#", "")))
+      table.insert(opts[row.key], row.key:find("tags") and (item:gsub("^#", "")) or item)
       any = true
     end
-    if not any then return nil, string.format("%s expects a comma-separated list of tags, got '%s'", name, value) end
+    if not any then
+      return nil, string.format("%s expects a comma-separated list of %s, got '%s'", name,
+        row.key:find("tags") and "tags" or "values", value)
+    end
+  elseif row.kind == "path" then
+    opts[row.key] = opts[row.key] and (opts[row.key] .. ";" .. value) or value
   else
-    opts[spec.key] = value
+    opts[row.key] = value
   end
   return true
 end
@@ -143,15 +216,43 @@ local function bad_pattern(name, patterns)
   end
 end
 
--- Checks that need several options, or reading a file.
-local function finish(opts)
-  if #opts.paths == 0 then opts.paths = { "specs" } end
+-- busted's flags in sonde's terms. A flag left unset keeps its default;
+-- `false` is a --no-NAME.
+local function settle_busted(opts)
+  if opts.keep_going == false then opts.fail_fast = true end
+  if opts.shuffle == false then opts.shuffle_files, opts.shuffle_tests = false, false end
+  if opts.shuffle then
+    if opts.shuffle_files == nil then opts.shuffle_files = true end
+    if opts.shuffle_tests == nil then opts.shuffle_tests = true end
+  end
+  opts.shuffle = opts.shuffle_files or opts.shuffle_tests or nil
+  if opts.sort and opts.sort_tests == nil then opts.sort_tests = true end
+  for _, loader in ipairs(opts.loaders or {}) do
+    if loader ~= "lua" then opts.notes[#opts.notes + 1] = "--loaders " .. loader .. " is ignored: only Lua spec files are loaded" end
+  end
+  if opts.lang and opts.lang ~= "en" then
+    opts.notes[#opts.notes + 1] = "--lang " .. opts.lang .. " is ignored: messages are in English"
+  end
+end
+
+-- Checks that need several options, or reading a file. `root` is where
+-- specs are looked for when no path is given.
+function M.finish(opts, root)
+  if #opts.paths == 0 then opts.paths = root or { "specs" } end
   if #opts.outputs == 0 then opts.outputs = { "human" } end
-  if opts.seed and not opts.interleave then opts.shuffle = true end -- a seed alone is for --shuffle
-  local bad = bad_pattern("--pattern", { opts.pattern }) or bad_pattern("--filter", opts.filter)
-    or bad_pattern("--filter-out", opts.filter_out)
+  settle_busted(opts)
+  if opts.seed and not opts.interleave and opts.shuffle == nil then -- a seed alone is for --shuffle
+    opts.shuffle, opts.shuffle_files, opts.shuffle_tests = true, true, true
+  end
+  local bad = bad_pattern("--pattern", opts.pattern) or bad_pattern("--exclude-pattern", opts.exclude_pattern)
+    or bad_pattern("--filter", opts.filter) or bad_pattern("--filter-out", opts.filter_out)
   if bad then return nil, bad end
-  if opts.shard then
+  for _, tag in ipairs(opts.exclude_tags) do
+    for _, wanted in ipairs(opts.tags) do
+      if tag == wanted then return nil, "--tags and --exclude-tags both name '" .. tag .. "'" end
+    end
+  end
+  if type(opts.shard) == "string" then
     local spec, err = shard.parse(opts.shard)
     if not spec then return nil, err end
     opts.shard = spec
@@ -165,20 +266,33 @@ local function finish(opts)
   return opts
 end
 
--- parse(paths, args) -> opts | nil, "one line saying what is wrong"
-function M.parse(paths, args)
+-- take_flag(opts, row, name, negated) sets a flag row's key.
+local function take_flag(opts, row, negated)
+  opts[row.key] = not negated
+  if row.note and not negated then opts.notes[#opts.notes + 1] = row.note end
+end
+
+-- parse_args(paths, args) -> opts (not finished: a .busted file may still
+-- fill what the command line left unset) | nil, "one line saying what is
+-- wrong". opts.given[key] is true for what the command line set.
+function M.parse_args(paths, args)
   local opts = defaults()
   for _, p in ipairs(paths or {}) do table.insert(opts.paths, p) end
   local i = 1
   while i <= #args do
     local a = args[i]
-    local name, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    local name, inline = a:match("^(%-%-?[%w%-]+)=(.*)$")
     name = name or a
-    local spec = SPEC[name]
-    if spec then
-      if spec.kind == "flag" then
+    local row, negated = BY_NAME[name], false
+    if not row and name:sub(1, 5) == "--no-" then
+      row, negated = BY_NAME["--" .. name:sub(6)], true
+      if row and not row.negatable then row = nil end
+    end
+    if row then
+      opts.given[row.key] = true
+      if row.kind == "flag" then
         if inline then return nil, name .. " takes no value" end
-        opts[spec.key] = true
+        take_flag(opts, row, negated)
       else
         local value = inline
         if value == nil then
@@ -186,17 +300,74 @@ function M.parse(paths, args)
           value = args[i]
           if value == nil then return nil, name .. " expects a value" end
         end
-        local ok, err = take_value(opts, spec, name, value)
+        local ok, err = M.take_value(opts, row, name, value)
         if not ok then return nil, err end
+        if row.note then opts.notes[#opts.notes + 1] = row.note end
       end
     elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option '" .. a .. "' (see sonde --help)"
+      return nil, "unknown option '" .. a .. "' (see sonde test --help)"
     else
       table.insert(opts.paths, a)
     end
     i = i + 1
   end
-  return finish(opts)
+  if #opts.paths > 0 then opts.given.paths = true end
+  return opts
+end
+
+-- parse(paths, args) -> opts | nil, err: the command line alone.
+function M.parse(paths, args)
+  local opts, err = M.parse_args(paths, args)
+  if not opts then return nil, err end
+  return M.finish(opts)
+end
+
+-- wrap(text, width) -> lines of at most width characters, cut at spaces.
+local function wrap(text, width)
+  local lines, line = {}, ""
+  for word in text:gmatch("%S+") do
+    if line ~= "" and #line + 1 + #word > width then
+      lines[#lines + 1], line = line, word
+    else
+      line = line == "" and word or (line .. " " .. word)
+    end
+  end
+  lines[#lines + 1] = line
+  return lines
+end
+
+local HELP_COLUMN, HELP_WIDTH = 30, 100
+
+-- help_rows(lines, row): a row's names, then its text wrapped beside them.
+local function help_rows(lines, row)
+  local names = table.concat(row, ", ")
+  if row.negatable then names = names .. " (--no-" .. row[#row]:sub(3) .. ")" end
+  if row.arg then names = names .. " " .. row.arg end
+  local text = wrap(row.help or row.note, HELP_WIDTH - HELP_COLUMN)
+  local pad = string.rep(" ", HELP_COLUMN)
+  if #names > HELP_COLUMN - 4 then
+    lines[#lines + 1] = "  " .. names
+  else
+    lines[#lines + 1] = ("  " .. names .. pad):sub(1, HELP_COLUMN) .. table.remove(text, 1)
+  end
+  for _, t in ipairs(text) do lines[#lines + 1] = pad .. t end
+end
+
+-- help() -> the text of `sonde test --help`, from OPTIONS.
+function M.help()
+  local lines = { "test options:" }
+  for _, row in ipairs(OPTIONS) do
+    if not row.hidden and not row.busted then help_rows(lines, row) end
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "busted's options, with busted's meaning (a .busted file may set any of their long names):"
+  for _, row in ipairs(OPTIONS) do
+    if not row.hidden and row.busted then help_rows(lines, row) end
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "PATHS default to .busted's ROOT, else spec/ when it exists, else specs/."
+  lines[#lines + 1] = "exit codes: 0 all passed, 1 failures, 2 usage or load errors, 5 no tests found, 130 interrupted"
+  return table.concat(lines, "\n") .. "\n"
 end
 
 local function known_reporter(name)
@@ -206,15 +377,29 @@ local function known_reporter(name)
   return false
 end
 
+-- output_spec(spec, opts) -> name, file: busted's names become sonde's;
+-- busted writes a junit report to the file -Xoutput names.
+local function output_spec(spec, opts)
+  local name, file = spec:match("^([^=]+)=(.*)$")
+  name = name or spec
+  local mapped = M.BUSTED_OUTPUTS[name]
+  if mapped then
+    if name == "gtest" then opts.verbose = true end
+    if name == "junit" and not file then file = opts.xoutput[1] end
+    name = mapped
+  end
+  return name, file
+end
+
 -- open_reporters(opts) -> list | nil, err: each "NAME[=FILE]" output.
 function M.open_reporters(opts)
   local list, opened = {}, {}
   for _, spec in ipairs(opts.outputs) do
-    local name, file = spec:match("^([^=]+)=(.*)$")
-    name = name or spec
+    local name, file = output_spec(spec, opts)
     if file == "" then return nil, "-o " .. spec .. ": expected a file name after '='" end
     if not known_reporter(name) then
-      return nil, "unknown reporter '" .. name .. "' (expected one of: " .. table.concat(M.REPORTERS, ", ") .. ")"
+      return nil, "unknown reporter '" .. name .. "' (expected one of: " .. table.concat(M.REPORTERS, ", ")
+        .. ", or busted's utfTerminal, plainTerminal, gtest, TAP)"
     end
     local out = io.stdout
     if file then
@@ -231,6 +416,14 @@ function M.open_reporters(opts)
     list[#list + 1] = r
   end
   return list
+end
+
+-- to_terminal(list) -> true when a reporter writes to stdout.
+function M.to_terminal(list)
+  for _, r in ipairs(list) do
+    if not r.owns_out then return true end
+  end
+  return false
 end
 
 function M.close_reporters(list)

@@ -440,6 +440,23 @@ do
   for k, v in pairs(api) do root_env[k] = v end
 end
 
+local auto_insulate = true
+
+-- configure{lazy=, auto_insulate=}: busted's --lazy (setup and teardown
+-- are lazy_setup and lazy_teardown) and --no-auto-insulate (a file's
+-- changes to _G and package.loaded outlive it).
+function M.configure(o)
+  root_env.setup = o.lazy and hook("lazy_setup", "lazy_setup") or hook("setup", "setup")
+  root_env.teardown = o.lazy and hook("lazy_teardown", "lazy_teardown") or hook("teardown", "teardown")
+  auto_insulate = o.auto_insulate
+end
+
+-- helper_env() -> the environment of busted's --helper: the DSL and
+-- luassert's assert to read, _G to write.
+function M.helper_env()
+  return setmetatable({}, { __index = root_env, __newindex = _G })
+end
+
 -- spec_line(path, message, traceback) -> the line of spec file `path` an
 -- error is about: the message's own position when it is in that file, else
 -- the first frame of that file in the traceback (an error raised in a
@@ -466,7 +483,7 @@ function M.load_file(path)
   jit.off(chunk, true)
   setfenv(chunk, spec_env)
   local file = new_block("file", path, nil, path, 0)
-  file.envmode = "insulate"
+  file.envmode = auto_insulate and "insulate" or nil
   M.enter(file)
   current_block, context = file, file
   local holder = {}

@@ -25,7 +25,7 @@ function M.new(out, opts)
   local tty = out == io.stdout and loop.isatty(1)
   return setmetatable({ out = out, opts = opts, verbose = opts.verbose, listing = opts.list,
     colour = tty and wants_colour(), live = tty and not opts.verbose and not opts.list,
-    width = math.max(40, (tonumber(os.getenv("COLUMNS")) or 80) - 1), problems = {}, flaky = {},
+    width = math.max(40, (tonumber(os.getenv("COLUMNS")) or 80) - 1), problems = {}, flaky = {}, pending = {},
     column = 0, counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
     drawn = false, last_draw = 0, last_flush = 0 }, M)
 end
@@ -96,13 +96,23 @@ function M:count(r)
   self.counts[r.status] = (self.counts[r.status] or 0) + 1
   if r.status == "flaky" then self.flaky[#self.flaky + 1] = r end
   if util.is_failed(r.status, self.opts) then self.problems[#self.problems + 1] = r end
+  if r.status == "pending" and not self.opts.suppress_pending then self.pending[#self.pending + 1] = r end
+end
+
+-- A pending test's reason, when it has one besides its name.
+local function reason_of(r)
+  local m = r.message
+  if m == nil or m == "" or m == r.name then return nil end
+  return tostring(m)
 end
 
 function M:test_end(r)
   self:count(r)
+  if r.status == "pending" and self.opts.suppress_pending then return end
   if self.verbose then
+    local reason = r.status == "pending" and reason_of(r)
     self.out:write(self:paint(r.status, string.format("%-7s", WORD[r.status])), " ", r.name,
-      string.format(" (%.1f ms)", r.duration * 1000), "\n")
+      reason and ("  (" .. util.first_line(reason) .. ")") or "", string.format(" (%.1f ms)", r.duration * 1000), "\n")
     self:maybe_flush()
   elseif self.live then
     if is_problem(r, self.opts) then
@@ -173,14 +183,50 @@ function M:suite_end(s)
   for _, r in ipairs(self.flaky) do
     if not util.is_failed(r.status, self.opts) then listed[#listed + 1] = r end
   end
+  if not self.verbose then self:write_pending() end
   for i, r in ipairs(listed) do self:write_problem(i, r) end
-  local flaky = s.flaky > 0 and string.format(", %d flaky", s.flaky) or ""
-  self.out:write(string.format("\n%d failures, %d errors, %d pending%s in %.3f s%s\n", s.failures, s.errors,
-    s.skipped, flaky, s.duration, s.interrupted and " (interrupted)" or ""))
-  if s.seed then self.out:write(string.format("seed %d\n", s.seed)) end
+  self.out:write("\n", M.details(s), "\n", M.closing_line(s), "\n")
+end
+
+-- Pending tests with their reasons, as busted lists them (not with
+-- --verbose, whose lines already say it, nor --suppress-pending).
+function M:write_pending()
+  if #self.pending == 0 then return end
+  self.out:write("\n")
+  for _, r in ipairs(self.pending) do
+    local reason = reason_of(r)
+    self.out:write(self:paint("pending", "pending"), " ", r.name, "  ", r.file, ":", r.line,
+      reason and ("\n" .. indent(reason, "    ")) or "", "\n")
+  end
+end
+
+-- details(summary) -> the line before the closing one: what "failed" and
+-- "skipped" are made of (the same numbers, never another count), the time,
+-- the seed.
+function M.details(s)
+  local parts = {}
+  if s.failed > 0 then
+    local of = {}
+    if s.failures > 0 then of[#of + 1] = util.plural(s.failures, "failure") end
+    if s.errors > 0 then of[#of + 1] = util.plural(s.errors, "error") end
+    local flaky_failed = s.failed - s.failures - s.errors
+    if flaky_failed > 0 then of[#of + 1] = flaky_failed .. " flaky" end
+    parts[#parts + 1] = s.failed .. " failed: " .. table.concat(of, ", ")
+  end
+  if s.flaky > 0 and s.failed == s.failures + s.errors then parts[#parts + 1] = s.flaky .. " flaky (passed on a retry)" end
+  if s.skipped > 0 then parts[#parts + 1] = s.skipped .. " skipped (pending)" end
+  parts[#parts + 1] = string.format("%.3f s", s.duration)
+  if s.seed then parts[#parts + 1] = "seed " .. s.seed end
+  if s.interrupted then parts[#parts + 1] = "interrupted" end
+  return table.concat(parts, "; ")
+end
+
+-- closing_line(summary) -> "N passed, N failed[, N skipped]", the run's
+-- last line, where failed counts failures and errors.
+function M.closing_line(s)
   local line = string.format("%d passed, %d failed", s.passed, s.failed)
   if s.skipped > 0 then line = line .. string.format(", %d skipped", s.skipped) end
-  self.out:write(line, "\n")
+  return line
 end
 
 return M
