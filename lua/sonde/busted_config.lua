@@ -97,7 +97,8 @@ function M.load(opts)
   local config, err = read(path)
   if not config then return nil, err end
   local name = opts.run
-  local chosen = name and config[name] or config.default
+  local chosen = config.default
+  if name then chosen = config[name] end
   if name and type(chosen) ~= "table" then
     return nil, string.format("%s: task '%s' not found, or not a table", path, name)
   end
@@ -173,6 +174,9 @@ end
 -- statements, the helper; and the DSL's --lazy and --no-auto-insulate.
 -- Also in each --jobs worker, from the options it is sent.
 function M.prepare(opts)
+  -- `require("busted.runner")()` at the top of a spec file makes it run
+  -- under plain lua with busted; under a runner it does nothing.
+  package.preload["busted.runner"] = function() return function() end end
   M.prefix_paths(opts)
   set_arg(opts.argv)
   require("sonde.spec_dsl").configure { lazy = opts.lazy, auto_insulate = opts.auto_insulate ~= false }
