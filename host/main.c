@@ -7,14 +7,15 @@
 #include "sonde.h"
 #include "supervise.h"
 
-static const char usage[] = "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task; - reads stdin\n"
-                            "       sonde FILE.lua [ARGS...]     the same\n"
-                            "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: .busted ROOT, spec/, specs/)\n"
-                            "       sonde repl                   interactive prompt, each line a task\n"
-                            "       sonde live APP.lua [ARGS...] run the LiveCheck app APP.lua returns until Ctrl-C\n"
-                            "       sonde                        the REPL on a terminal, else runs stdin\n"
-                            "       sonde --version | --help\n"
-                            "\n";
+static const char usage[] =
+    "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task; - reads stdin\n"
+    "       sonde FILE.lua [ARGS...]     the same\n"
+    "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: .busted ROOT, spec/, specs/)\n"
+    "       sonde repl                   interactive prompt, each line a task\n"
+    "       sonde live APP.lua [ARGS...] run the LiveCheck app APP.lua returns until Ctrl-C\n"
+    "       sonde                        the REPL on a terminal, else runs stdin\n"
+    "       sonde --version | --help\n"
+    "\n";
 
 /* The options of `sonde test` come from their one table in Lua
  * (sonde.runner_options), as `sonde test --help` prints them. */
@@ -41,8 +42,14 @@ static int has_arg(int argc, char **argv, const char *arg) {
     return 0;
 }
 
+/* lua's own options: sonde started as "the interpreter" (busted's arg[-1]). */
+static int is_lua_option(const char *arg) {
+    return strncmp(arg, "-e", 2) == 0 || strncmp(arg, "-l", 2) == 0 || strcmp(arg, "-") == 0;
+}
+
 static int run_command(sonde_t *S, int argc, char **argv) {
     const char *cmd = argv[1];
+    if (is_lua_option(cmd)) return sonde_run_lua(S, argc - 1, argv + 1);
     if (strcmp(cmd, "test") == 0) {
         sonde_spec_opts o = {(const char *const *)argv + 2, argc - 2};
         return sonde_run_specs(S, NULL, 0, &o);

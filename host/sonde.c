@@ -162,6 +162,11 @@ int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv) {
     return call_host(S, "run_file", 2);
 }
 
+int sonde_run_lua(sonde_t *S, int argc, char **argv) {
+    push_strings(S->L, (const char *const *)argv, argc);
+    return call_host(S, "run_lua", 1);
+}
+
 int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o) {
     push_strings(S->L, paths, npaths);
     push_strings(S->L, o ? o->args : NULL, o ? o->nargs : 0);

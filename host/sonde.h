@@ -54,6 +54,12 @@ int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sond
  * cannot be used. */
 int sonde_run_repl(sonde_t *S);
 
+/* Runs a command line as the lua interpreter reads one: `-e STATEMENT` and
+ * `-l MODULE` in order, then the script (or `-` for stdin) with the rest as
+ * its `arg`. So specs that start "the interpreter" (busted's arg[-1], which
+ * is sonde) with lua's options run. Returns as sonde_run_file. */
+int sonde_run_lua(sonde_t *S, int argc, char **argv);
+
 /* Runs the LiveCheck app that the file at path returns until SIGINT or
  * SIGTERM, then drains executions and flushes reports. Returns 0, 1 (a case
  * was failing at exit) or 2 (it could not be loaded or started). */

@@ -217,6 +217,20 @@ end)]] })
     assert.are.equal(0, code, out)
   end)
 
+  it("is the interpreter at arg[-1]: lua's -e and -l, then a script with its arg", function()
+    local dir = write_project({
+      ["bin/tool.lua"] = "io.write(PREFIX, table.concat(arg, ','), ' ', arg[0], ' ', type(say), ' ', arg[-1]) os.exit(3)",
+      ["spec/a_spec.lua"] = [=[
+it("runs the tool", function()
+  local h = io.popen(arg[-1] .. ' -e "PREFIX=[[x:]]" -l say bin/tool.lua a b; echo " $?"')
+  local out = h:read("*a")
+  h:close()
+  assert.are.equal("x:a,b bin/tool.lua table say 3\n", out)
+end)]=] })
+    local code, out = support.sonde("test", { cwd = dir })
+    assert.are.equal(0, code, out)
+  end)
+
   it("runs -e statements and the helper before the specs, the helper with -Xhelper as its arg", function()
     local dir = write_project({
       ["helper.lua"] = "HELPER_ARG = arg[1]\nSTATEMENT_FIRST = FROM_E",

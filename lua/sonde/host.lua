@@ -96,6 +96,61 @@ function M.run_live(path, args)
   return 0
 end
 
+-- lua_options(args) -> the statements and modules of lua's -e and -l, in
+-- order, and the index of the script | nil, err.
+local function lua_options(args)
+  local steps, i = {}, 1
+  while i <= #args do
+    local a = args[i]
+    local flag, value = a:match("^%-([el])(.*)$")
+    if not flag then break end
+    if value == "" then
+      i = i + 1
+      value = args[i]
+      if value == nil then return nil, "-" .. flag .. " expects a value" end
+    end
+    steps[#steps + 1] = { flag = flag, value = value }
+    i = i + 1
+  end
+  if args[i] == "--" then i = i + 1 end
+  return steps, i
+end
+
+-- run_lua(args): sonde as the lua interpreter: -e statements and -l
+-- modules in order, then the script ("-" or none: stdin) with the rest as
+-- its arg, lua's options at arg's negative indices.
+function M.run_lua(args)
+  local steps, at = lua_options(args)
+  if not steps then
+    io.stderr:write("sonde: ", at, "\n")
+    return 2
+  end
+  for _, step in ipairs(steps) do
+    local fn, err
+    if step.flag == "e" then
+      fn, err = loadstring(step.value, "=(command line)")
+    else
+      fn = function() _G[step.value] = require(step.value) end
+    end
+    if not fn then
+      io.stderr:write("sonde: ", err, "\n")
+      return 1
+    end
+    local t = task.run(fn)
+    if t.err ~= nil then
+      io.stderr:write("sonde: ", trace.format(t.err, t.traceback), "\n")
+      return 1
+    end
+  end
+  local script = args[at]
+  if script == nil and #steps > 0 then return 0 end -- as lua -e: the statements were the program
+  if script == "-" then script = nil end
+  local rest = { [-at] = require("sonde.c.loop").exe_path() }
+  for k = 1, #args do rest[k - at] = args[k] end
+  rest[0] = nil
+  return M.run_file(script, rest)
+end
+
 -- run_specs(paths, args): the spec runner; args may also hold paths.
 function M.run_specs(paths, args)
   local code = require("sonde.runner").main(paths, args)

@@ -102,8 +102,10 @@ end
 -- A pending test's reason, when it has one besides its name.
 local function reason_of(r)
   local m = r.message
-  if m == nil or m == "" or m == r.name then return nil end
-  return tostring(m)
+  if m == nil or m == "" then return nil end
+  m = tostring(m)
+  if r.name:sub(-#m) == m then return nil end -- pending("reason") at a block's level names the test too
+  return m
 end
 
 function M:test_end(r)
