@@ -66,6 +66,12 @@ describe("what busted gives a spec file", function()
   it("does not see it", function() assert.is_nil(LEAKED) end)
 end)
 ]],
+  ["spec/api_spec.lua"] = [[
+local busted = require("busted")
+busted.describe("require('busted')", function()
+  busted.it("gives the DSL and luassert", function() busted.assert.is_function(busted.pending) end)
+end)
+]],
   -- busted's default pattern is "_spec" anywhere in the name
   ["spec/shared_spec_helper.lua"] = [[
 it("is loaded: its name has _spec in it", function() end)
@@ -159,7 +165,7 @@ end
 describe("busted projects run unchanged under sonde test", function()
   it("a project without .busted: spec/, src/, hooks seen by a nested body, arg, io.stdout, patterns", function()
     local counts = same_as_busted(PLAIN, {})
-    assert.are.same({ code = 1, passed = 10, failures = 1, errors = 1, pending = 2 }, counts)
+    assert.are.same({ code = 1, passed = 11, failures = 1, errors = 1, pending = 2 }, counts)
   end)
 
   it("a .busted default task: its ROOT, pattern, lpath, helper and excluded tags", function()

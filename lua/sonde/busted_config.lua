@@ -177,6 +177,7 @@ function M.prepare(opts)
   -- `require("busted.runner")()` at the top of a spec file makes it run
   -- under plain lua with busted; under a runner it does nothing.
   package.preload["busted.runner"] = function() return function() end end
+  package.preload["busted"] = function() return require("sonde.spec_dsl").busted_module() end
   M.prefix_paths(opts)
   set_arg(opts.argv)
   require("sonde.spec_dsl").configure { lazy = opts.lazy, auto_insulate = opts.auto_insulate ~= false }

@@ -451,6 +451,24 @@ function M.configure(o)
   auto_insulate = o.auto_insulate
 end
 
+-- busted_module() -> what require("busted") gives a spec file or helper:
+-- the DSL and luassert's objects, as busted's API table has them. Its
+-- event bus (subscribe, publish) and context walk have no counterpart
+-- here: each is one clear error where it is called.
+function M.busted_module()
+  local t = {}
+  for k, v in next, root_env do t[k] = v end
+  t.version = "sonde"
+  t.monotime, t.sleep = task.now, task.sleep
+  t.gettime = require("sonde.c.loop").time
+  for _, name in ipairs({ "publish", "subscribe", "unsubscribe", "bindfenv", "parent", "children" }) do
+    t[name] = function()
+      error("busted." .. name .. " is busted's own machinery, which sonde does not have (see README: Moving from busted)", 2)
+    end
+  end
+  return t
+end
+
 -- helper_env() -> the environment of busted's --helper: the DSL and
 -- luassert's assert to read, _G to write.
 function M.helper_env()
