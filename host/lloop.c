@@ -76,9 +76,11 @@ static int loop_real_now(lua_State *L) {
     return 1;
 }
 
-/* set_virtual(on, start) */
+/* set_virtual(on, start[, epoch]): epoch is what time() reads at start;
+ * without it, time() goes on from the real epoch. */
 static int loop_set_virtual(lua_State *L) {
-    sonde_loop_set_virtual(sonde_binding_loop(L), lua_toboolean(L, 1), luaL_optnumber(L, 2, 0));
+    sonde_loop_set_virtual(sonde_binding_loop(L), lua_toboolean(L, 1), luaL_optnumber(L, 2, 0),
+                           luaL_optnumber(L, 3, NAN));
     return 0;
 }
 

@@ -234,10 +234,10 @@ int sonde_loop_poll(sonde_loop *lp, int may_block) {
 
 /* ------------------------------------------------------ virtual time */
 
-void sonde_loop_set_virtual(sonde_loop *lp, int on, double start) {
+void sonde_loop_set_virtual(sonde_loop *lp, int on, double start, double epoch) {
     if (!on == !lp->is_virtual) return;
     if (on) {
-        lp->virtual_epoch = sonde_loop_time(lp) - start;
+        lp->virtual_epoch = (isnan(epoch) ? sonde_loop_time(lp) : epoch) - start;
         lp->virtual_now = start;
         lp->is_virtual = 1;
         return;

@@ -122,11 +122,12 @@ int sonde_loop_complete(sonde_loop *lp, int token, double a, double b);
 int sonde_loop_poll(sonde_loop *lp, int may_block);
 
 /* Switches to virtual time starting at `start`: timers started from now on
- * run on it, and now()/time() follow it (time() continues from the real
- * epoch at the switch). Real timers already pending stay real. With on = 0,
- * goes back to real time and moves pending virtual timers onto the real
- * clock, each keeping its distance from now. */
-void sonde_loop_set_virtual(sonde_loop *lp, int on, double start);
+ * run on it, and now()/time() follow it; time() reads `epoch` at `start`
+ * (machinery's mocked clock sets time.time() to its start) or, when epoch
+ * is NaN, continues from the real epoch at the switch. Real timers already
+ * pending stay real. With on = 0, goes back to real time and moves pending
+ * virtual timers onto the real clock, each keeping its distance from now. */
+void sonde_loop_set_virtual(sonde_loop *lp, int on, double start, double epoch);
 /* Moves virtual time to `t` (never backwards); nothing fires by itself. */
 void sonde_loop_advance(sonde_loop *lp, double t);
 

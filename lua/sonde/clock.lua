@@ -239,7 +239,7 @@ local function open(opts, opened_at)
   if opts.record == false then m.called_times = nil end
   -- real loop seconds = loop.real_now() - real_offset (for pending())
   m.real_offset = loop.real_now() - loop_now()
-  loop.set_virtual(true, m.start_time)
+  loop.set_virtual(true, m.start_time, opts.epoch)
   active = m
   task.set_idle_hook(on_idle)
   return m
@@ -254,12 +254,13 @@ local function refuse_nested(what, level)
 end
 
 -- mocked{start_time=0, precision=0.1, autojump=true, runaway_limit=} -> m:
--- virtual time from start_time in steps of precision.
+-- virtual time from start_time in steps of precision. task.time() reads
+-- start_time too, as machinery's time.time() does.
 function M.mocked(opts)
   opts = check_options("clock.mocked", opts, 2)
   refuse_nested("clock.mocked", 2)
   return open({ start_time = opts.start_time, precision = opts.precision or 0.1, autojump = opts.autojump,
-    runaway_limit = opts.runaway_limit }, where(2))
+    runaway_limit = opts.runaway_limit, epoch = opts.start_time or 0 }, where(2))
 end
 
 -- m:now() -> the clock's time (frozen once closed).
@@ -318,7 +319,7 @@ function M.current() return active end
 
 local function run_virtual(opts, opened_at, fn, ...)
   local m = open({ start_time = opts.start_time, precision = opts.precision, autojump = opts.autojump,
-    runaway_limit = opts.runaway_limit, record = false }, opened_at)
+    runaway_limit = opts.runaway_limit, record = false, epoch = opts.start_time }, opened_at)
   local r = pack(pcall(fn, ...))
   m:close()
   if not r[1] then error(r[2], 0) end
@@ -328,7 +329,9 @@ end
 -- virtual([opts,] fn, ...) -> fn's results: runs fn(...) under a fresh
 -- autojumping clock with no steps (time jumps to each deadline exactly) and
 -- restores real time after, whatever happens. opts: start_time=0,
--- precision (steps, as clock.mocked), runaway_limit.
+-- precision (steps, as clock.mocked), runaway_limit. task.time() goes on
+-- from the real epoch (trio patches no wall clock) unless start_time is
+-- given: then it starts there, as under clock.mocked.
 function M.virtual(first, ...)
   local opts, fn = {}, first
   if type(first) == "table" and not callable(first) then
