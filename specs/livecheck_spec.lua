@@ -428,6 +428,23 @@ describe("livecheck on virtual time", function()
     end)
   end)
 
+  it("STALL comes at the first check that finds warn_stalled_after passed, also exactly passed", function()
+    clock.virtual(function()
+      local stalled_at = {}
+      local app = new_app { report = function(r) if r.state == "STALL" then stalled_at[#stalled_at + 1] = task.now() end end }
+      local case = app:case { name = "quiet", warn_stalled_after = 100 }
+      function case:run() end
+      app:start()
+      -- faust's checker starts its clock after one period, then looks every
+      -- period: at 200, exactly 100s have passed without a test
+      task.sleep(250)
+      case:trigger():wait() -- the check at 300 finds it 50s old, the one at 400 150s
+      task.sleep(200)
+      app:stop(1)
+      assert.are.same({ 200, 400 }, stalled_at)
+    end)
+  end)
+
   it("fake traffic every `frequency` seconds keeps it out of STALL, with medians of the intervals", function()
     clock.virtual(function()
       local app = new_app()

@@ -392,7 +392,7 @@ function Case:start_timers()
     local since = task.now()
     while true do
       local last = self.last_test_received or since
-      if task.now() - last > self.warn_stalled_after then
+      if task.now() - last >= self.warn_stalled_after then
         self:on_suite_fail(string.format("Test stalled! Last received %gs ago (warn_stalled_after=%g).",
           task.now() - last, self.warn_stalled_after), M.State.STALL)
       else
