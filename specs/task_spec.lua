@@ -69,6 +69,18 @@ describe("task.spawn and join", function()
     assert.are.equal("late", h:join())
   end)
 
+  it("errors name a task by its body's file:line, also a callable table's", function()
+    local ev = task.event()
+    local line = debug.getinfo(1, "l").currentline + 1
+    local h = task.spawn(function() ev:wait() end)
+    local ok, err = pcall(h.join, h, 0.01)
+    assert.is_false(ok)
+    assert.are.equal("timeout: join of task<task_spec.lua:" .. line .. "> did not finish within 0.01s", tostring(err))
+    local callable = setmetatable({}, { __call = function() ev:wait() end })
+    assert.are.equal("task<task_spec.lua:" .. (line + 4) .. ">", tostring(task.spawn(callable)))
+    ev:set()
+  end)
+
   it("a task cannot join itself", function()
     local me
     me = task.spawn(function()

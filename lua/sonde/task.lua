@@ -164,7 +164,20 @@ end
 
 local Task = {}
 Task.__index = Task
-Task.__tostring = function(t) return "task<" .. (t.name or "?") .. ">" end
+
+-- "file:line" where a task's body is defined (a callable table's __call), the
+-- file without its directories: what messages call the task by.
+local function body_place(t)
+  local fn = t.callable and getmetatable(t.callable).__call or t.fn
+  if type(fn) ~= "function" then return type(fn) end
+  local info = debug.getinfo(fn, "S")
+  if info.what == "C" then return "a C function" end
+  local file = info.short_src:match("[^/]*$")
+  if info.what == "main" then return file end
+  return file .. ":" .. info.linedefined
+end
+
+Task.__tostring = function(t) return "task<" .. (t.name or body_place(t)) .. ">" end
 M.Task = Task
 
 -- ------------------------------------------------------------ interleaving
@@ -225,9 +238,12 @@ end
 -- neither the closure's creation nor the closing of upvalues that then
 -- precedes each of the function's returns.)
 local function task_of(scope, fn)
-  if type(fn) ~= "function" then fn = as_function(fn) end
   serial = serial + 1
-  return setmetatable({ fn = fn, state = "new", scope = scope, nargs = 0, serial = serial }, Task)
+  if type(fn) == "function" then
+    return setmetatable({ fn = fn, state = "new", scope = scope, nargs = 0, serial = serial }, Task)
+  end
+  return setmetatable({ fn = as_function(fn), callable = fn, state = "new", scope = scope, nargs = 0, serial = serial },
+    Task)
 end
 
 local function new_task(scope, fn, ...)
