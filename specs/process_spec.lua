@@ -188,6 +188,22 @@ describe("no orphans", function()
   end)
 end)
 
+describe("processes left running", function()
+  it("are stopped when the test that started them ends, a setup's when its block ends; a session's live on",
+    function()
+      local code, out = support.sonde("test", "-o", "tap", support.fixture("process/left_running.lua"))
+      assert.are.equal(1, code, out)
+      local status, order = support.tap(out)
+      assert.are.equal(6, #order, out)
+      for name, s in pairs(status) do
+        assert.are.equal(name == "leaves a process running and fails" and "not ok" or "ok", s, out)
+      end
+      -- the failing test's output (TAP shows it for failures only)
+      assert.matches("\n  output: |\n    process 'sleep 104' %(pid %d+%) was still running at the end of the test; " ..
+        "stopped\n", out)
+    end)
+end)
+
 describe("what children inherit", function()
   it("no descriptor of the host but stdin, stdout and stderr (curl's sockets included)", function()
     local server = require("sonde.server")

@@ -108,6 +108,7 @@ function M.server(opts)
   argv.env, argv.cwd = env, opts.cwd
   local ok, p = pcall(process.spawn, argv)
   if not ok then error("fixture.server: " .. tostring(p):gsub("^process%.spawn: ", ""), 2) end
+  p.grace = opts.grace or 10 -- also when a test ends with the server left running
   local srv = setmetatable({ process = p, pid = p.pid, port = port, grace = opts.grace or 10,
     name = opts.name or argv[1],
     url = "http://" .. host .. ":" .. port .. (opts.base_path or "") }, Server)
@@ -140,7 +141,9 @@ function M.session(name, factory)
   if type(factory) ~= "function" then error("fixture.session: '" .. name .. "' needs a factory function", 2) end
   s = { ready = task.event(), maker = task.current() }
   sessions[name] = s
-  local ok, value, teardown = pcall(factory)
+  -- what the factory starts (a server's process, tasks) lives for the run,
+  -- not only for the test that asked first
+  local ok, value, teardown = pcall(task.in_scope, task.scope("fixture.session " .. name), factory)
   if not ok then s.error = value end
   s.value, s.teardown = value, teardown
   s.ready:set()

@@ -4,7 +4,10 @@
 -- output_limit=} starts argv directly (a shell only if you spawn one). The
 -- child leads its own process group, dies with the host (PR_SET_PDEATHSIG)
 -- and is stopped when the host exits. stdout and stderr are captured; the
--- last output_limit bytes (default 1 MiB) of each are kept.
+-- last output_limit bytes (default 1 MiB) of each are kept. Under the spec
+-- runner, a process still running when the test that started it ends is
+-- stopped then (one started by a block's setup, when the block ends), as
+-- the servers a test starts are closed.
 local cproc = require("sonde.c.process")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
@@ -69,14 +72,19 @@ local function split_env(what, env)
   return set, unset
 end
 
+-- The processes running now: each knows the scope that started it, so the
+-- runner can stop what a test or a block's hooks left running.
+local running = {}
+
 -- Starts the child a spec describes; raises at level 0.
 local function start(what, spec, options)
   local argv = check_spec(what, spec, options)
   local set, unset = split_env(what, spec.env)
-  local p = setmetatable({ argv = argv, exit_event = task.event() }, Process)
+  local p = setmetatable({ argv = argv, exit_event = task.event(), scope = task.current_scope() }, Process)
   local token = task.new_token(function(code, sig)
     p.code = sig == 0 and code or nil
     p.signal = sig ~= 0 and (cproc.signals[sig] or sig) or nil
+    running[p] = nil
     p.exit_event:set()
   end)
   local h, err = cproc.spawn { argv = argv, env_set = set, env_unset = unset, cwd = spec.cwd,
@@ -86,6 +94,7 @@ local function start(what, spec, options)
     error(what .. ": " .. err, 0)
   end
   p.handle, p.pid = h, h:pid()
+  running[p] = true
   if spec.stdin then
     h:write(spec.stdin)
     h:close_stdin()
@@ -99,13 +108,14 @@ function M.spawn(spec)
   return p
 end
 
--- wait([timeout]) -> code, signal: code is nil when a signal ended it, and
--- signal is its name ("TERM", "KILL"...). Raises a timeout error.
-function Process:wait(timeout)
+-- wait([timeout[, real]]) -> code, signal: code is nil when a signal ended
+-- it, and signal is its name ("TERM", "KILL"...). Raises a timeout error.
+-- With `real`, the timeout runs on real time even under a virtual clock.
+function Process:wait(timeout, real)
   task.check_timeout(timeout)
   if not self.exit_event:is_set() then
     loop.real_pending(1) -- a real operation: virtual time must not jump past it
-    local ok, e = pcall(self.exit_event.wait, self.exit_event, timeout)
+    local ok, e = pcall(self.exit_event.wait, self.exit_event, timeout, real)
     loop.real_pending(-1)
     if not ok then
       if task.is_timeout(e) then
@@ -139,11 +149,12 @@ end
 
 function Process:close_stdin() self.handle:close_stdin() end
 
--- stop([grace=10]): TERM, then KILL after grace seconds; returns code, signal.
-function Process:stop(grace)
+-- stop([grace=10[, real]]): TERM, then KILL after grace seconds (real ones
+-- with `real`); returns code, signal.
+function Process:stop(grace, real)
   if not self:running() then return self.code, self.signal end
   self:kill("TERM")
-  local ok, err = pcall(self.wait, self, grace or 10)
+  local ok, err = pcall(self.wait, self, grace or 10, real)
   if not ok then
     self:kill("KILL")
     if task.is_cancelled(err) then error(err, 0) end -- stopped, but the caller was cancelled
@@ -164,5 +175,56 @@ function M.run(spec)
   end
   return p.code, p:stdout(), p:stderr(), p.signal
 end
+
+-- ------------------------------------------------------------ test ends
+
+-- Seconds a process left running by a test gets between TERM and KILL (a
+-- fixture.server's own grace when it has one), as servers get at test end.
+local LEFT_GRACE = 1
+
+local function started_in(p, scope) return p.scope == scope end
+local function started_by_hooks_of(p, block) return p.scope.block == block end
+local function by_pid(a, b) return a.pid < b.pid end
+
+-- Stops the running processes p for which owned(p, owner) holds: TERM to
+-- every group at once, then each gets its grace on real time (a mocked
+-- clock the test left open must not hold the KILL back). Returns them by pid.
+local function stop_left(owned, owner)
+  local left = {}
+  for p in pairs(running) do
+    if owned(p, owner) then left[#left + 1] = p end
+  end
+  table.sort(left, by_pid)
+  for _, p in ipairs(left) do p:kill("TERM") end
+  for _, p in ipairs(left) do p:stop(p.grace or LEFT_GRACE, true) end
+  return left
+end
+
+-- The command line in a note: argv's first line, cut short.
+local function command_line(p)
+  local s = table.concat(p.argv, " "):match("^[^\n]*")
+  if #s > 60 then s = s:sub(1, 57) .. "..." end
+  return s
+end
+
+-- The runner calls this when a test ends: what the test (its before_each,
+-- after_each, tasks) started and left running is stopped, and its output
+-- says so. The test does not fail for it.
+function M._test_end(_, scope)
+  if next(running) == nil then return end
+  for _, p in ipairs(stop_left(started_in, scope)) do
+    io.stdout:write(string.format("process '%s' (pid %d) was still running at the end of the test; stopped\n",
+      command_line(p), p.pid))
+  end
+end
+
+-- ... and this once a block's teardown has run: what its setup (or another
+-- of its block hooks) started lives until then.
+function M._block_end(block)
+  if next(running) == nil then return end
+  stop_left(started_by_hooks_of, block)
+end
+
+require("sonde.test_hooks").add(M)
 
 return M

@@ -27,7 +27,9 @@ local real_now = loop.real_now
 -- Modules with per-test state (sonde.test_hooks): _test_reset() runs
 -- before each test, _test_end(result, scope) after it (sonde.http counts
 -- the test's requests there, sonde.server closes the servers the test
--- started, sonde.clock closes a clock and checks dominos left open).
+-- started, sonde.process stops its processes, sonde.clock closes a clock
+-- and checks dominos left open), _block_end(block) once a block's teardown
+-- has run (sonde.process stops what the block's hooks started).
 local hooked = require("sonde.test_hooks").modules
 
 -- (On a test's path, a loop that may not run at all sits behind an `if`:
@@ -327,6 +329,7 @@ function Run:run_hooks(block, list, phase)
     dsl.set_context(block)
     local holder = {}
     local scope = task.scope(phase)
+    scope.block = block -- what it starts may live until the block ends
     if self.capture then output.start() end
     local err, tb = self:run_with_timeout(scope, phase, block, function()
       local ok, e, t = protected(hook.fn)
@@ -709,6 +712,7 @@ function Run:run_block(block)
     block.lazy_ok = nil
   end
   if not block.setup_deferred then self:run_hooks(block, block.teardown, "teardown") end
+  module_hooks("_block_end", block)
   if block.kind ~= "file" then dsl.leave(block) end
 end
 

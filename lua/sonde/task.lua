@@ -268,7 +268,10 @@ local function start(t)
 end
 
 function M.current() return current end
-function M.current_scope() return current and current.scope or root_scope end
+
+-- current_scope() -> the scope that owns what the running task starts: its
+-- own, or the one in_scope lends it.
+function M.current_scope() return current and (current.lent_scope or current.scope) or root_scope end
 
 -- check_callable(fn, what[, level=2]): raises at the line that called
 -- `what` (level frames above it) unless fn can be a task's body.
@@ -703,6 +706,20 @@ function M.run(fn, ...)
   return t, M.close_scope(scope)
 end
 
+-- in_scope(scope, fn, ...) -> fn's results: runs fn in the running task,
+-- with what it starts (tasks, servers, processes) owned by `scope` rather
+-- than by the task's own: a fixture.session outlives the test that asked
+-- for it first.
+function M.in_scope(scope, fn, ...)
+  local t = need_task("task.in_scope")
+  local lent = t.lent_scope
+  t.lent_scope = scope
+  local r = pack(pcall(fn, ...))
+  t.lent_scope = lent
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
 local function by_serial(a, b) return a.serial < b.serial end
 
 -- close_scope(scope) -> lost: cancels every task still running under it,
@@ -816,14 +833,15 @@ function Event:forget()
   end
 end
 
--- wait([timeout]) -> true, or raises a timeout error.
-function Event:wait(timeout)
+-- wait([timeout[, real]]) -> true, or raises a timeout error. With `real`
+-- the timeout runs on real time even under a virtual clock.
+function Event:wait(timeout, real)
   check_timeout(timeout)
   if self.flag then return true end
   local t = need_task("event:wait")
   self.waiters[#self.waiters + 1] = t
   self.live = self.live + 1
-  if wait_on(t, self, timeout) == TIMED_OUT then error(timeout_error("event:wait", timeout), 2) end
+  if wait_on(t, self, timeout, real) == TIMED_OUT then error(timeout_error("event:wait", timeout), 2) end
   return true
 end
 

@@ -1,8 +1,9 @@
 -- sonde.test_hooks: what modules share with the spec runner without
 -- requiring it. Modules that keep per-test state add themselves when they
--- load; the runner calls each one's _test_reset() before a test and
--- _test_end(result, scope) after it. A list rather than a scan of
--- package.loaded, since it runs twice per test.
+-- load; the runner calls each one's _test_reset() before a test,
+-- _test_end(result, scope) after it and _block_end(block) once a block's
+-- teardown has run. A list rather than a scan of package.loaded, since it
+-- runs twice per test.
 local M = { modules = {} }
 
 function M.add(mod)
