@@ -2,17 +2,23 @@
 local fixture = require("sonde.fixture")
 local http = require("sonde.http")
 local task = require("sonde.task")
+local clock = require("sonde.clock")
+local server = require("sonde.server")
 local support = require("specs.support")
 
+-- python3 -c PY_SERVER port status [url]: answers every GET with status;
+-- once it listens, it GETs url (if given) to say so.
 local PY_SERVER = [[
-import http.server, sys
+import http.server, sys, urllib.request
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         status = int(sys.argv[2])
         self.send_response(status); self.end_headers(); self.wfile.write(b"health %d" % status)
     def log_message(self, *a): print("request", self.path, flush=True)
 print("listening on", sys.argv[1], flush=True)
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+if len(sys.argv) > 3: urllib.request.urlopen(sys.argv[3]).read()
+server.serve_forever()
 ]]
 
 describe("fixture.server", function()
@@ -60,9 +66,20 @@ describe("fixture.server failures", function()
   end)
 
   it("a health path that answers 500 forever times out with the last answer, and the server is stopped", function()
-    local ok, err = pcall(fixture.server, { cmd = { "python3", "-c", PY_SERVER, "{port}", "500" },
-      ready_timeout = 0.5, poll_interval = 0.05 })
+    -- ready_timeout runs on a clock moved by hand, only once the server
+    -- listens: however long python takes to start, it is not what times out
+    local listening = task.event()
+    local told = server.serve({}, function(s) s:get("/listening", function() listening:set() end) end)
+    local m = clock.mocked { autojump = false }
+    local starting = task.spawn(fixture.server, { cmd = { "python3", "-c", PY_SERVER, "{port}", "500",
+      told.url .. "/listening" }, ready_timeout = 0.5, poll_interval = 0.05 })
+    listening:wait()
+    m:add(1)
+    local ok, err = pcall(starting.join, starting)
+    m:close()
+    told:close()
     assert.is_false(ok)
+    err = task.describe(err)
     assert.matches("did not become ready within 0%.5s %(GET http://127%.0%.0%.1:%d+/health answered 500%)", err)
     assert.matches("listening on", err)
     local pid = tonumber(err:match("%(pid (%d+)%)"))
