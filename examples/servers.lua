@@ -33,6 +33,16 @@ end
 
 local JSON_SERVER = "deps/node/node_modules/.bin/json-server" -- installed by scripts/install-deps
 
+-- json_server_missing() -> why json-server cannot run from here, or nil.
+function M.json_server_missing()
+  local f = io.open(JSON_SERVER)
+  if f then
+    f:close()
+    return nil
+  end
+  return "json-server is not installed (no " .. JSON_SERVER .. "; sh scripts/install-deps puts it there)"
+end
+
 -- json_server(db) -> srv, dir: json-server 0.17 over a fresh db.json holding
 -- `db` (a table) in a new temporary directory. The caller stops srv and
 -- removes dir; if the server never becomes ready the directory is removed here.

@@ -2,6 +2,7 @@
 -- a subprocess of the sonde under test, its exit code and output checked.
 local support = require("specs.support")
 local fixture = require("sonde.fixture")
+local loop = require("sonde.c.loop")
 local servers = require("specs.servers")
 
 local sonde = support.sonde
@@ -39,6 +40,27 @@ describe("the API scenario examples", function()
       assert.matches("\n" .. n .. " passed, 0 failed\n$", out)
     end)
   end
+end)
+
+describe("examples/crud_spec.lua without json-server", function()
+  it("run from a copy where json-server is not installed, every test is skipped with the reason, exit 0", function()
+    local dir = support.temp_dir("crud")
+    assert(loop.mkdir(dir .. "/examples"))
+    for _, name in ipairs({ "crud_spec.lua", "servers.lua" }) do
+      local f = assert(io.open("examples/" .. name))
+      support.write_file(dir .. "/examples/" .. name, f:read("*a"))
+      f:close()
+    end
+    local code, out, err = sonde("test", "--output", "tap", "examples/crud_spec.lua", { cwd = dir })
+    assert.are.equal(0, code, out .. err)
+    local results, names = tap_results(out), listed("examples/crud_spec.lua")
+    assert.is_true(#names > 0)
+    assert.are.equal(#names, #select(2, support.tap(out)), out)
+    for _, name in ipairs(names) do
+      assert.are.equal("skip: json-server is not installed (no deps/node/node_modules/.bin/json-server; " ..
+        "sh scripts/install-deps puts it there)", results[name], name)
+    end
+  end)
 end)
 
 describe("examples/prefect_api", function()
