@@ -842,6 +842,10 @@ end
 -- already recorded, else the first to arrive. Raises a timeout error that
 -- lists what did arrive.
 function M.wait_for(criteria, timeout)
+  if criteria == nil then -- a nil variable, most likely: waiting for any event takes {}
+    error("events.wait_for: expected a table of criteria {event=, resource=, related=, payload=} ({} waits for " ..
+      "any event), got nil", 2)
+  end
   local spec = compile_or_raise(criteria, "wait_for")
   if timeout == nil then timeout = M.DEFAULT_WAIT end
   if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
@@ -901,7 +905,9 @@ function M.sink(opts)
       return { status = 400, json = { error = "the body must be JSON: " .. tostring(body):gsub("^json%.decode: ", "") } }
     end
     if type(body) ~= "table" then return { status = 400, json = { error = "expected an event object or a list of them" } } end
-    local list = (#body > 0 or next(body) == nil) and body or { body }
+    -- a list, or one event; cjson decodes {} and [] alike, so the text says which
+    local is_list = #body > 0 or (next(body) == nil and req.body:match("^%s*%[") ~= nil)
+    local list = is_list and body or { body }
     local recorded, reason = M.try_record_all(list)
     if not recorded then return { status = 400, json = { error = reason } } end
     return { status = 202, json = { recorded = #recorded } }
