@@ -89,7 +89,15 @@ describe("task.spawn and join", function()
     end)
     local ok, err = me:join()
     assert.is_false(ok)
-    assert.matches("cannot join itself", err)
+    assert.matches("^[^:]*task_spec.lua:%d+: join: task<.*> cannot join itself", err)
+  end)
+
+  it("a task joining itself in a tail call is not placed at a line of sonde's", function()
+    local me
+    me = task.spawn(function() return me:join() end) -- the tail call leaves no frame of this file
+    local ok, err = pcall(me.join, me)
+    assert.is_false(ok)
+    assert.matches("^join: task<.*> cannot join itself", task.describe(err))
   end)
 
   it("rejects a non-function with a clear error", function()
@@ -233,7 +241,18 @@ describe("errors in tasks", function()
   end)
 
   it("rejects a non-number sleep", function()
-    assert.has_error(function() task.sleep("1") end, "task.sleep: expected a number of seconds, got string")
+    assert.has_error(function() task.sleep("1") end, "task.sleep: expected a number of seconds >= 0, got string")
+  end)
+
+  it("rejects a negative or NaN sleep at the caller's line (it returned at once)", function()
+    for _, bad in ipairs({ { -1, "%-1" }, { 0 / 0, "nan" } }) do
+      local ok, err = pcall(function() task.sleep(bad[1]) end)
+      assert.is_false(ok)
+      assert.matches("^[^:]*task_spec.lua:%d+: task.sleep: expected a number of seconds >= 0, got " .. bad[2] .. "$", err)
+    end
+    local ok, err = pcall(task.sleep, -0.5) -- called through pcall: the line that called pcall
+    assert.is_false(ok)
+    assert.matches("^[^:]*task_spec.lua:%d+: task.sleep: expected a number of seconds >= 0, got %-0.5$", err)
   end)
 end)
 
@@ -396,7 +415,7 @@ describe("a bad timeout", function()
     local h = task.spawn(function() task.sleep(0.01) end)
     local ok, err = pcall(function() local x = h:join("soon") return x end)
     assert.is_false(ok)
-    assert.matches("task_spec.lua:%d+: timeout must be a number of seconds, got string", err)
+    assert.matches("task_spec.lua:%d+: timeout must be a number of seconds >= 0, got string", err)
     h:join()
   end)
 
@@ -409,8 +428,33 @@ describe("a bad timeout", function()
     }) do
       local ok, err = pcall(call)
       assert.is_false(ok, name)
-      assert.matches("^[^:]*task_spec.lua:%d+: timeout must be a number of seconds, got %a+$", err, nil, name)
+      assert.matches("^[^:]*task_spec.lua:%d+: timeout must be a number of seconds >= 0, got %a+$", err, nil, name)
     end
+  end)
+
+  it("a negative one is refused at the caller's line by every call that takes one", function()
+    local ch, ev, fut = task.channel(), task.event(), task.future()
+    local h = task.spawn(function() ev:wait() end)
+    for name, call in pairs({
+      join = function() h:join(-1) end, recv = function() ch:recv(-1) end, ["event wait"] = function() ev:wait(-1) end,
+      ["future wait"] = function() fut:wait(-1) end, ["task.wait"] = function() task.wait(ev, -1) end,
+      ["process wait"] = function() require("sonde.process").spawn({ "true" }):wait(-1) end,
+    }) do
+      local ok, err = pcall(call)
+      assert.is_false(ok, name)
+      assert.matches("^[^:]*task_spec.lua:%d+: timeout must be a number of seconds >= 0, got %-1$", err, nil, name)
+    end
+    ev:set()
+    h:join()
+  end)
+
+  it("task.timeout refuses negative seconds and a body that is not a function at the caller's line", function()
+    local ok, err = pcall(function() task.timeout(-1, function() end) end)
+    assert.is_false(ok)
+    assert.matches("^[^:]*task_spec.lua:%d+: task.timeout: expected a number of seconds >= 0, got %-1$", err)
+    ok, err = pcall(function() task.timeout(1, nil) end)
+    assert.is_false(ok)
+    assert.matches("^[^:]*task_spec.lua:%d+: task.timeout: expected a function, got nil$", err)
   end)
 end)
 

@@ -273,11 +273,27 @@ function M.current() return current end
 -- own, or the one in_scope lends it.
 function M.current_scope() return current and (current.lent_scope or current.scope) or root_scope end
 
+-- misuse(message, level): raises message at the user's line that made the
+-- call. `level` counts as error's does, from the function calling misuse;
+-- sonde's own frames and C frames (pcall) above it are passed over, and a
+-- tail call that left no user frame gives no position rather than a line
+-- of sonde's.
+local function misuse(message, level)
+  local is_internal = require("sonde.trace").is_internal
+  for l = level + 1, level + 40 do
+    local info = debug.getinfo(l, "S")
+    if not info then break end
+    if info.what ~= "C" and not is_internal(info.source) then error(message, l) end
+  end
+  error(message, 0)
+end
+M.misuse = misuse
+
 -- check_callable(fn, what[, level=2]): raises at the line that called
 -- `what` (level frames above it) unless fn can be a task's body.
 local function check_callable(fn, what, level)
   if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
-    error(what .. ": expected a function, got " .. type(fn), (level or 2) + 1)
+    misuse(what .. ": expected a function, got " .. type(fn), (level or 2) + 1)
   end
 end
 M.check_callable = check_callable
@@ -469,12 +485,18 @@ local function arm_timeout(t, seconds, holds, real)
   t.timer_id = timer_start(token, seconds, holds, real)
 end
 
+-- seconds_problem(v) -> what is wrong with v as a span of seconds, or nil.
+local function seconds_problem(v)
+  if type(v) ~= "number" then return "got " .. type(v) end
+  if v ~= v then return "got nan" end
+  if v < 0 then return "got " .. v end
+end
+
 -- check_timeout(timeout): each public call that takes a timeout checks it
 -- first, so that a wrong one is reported at the line that called it.
 local function check_timeout(timeout)
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
-    error("timeout must be a number of seconds, got " .. (timeout ~= timeout and "nan" or type(timeout)), 3)
-  end
+  local problem = timeout ~= nil and seconds_problem(timeout)
+  if problem then misuse("timeout must be a number of seconds >= 0, " .. problem, 3) end
 end
 M.check_timeout = check_timeout
 
@@ -516,9 +538,8 @@ end
 local skipping, skipped = false, 0
 
 function M.sleep(seconds)
-  if type(seconds) ~= "number" or seconds ~= seconds then
-    error("task.sleep: expected a number of seconds, got " .. type(seconds), 2)
-  end
+  local problem = seconds_problem(seconds)
+  if problem then misuse("task.sleep: expected a number of seconds >= 0, " .. problem, 2) end
   local t = need_task("task.sleep")
   if skipping then
     if seconds > 0 then skipped = skipped + seconds end
@@ -588,7 +609,7 @@ end
 function Task:join(timeout, real)
   check_timeout(timeout)
   local t = need_task("join")
-  if t == self then error("a task cannot join itself", 2) end
+  if t == self then misuse("join: " .. tostring(self) .. " cannot join itself (it would wait for its own end)", 2) end
   if self.state ~= "done" then
     self.joiners = self.joiners or {}
     self.joiners[#self.joiners + 1] = t
@@ -781,7 +802,9 @@ end
 -- timeout(seconds, fn, ...) -> fn's results, or raises a timeout error after
 -- cancelling fn's task.
 function M.timeout(seconds, fn, ...)
-  if type(seconds) ~= "number" or seconds ~= seconds then error("task.timeout: expected seconds, got " .. type(seconds), 2) end
+  local problem = seconds_problem(seconds)
+  if problem then misuse("task.timeout: expected a number of seconds >= 0, " .. problem, 2) end
+  check_callable(fn, "task.timeout")
   local me = need_task("task.timeout")
   local inner = M.spawn(fn, ...)
   if inner.state ~= "done" then
