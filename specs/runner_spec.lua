@@ -78,6 +78,19 @@ describe("timeouts", function()
     assert.matches("runner/timeout.lua:3", out)
   end)
 
+  it("a test that yields with a bare coroutine.yield() fails at once, at that line, saying what to use", function()
+    local code, out = sonde("test", "-o", "tap", "--timeout", "60", fixture("runner/raw_yield.lua"))
+    assert.are.equal(1, code, out)
+    local status = tap_results(out)
+    assert.are.equal("not ok", status["yields raw"], out)
+    assert.are.equal("ok", status["runs next"], out)
+    assert.matches("runner/raw_yield.lua:5: coroutine.yield%(%) outside a coroutine of your own suspends this task " ..
+      "forever %(sonde resumes a task only when what it waits on completes%); use task.sleep%(0%) to let other " ..
+      "tasks run, or wait on a task.event%(%), task.channel%(%) or task.future%(%)", out)
+    assert.matches("finally ran", out)
+    assert.not_matches("timeout", out)
+  end)
+
   it("a timed-out test that swallows its cancellation is cancelled until it ends, before the next test", function()
     support.timed_out("0.1", "swallows its cancellation", "starts after it has ended",
       fixture("runner/timeout_swallowed.lua"))

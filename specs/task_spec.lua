@@ -468,3 +468,27 @@ describe("a body that cannot be called", function()
     assert.matches("task_spec.lua:%d+: task.gather: argument 2: expected a function, got number", err)
   end)
 end)
+
+describe("a bare coroutine.yield() in a task", function()
+  it("fails the task at once, at the line that yielded, saying what to use instead", function()
+    local t = task.spawn(function()
+      coroutine.yield("anything")
+      error("never resumed")
+    end)
+    local ok, err = pcall(t.join, t) -- no timeout: the failure is immediate
+    assert.is_false(ok)
+    assert.matches("^[^:]*task_spec.lua:%d+: coroutine.yield%(%) outside a coroutine of your own suspends this task " ..
+      "forever", task.describe(err))
+    assert.matches("use task.sleep%(0%) to let other tasks run, or wait on a task.event%(%)", task.describe(err))
+  end)
+
+  it("leaves a coroutine of the task's own alone, and the task's own waits", function()
+    local co = coroutine.wrap(function(a)
+      local b = coroutine.yield(a + 1)
+      return b * 2
+    end)
+    assert.are.equal(2, co(1))
+    task.sleep(0)
+    assert.are.equal(10, co(5))
+  end)
+end)

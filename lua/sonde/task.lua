@@ -475,6 +475,21 @@ local function need_task(what)
 end
 M.need_task = need_task
 
+-- A bare coroutine.yield() in a task's own code would suspend the task with
+-- nothing to resume it, until a timeout if any. It raises at its line
+-- instead, so the task unwinds (pcall, finally, after_each) and fails at
+-- once. The scheduler yields through its own local; a coroutine the code
+-- made itself yields as usual.
+local RAW_YIELD = "coroutine.yield() outside a coroutine of your own suspends this task forever (sonde resumes a " ..
+  "task only when what it waits on completes); use task.sleep(0) to let other tasks run, or wait on a " ..
+  "task.event(), task.channel() or task.future()"
+
+function coroutine.yield(...)
+  local t = current
+  if t ~= nil and coroutine_running() == t.co then misuse(RAW_YIELD, 2) end
+  return coroutine_yield(...)
+end
+
 -- `holds` marks a sleep: a real operation of its own, which holds virtual
 -- time still (sonde.clock) while it runs on the real clock; a timeout only
 -- guards another wait and does not.
