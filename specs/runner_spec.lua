@@ -69,6 +69,12 @@ describe("outcomes", function()
     assert.matches("\n6 failed: 1 failure, 5 errors; 3 skipped %(pending%); [%d.]+ s\n", human)
     assert.matches("\n2 passed, 6 failed, 3 skipped\n$", human)
   end)
+
+  it("an error object that is a table is shown as the REPL shows a table, not as its address", function()
+    assert.matches('\nERROR %d%) outcomes raises a table\n  at specs/fixtures/runner/outcomes.lua:6\n  {"code": 7}\n', human)
+    assert.matches('message: "{\\"code\\": 7}"', out)
+    assert.not_matches("table: 0x", human .. out)
+  end)
 end)
 
 describe("timeouts", function()

@@ -38,7 +38,8 @@ local function pack(...) return { n = select("#", ...), ... } end
 M.pack = pack
 
 -- Describes any error value in one string: strings as they are, tables
--- through a protected __tostring or their `message`, nil as "nil".
+-- through a protected __tostring or their `message`, other tables as the
+-- REPL prints them (busted pretty-prints them too), nil as "nil".
 function M.describe(e)
   if type(e) == "string" then return e end
   local mt = type(e) == "table" and getmetatable(e)
@@ -48,6 +49,7 @@ function M.describe(e)
     return "(error object whose __tostring failed: " .. tostring(s) .. ")"
   end
   if type(e) == "table" and e.message ~= nil then return tostring(e.message) end
+  if type(e) == "table" then return require("sonde.repl").pretty(e) end
   if e == nil then return "nil (an error was raised with no value)" end
   return tostring(e)
 end
