@@ -188,6 +188,15 @@ describe("sonde.server life cycle", function()
     assert.is_false(ok)
     assert.matches("server_spec.lua:%d+: server.serve: options must be a table, got function", err)
   end)
+
+  it("serve without a function defining the routes is one line at the caller's (it served nothing but 404s)", function()
+    for _, args in ipairs({ { nil, nil }, { {}, nil }, { {}, "routes" } }) do
+      local ok, err = pcall(function() local s = server.serve(args[1], args[2]) return s end)
+      assert.is_false(ok)
+      assert.matches("^[^:]*server_spec.lua:%d+: server.serve: the second argument must be a function%(server%) " ..
+        "defining the routes, got " .. type(args[2]) .. "$", err)
+    end
+  end)
 end)
 
 describe("sonde.server handler edge cases", function()
@@ -202,8 +211,19 @@ describe("sonde.server handler edge cases", function()
   it("a bad status from a handler is a 500 naming the route, and fails the owning test", function()
     local code, out = support.sonde("test", "-o", "tap", support.fixture("server/bad_status.lua"))
     assert.are.equal(1, code, out)
-    assert.matches("handler for GET /bad failed: a handler's status must be a whole number from 100 to 999, got abc", out)
-    assert.matches("status must be a whole number", out)
+    assert.matches("not ok 1 %- gets a 500 for a bad status", out)
+    assert.matches("not ok 2 %- gets a 500 for a number", out)
+    local at = "specs/fixtures/server/bad_status.lua:"
+    local status_line = at .. "7: the handler for GET /bad returned a status that must be a whole number from 100 to "
+      .. "999, got abc"
+    assert.matches('message: "a task it spawned: ' .. status_line, out, 1, true) -- the test's error
+    assert.matches("500\t" .. status_line, out, 1, true) -- and the client's 500
+    local number_line = at .. "14: the handler for GET /number must return a table {status=, headers=, json=|body=}, "
+      .. "a string or nil, got number"
+    assert.matches('message: "a task it spawned: ' .. number_line, out, 1, true)
+    assert.matches("500\t" .. number_line, out, 1, true)
+    assert.matches(at .. "23: the handler for GET /fn returned json= that cannot be encoded: $.f is a function", out, 1,
+      true)
   end)
 
   it("closing the server from inside a handler answers nothing more and does not crash", function()

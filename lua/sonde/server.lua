@@ -108,24 +108,35 @@ local function header_block(headers, has)
   return table.concat(lines)
 end
 
--- Turns what a handler returned into status, header lines and body.
+-- Turns what a handler returned into status, header lines and body, or
+-- raises what is wrong with it, worded to follow "the handler for GET /x".
 local function render(res)
   if res == nil then return 204, "", "" end
   if type(res) == "string" then return 200, "Content-Type: text/plain; charset=utf-8\r\n", res end
-  if type(res) ~= "table" then error("a handler must return a table {status=, headers=, json=|body=}, a string or nil, got " .. type(res), 0) end
+  if type(res) ~= "table" then
+    error("must return a table {status=, headers=, json=|body=}, a string or nil, got " .. type(res), 0)
+  end
   local has = {}
   local head = header_block(res.headers, has)
   local body = res.body
   if res.json ~= nil then
-    body = json.encode(res.json)
+    local ok, text = pcall(json.encode, res.json)
+    if not ok then error("returned json= that cannot be encoded: " .. text:gsub("^json%.encode: cannot encode: ", ""), 0) end
+    body = text
     if not has["content-type"] then head = head .. "Content-Type: application/json\r\n" end
   end
-  if body ~= nil and type(body) ~= "string" then error("a handler's body must be a string, got " .. type(body), 0) end
+  if body ~= nil and type(body) ~= "string" then error("returned a body that must be a string, got " .. type(body), 0) end
   local status = res.status or 200
   if type(status) ~= "number" or status % 1 ~= 0 or status < 100 or status > 999 then
-    error("a handler's status must be a whole number from 100 to 999, got " .. tostring(status), 0)
+    error("returned a status that must be a whole number from 100 to 999, got " .. tostring(status), 0)
   end
   return status, head, body or ""
+end
+
+-- "file:line: the handler for GET /x": where the route's handler is defined.
+local function handler_name(route, method)
+  local info = debug.getinfo(route.handler, "S")
+  return string.format("%s:%d: the handler for %s %s", info.short_src, info.linedefined, method, route.pattern)
 end
 
 -- ---------------------------------------------------------------- server
@@ -194,12 +205,24 @@ function Server:handle(id, method, target, flat_headers, body)
     query = M.parse_query(query), headers = headers_of(flat_headers), body = body, server = self }, Request)
   local livecheck = package.loaded["sonde.livecheck"]
   if livecheck then livecheck.enter_from_headers(req.headers) end -- faust's middleware
-  local ok, status, head, rbody = pcall(function() return render(route.handler(req)) end)
-  if ok then return self:answer(id, status, head, rbody) end
-  local err = status
-  self:answer(id, 500, "Content-Type: application/json\r\n",
-    error_body(500, "handler for " .. method .. " " .. route.pattern .. " failed: " .. task.describe(err):match("[^\n]*")))
-  error(err, 0) -- and the test that owns the server hears of it
+  local ok, res = pcall(route.handler, req)
+  if not ok then
+    return self:fail(id, res, "handler for " .. method .. " " .. route.pattern .. " failed: " .. task.describe(res))
+  end
+  local status, head, rbody
+  ok, status, head, rbody = pcall(render, res)
+  if not ok then
+    local err = handler_name(route, method) .. " " .. status
+    return self:fail(id, err, err)
+  end
+  return self:answer(id, status, head, rbody)
+end
+
+-- Answers 500 with the first line of `message`, then raises err: the test
+-- that owns the server hears of it.
+function Server:fail(id, err, message)
+  self:answer(id, 500, "Content-Type: application/json\r\n", error_body(500, message:match("[^\n]*")))
+  error(err, 0)
 end
 
 function Server:dispatch()
@@ -251,13 +274,16 @@ end
 M._started = setmetatable({}, { __mode = "k" })
 
 -- new + routes + start in one call: server.start{routes...} is not needed;
--- server.serve(opts, function(s) s:get(...) end) reads well in specs.
+-- server.serve(opts, function(s) s:get(...) end) reads well in specs. A
+-- server without routes answers 404 to everything: a missing define is a
+-- mistake (server.new(opts):start() makes one on purpose).
 function M.serve(opts, define)
-  if define ~= nil and type(define) ~= "function" then
-    error("server.serve: the second argument must be a function(server) defining routes, got " .. type(define), 2)
-  end
   local s = new_server(opts, "server.serve", 2)
-  if define then define(s) end
+  if type(define) ~= "function" then
+    error("server.serve: the second argument must be a function(server) defining the routes, got " .. type(define),
+      2)
+  end
+  define(s)
   return s:start() -- a tail call: start's errors are at serve's caller
 end
 
