@@ -328,6 +328,15 @@ describe("livecheck bad input", function()
     assert.has_error(function() app:case {} end, "app:case: a case needs a name")
   end)
 
+  it("an app needs its table of options: livecheck.app(nil) is one line at the caller's", function()
+    for _, bad in ipairs({ "nil", "string" }) do
+      local ok, err = pcall(function() local app = livecheck.app(bad ~= "nil" and "orders" or nil) return app end)
+      assert.is_false(ok)
+      assert.matches("^[^:]*livecheck_spec.lua:%d+: livecheck.app: expected a table of options {id=, port=, report=}, "
+        .. "got " .. bad .. "$", err)
+    end
+  end)
+
   it("a case without run cannot be triggered", function()
     local app = new_app()
     local case = app:case { name = "norun" }
@@ -354,8 +363,10 @@ describe("livecheck bad input", function()
       raised(function() case.signals.s:send(1, "k") end))
     assert.matches("livecheck_spec.lua:%d+: signal s:wait: expected the options {key=, timeout=}, got 2$",
       raised(function() case.signals.s:wait(2) end))
-    assert.matches('livecheck_spec.lua:%d+: signal s:wait: timeout must be a number of seconds, got "2"$',
+    assert.matches('livecheck_spec.lua:%d+: signal s:wait: timeout must be a number of seconds >= 0, got "2"$',
       raised(function() case.signals.s:wait { key = "k", timeout = "2" } end))
+    assert.matches("livecheck_spec.lua:%d+: signal s:wait: timeout must be a number of seconds >= 0, got %-1$",
+      raised(function() case.signals.s:wait { key = "k", timeout = -1 } end))
     assert.matches("livecheck_spec.lua:%d+: signal wait: call it as signal:wait%(...%), with a colon$",
       raised(function() case.signals.s.wait { key = "k" } end))
     assert.matches("livecheck_spec.lua:%d+: maybe_trigger: expected fn%(execution%) as the second argument, got nil "

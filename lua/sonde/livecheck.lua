@@ -163,8 +163,9 @@ end
 function Signal:wait(opts)
   opts = signal_options(self, "wait", opts, "the options {key=, timeout=}")
   local timeout = opts.timeout
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
-    error(string.format("signal %s:wait: timeout must be a number of seconds, got %s", self.name, shown(timeout)), 2)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
+    error(string.format("signal %s:wait: timeout must be a number of seconds >= 0, got %s", self.name, shown(timeout)),
+      2)
   end
   local x = M.current_test()
   local key = opts.key or (x and x.id)
@@ -435,8 +436,9 @@ App.__index = App
 M.App = App
 
 function M.app(opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("livecheck.app: expected a table of options", 2) end
+  if type(opts) ~= "table" then
+    error("livecheck.app: expected a table of options {id=, port=, report=}, got " .. type(opts), 2)
+  end
   check_fields("livecheck.app", opts, APP_OPTIONS, 2)
   local r = opts.report
   if r ~= nil and r ~= false and type(r) ~= "string" and type(r) ~= "function" then
