@@ -287,8 +287,13 @@ static char **build_env(const sonde_spawn_opts *o) {
     return env;
 }
 
+/* What the child was doing when it failed, sent with the errno: a missing
+ * cwd must not read as a missing command. */
+enum spawn_step { STEP_FDS, STEP_CWD, STEP_EXEC };
+
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, int fds[3], int errpipe, pid_t parent) {
+    int failure[2] = {STEP_FDS, 0}; /* step, errno */
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
@@ -303,11 +308,13 @@ static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, 
     /* libcurl's sockets are not CLOEXEC: no descriptor of the host but the
      * three above may reach the child (the exec-error pipe closes on exec) */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    failure[0] = STEP_CWD;
     if (o->cwd && chdir(o->cwd) < 0) goto fail;
+    failure[0] = STEP_EXEC;
     execve(path, (char *const *)o->argv, env);
-fail:;
-    int e = errno;
-    if (write(errpipe, &e, sizeof e) < 0) {
+fail:
+    failure[1] = errno;
+    if (write(errpipe, failure, sizeof failure) < 0) {
     }
     _exit(127);
 }
@@ -319,14 +326,16 @@ static int open_pipe(sonde_loop *lp, sonde_proc *p, uv_pipe_t *pipe, int fd) {
     return uv_pipe_open(pipe, fd);
 }
 
-/* Waits for the child's exec; returns 0 when it ran, or the errno it hit. */
-static int exec_result(int errpipe) {
-    int     e = 0;
+/* Waits for the child's exec; returns 0 when it ran, or the errno it hit
+ * and sets *step to what it was doing. */
+static int exec_result(int errpipe, int *step) {
+    int     failure[2] = {0, 0};
     ssize_t n;
-    do n = read(errpipe, &e, sizeof e);
+    do n = read(errpipe, failure, sizeof failure);
     while (n < 0 && errno == EINTR);
     close(errpipe);
-    return n == sizeof e ? e : 0;
+    *step = failure[0];
+    return n == sizeof failure ? failure[1] : 0;
 }
 
 static sonde_proc *proc_new(sonde_loop *lp, const sonde_spawn_opts *o) {
@@ -365,12 +374,15 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     if (pid == 0) child_exec(path, o, env, (int[3]){pipes[0], pipes[3], pipes[5]}, pipes[7], parent);
     setpgid(pid, pid);
     close(pipes[0]), close(pipes[3]), close(pipes[5]), close(pipes[7]);
-    int e = exec_result(pipes[6]);
+    int step, e = exec_result(pipes[6], &step);
     free(path), free(env);
     if (e) {
         waitpid(pid, NULL, 0);
         close(pipes[1]), close(pipes[2]), close(pipes[4]);
-        snprintf(err, errlen, "cannot run '%s': %s", o->argv[0], strerror(e));
+        if (step == STEP_CWD)
+            snprintf(err, errlen, "cannot run '%s' in '%s' (cwd): %s", o->argv[0], o->cwd, strerror(e));
+        else
+            snprintf(err, errlen, "cannot run '%s': %s", o->argv[0], strerror(e));
         p->owned = 0, p->exited = 1;
         maybe_free(p);
         return NULL;

@@ -114,9 +114,14 @@ describe("process.spawn with bad input", function()
     assert.matches("^process.spawn: cannot run '/etc/hostname': ", err)
   end)
 
-  it("reports a cwd that does not exist", function()
-    assert.has_error(function() process.spawn { "true", cwd = "/nonexistent/dir" } end,
-      "process.spawn: cannot run 'true': No such file or directory")
+  it("names a cwd that does not exist or is no directory, not only the command", function()
+    local ok, err = pcall(function() process.spawn { "true", cwd = "/nonexistent/dir" } end)
+    assert.is_false(ok)
+    assert.matches("^[^:]*process_spec.lua:%d+: process.spawn: cannot run 'true' in '/nonexistent/dir' %(cwd%): " ..
+      "No such file or directory$", err)
+    ok, err = pcall(function() process.run { "true", cwd = "/etc/hostname" } end)
+    assert.is_false(ok)
+    assert.matches("process.run: cannot run 'true' in '/etc/hostname' %(cwd%): Not a directory$", err)
   end)
 
   it("rejects argv that is not a list of strings", function()
