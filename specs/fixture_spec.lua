@@ -49,6 +49,40 @@ describe("fixture.server", function()
   end)
 end)
 
+-- A server that answers /exit, then prints why and exits with code 3.
+local PY_DYING = [[
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"bye"); self.wfile.flush()
+        if self.path == "/exit":
+            print("fatal: lost the database", flush=True)
+            os._exit(3)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+]]
+
+describe("a fixture server that has died", function()
+  it("a request to it says so, with its exit status and last output, not only 'connect error'", function()
+    local srv = fixture.server { cmd = { "python3", "-c", PY_DYING, "{port}" }, poll_interval = 0.05 }
+    pcall(http.get, srv.url .. "/exit")
+    srv.process:wait(30)
+    local ok, err = pcall(http.get, srv.url .. "/orders")
+    assert.is_false(ok)
+    assert.are.equal("connect", err.kind)
+    assert.matches("^connect error: GET " .. srv.url .. "/orders: [^\n]+\nthe fixture server python3 %(pid " ..
+      srv.pid .. "%) at " .. srv.url .. " exited with code 3; last output:\nfatal: lost the database$", err.message)
+  end)
+
+  it("a request to a live one that fails says nothing of the fixture", function()
+    local srv = fixture.server { cmd = { "python3", "-c", PY_DYING, "{port}" }, poll_interval = 0.05 }
+    local ok, err = pcall(http.get, "http://127.0.0.1:" .. fixture.unused_port() .. "/")
+    srv:stop()
+    assert.is_false(ok)
+    assert.not_matches("fixture server", err.message)
+  end)
+end)
+
 describe("fixture.server failures", function()
   it("a command that does not exist is one clear line", function()
     local ok, err = pcall(function() local s = fixture.server { cmd = { "sonde-no-such-server", "{port}" } } return s end)

@@ -69,6 +69,22 @@ local function exit_description(p)
   return "exited with code " .. tostring(p.code)
 end
 
+-- The servers that became ready, by origin ("http://127.0.0.1:8080"): a
+-- request to one that cannot connect asks exit_note whether it has exited.
+local ready_servers = setmetatable({}, { __mode = "v" })
+
+local function origin_of(url) return url:match("^%a[%w+.-]*://[^/?#]+") end
+
+-- exit_note(url) -> for a request to url that failed: that the fixture
+-- server at its origin has exited, with its status and last output; nil
+-- when no fixture server was there or it still runs.
+function M.exit_note(url)
+  local srv = ready_servers[origin_of(url) or ""]
+  if not srv or srv:running() then return nil end
+  return string.format("the fixture server %s (pid %d) at %s %s; last output:\n%s", srv.name, srv.pid,
+    origin_of(srv.url), exit_description(srv.process), last_lines(srv:logs(), 20))
+end
+
 -- Polls health until 200; raises with the reason it never got there.
 local function wait_ready(srv, opts)
   local health_url = http.join_url(srv.url, opts.health or "/health")
@@ -117,6 +133,7 @@ function M.server(opts)
     if srv:running() then srv.process:kill("KILL") end
     error(err, 2)
   end
+  ready_servers[origin_of(srv.url)] = srv
   return srv
 end
 

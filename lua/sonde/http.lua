@@ -271,6 +271,16 @@ function M.last_exchange()
   return summarize(x.spec.method, x.spec.url, x.spec.headers, x.response, x.error)
 end
 
+-- A request that could not connect, or whose connection closed, to a
+-- fixture server (sonde.fixture, when loaded) whose process has exited
+-- says so: "connect error" alone hides why.
+local function explain_failure(e)
+  local fixture = package.loaded["sonde.fixture"]
+  if not fixture or (e.kind ~= "connect" and e.kind ~= "closed") then return end
+  local note = fixture.exit_note(e.url)
+  if note then e.message = e.message .. "\n" .. note end
+end
+
 local function send(spec, retries, retry_backoff)
   for n = 1, retries + 1 do
     local ok, r = pcall(attempt, spec)
@@ -279,7 +289,10 @@ local function send(spec, retries, retry_backoff)
       return r
     end
     if not M.is_error(r) or not RETRYABLE[r.kind] or n > retries then
-      if M.is_error(r) then last_exchange = { spec = spec, error = r } end
+      if M.is_error(r) then
+        explain_failure(r)
+        last_exchange = { spec = spec, error = r }
+      end
       error(r, 0)
     end
     task.sleep(backoff(retry_backoff, n))
