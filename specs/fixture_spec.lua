@@ -133,9 +133,24 @@ describe("fixture.server failures", function()
       " on 127.0.0.1 is already in use %(another server would answer the health checks%)", err)
   end)
 
+  it("refuses a negative duration and a port out of range at the caller's line", function()
+    for _, case in ipairs({
+      { { ready_timeout = -1 }, "option 'ready_timeout' must be a number of seconds >= 0, got %-1" },
+      { { poll_interval = -0.1 }, "option 'poll_interval' must be a number of seconds >= 0, got %-0.1" },
+      { { grace = 0 / 0 }, "option 'grace' must be a number of seconds >= 0, got n?a?n" },
+      { { port = 70000 }, "option 'port' must be a whole number from 0 to 65535, got 70000" },
+    }) do
+      case[1].cmd = { "true" }
+      local ok, err = pcall(function() local s = fixture.server(case[1]) return s end)
+      assert.is_false(ok)
+      assert.matches("^[^:]*fixture_spec.lua:%d+: fixture.server: " .. case[2] .. "$", err)
+    end
+  end)
+
   it("rejects unknown options and a missing cmd", function()
     assert.has_error(function() fixture.server { cmd = { "x" }, helth = "/" } end,
-      "fixture.server: unknown option 'helth'")
+      "fixture.server: unknown option 'helth' (expected one of: base_path, cmd, cwd, env, grace, health, host, name, "
+      .. "poll_interval, port, ready_timeout)")
     local ok, err = pcall(fixture.server, { health = "/" })
     assert.is_false(ok)
     assert.matches("cmd must be an argv list", err)

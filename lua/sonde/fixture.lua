@@ -11,11 +11,12 @@ local loop = require("sonde.c.loop")
 local process = require("sonde.process")
 local task = require("sonde.task")
 local http = require("sonde.http")
+local options = require("sonde.options")
 
 local M = {}
 
-local SERVER_OPTIONS = { cmd = "table", env = "table", cwd = "string", port = "number", health = "string",
-  ready_timeout = "number", poll_interval = "number", grace = "number", base_path = "string", host = "string",
+local SERVER_OPTIONS = { cmd = "table", env = "table", cwd = "string", port = "port", health = "string",
+  ready_timeout = "seconds", poll_interval = "seconds", grace = "seconds", base_path = "string", host = "string",
   name = "string" }
 
 function M.unused_port(host)
@@ -26,12 +27,7 @@ end
 
 local function check(opts)
   if type(opts) ~= "table" then error("fixture.server: expected a table of options, got " .. type(opts), 3) end
-  for k, v in pairs(opts) do
-    if not SERVER_OPTIONS[k] then error("fixture.server: unknown option '" .. tostring(k) .. "'", 3) end
-    if type(v) ~= SERVER_OPTIONS[k] then
-      error(string.format("fixture.server: option '%s' must be a %s, got %s", k, SERVER_OPTIONS[k], type(v)), 3)
-    end
-  end
+  options.check("fixture.server", opts, SERVER_OPTIONS, 3)
   if not opts.cmd or type(opts.cmd[1]) ~= "string" then
     error("fixture.server: cmd must be an argv list such as {\"gunicorn\", \"-b\", \"127.0.0.1:{port}\", ...}", 3)
   end
