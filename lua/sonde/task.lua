@@ -289,7 +289,6 @@ local function misuse(message, level)
   end
   error(message, 0)
 end
-M.misuse = misuse
 
 -- check_callable(fn, what[, level=2]): raises at the line that called
 -- `what` (level frames above it) unless fn can be a task's body.
