@@ -297,6 +297,41 @@ describe("sonde.http in the runner's reports", function()
     assert.are.equal(2, report.total_requests)
   end)
 
+  -- every secret the fixture sends, in clear and as curl sends alice's password
+  local SECRETS = { "abc123tok", "s3cr3t-key", "passw0rd-basic", "YWxpY2U6cGFzc3cwcmQtYmFzaWM=", "sess-cookie-1",
+    "setcookie-secret", "mine-hidden-1" }
+
+  local function assert_redacted(text, what)
+    for _, secret in ipairs(SECRETS) do
+      assert.falsy(text:find(secret, 1, true), what .. " shows " .. secret .. ":\n" .. text)
+    end
+    assert.truthy(text:find("[redacted]", 1, true), what .. " redacts nothing")
+  end
+
+  it("no secret a test sent shows in the human, TAP or JUnit report, even where httpbin echoes it", function()
+    local dir = support.temp_dir()
+    local bin = servers.httpbin()
+    local code, out, err = support.sonde("test", "-o", "human", "-o", "tap=" .. dir .. "/r.tap", "-o",
+      "junit=" .. dir .. "/r.xml", support.fixture("runner/secrets.lua"), { env = { HTTPBIN_URL = bin.url } })
+    assert.are.equal(1, code, err)
+    assert.matches("0 passed, 5 failed", out)
+    assert_redacted(out .. err, "the human report")
+    assert.matches("GET http://127%.0%.0%.1:%d+/anything%?token=%[redacted%]&page=2\n", out)
+    assert.matches("> X%-Api%-Key: %[redacted%]\n", out)
+    assert.matches("< Set%-Cookie: %[redacted%]\n", out)
+    local tap = assert(io.open(dir .. "/r.tap")):read("*a")
+    assert.matches("not ok 1 %- sends an API key and a token", tap)
+    assert_redacted(tap, "the TAP report")
+    local xml = assert(io.open(dir .. "/r.xml")):read("*a")
+    assert.matches("<system%-out>", xml)
+    assert.matches("last HTTP exchange:", xml)
+    assert_redacted(xml, "the JUnit report")
+    local _, jobs_out = support.sonde("test", "--jobs", "2", "-o", "tap", support.fixture("runner/secrets.lua"),
+      { env = { HTTPBIN_URL = bin.url } })
+    assert.matches("not ok 5 ", jobs_out)
+    assert_redacted(jobs_out, "the TAP report of a --jobs worker")
+  end)
+
   it("a server a test started is closed when that test ends", function()
     local code, out = support.sonde("test", "-o", "tap", support.fixture("runner/server_left_open.lua"))
     assert.are.equal(0, code, out)

@@ -388,6 +388,20 @@ describe("sonde repl fed through a pipe", function()
     assert.falsy(out:find("\27", 1, true))
   end)
 
+  it("prints a response with the secrets it was sent, and echoes, redacted", function()
+    local bin = servers.httpbin()
+    local out = feed(string.format('http.redact{"x-mine"}\n'
+      .. 'http.get(%q, {headers = {["X-Api-Key"] = "s3cr3t-key", ["X-Mine"] = "mine-hidden-1"}})\n'
+      .. 'http.get(%q, {params = {["Set-Cookie"] = "sid=setcookie-secret"}})\n',
+      bin.url .. "/anything?token=abc123tok", bin.url .. "/response-headers"))
+    assert.matches('"X%-Api%-Key": "%[redacted%]"', out)
+    assert.matches('"token": "%[redacted%]"', out)
+    assert.matches("\nSet%-Cookie: %[redacted%]\n", out)
+    for _, secret in ipairs({ "s3cr3t-key", "abc123tok", "mine-hidden-1", "setcookie-secret" }) do
+      assert.falsy(out:find(secret, 1, true), secret)
+    end
+  end)
+
   it("reports errors of tasks a line left running, and errors in __tostring", function()
     local _, err = feed('task.spawn(function() error("background boom") end)\n=1\n'
       .. 'error(setmetatable({}, {__tostring = function() error("bad tostring") end}))\n')

@@ -5,6 +5,7 @@
 local task = require("sonde.task")
 local trace = require("sonde.trace")
 local chunk_cache = require("sonde.chunk_cache")
+local redact = require("sonde.redact")
 
 local M = {}
 
@@ -54,7 +55,7 @@ function M.run_file(path, args)
     return 130
   end
   if t.err ~= nil then
-    io.stderr:write("sonde: ", trace.format(t.err, t.traceback), "\n")
+    io.stderr:write("sonde: ", redact.text(trace.format(t.err, t.traceback)), "\n")
     return 1
   end
   return lost and 1 or 0
@@ -85,7 +86,7 @@ function M.run_live(path, args)
   local t = task.run(live_main, chunk, path, args)
   teardown_sessions()
   if t.err ~= nil then
-    io.stderr:write("sonde live: ", trace.format(t.err, t.traceback), "\n")
+    io.stderr:write("sonde live: ", redact.text(trace.format(t.err, t.traceback)), "\n")
     return 2
   end
   local failing = t.results[1]

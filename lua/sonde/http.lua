@@ -8,6 +8,7 @@
 local chttp = require("sonde.c.http")
 local task = require("sonde.task")
 local json = require("sonde.json")
+local redact = require("sonde.redact")
 
 local M = {}
 
@@ -218,16 +219,14 @@ local function perform(spec)
   return xfer
 end
 
-local REDACTED = { authorization = true, cookie = true, ["set-cookie"] = true, ["proxy-authorization"] = true }
-
+-- The exchange as curl -v shows it: request line and headers, status line,
+-- response headers, body (cut, or described when binary); redacted.
 local function summarize(method, url, req_headers, r, err)
   local lines = { method .. " " .. url }
-  for _, line in ipairs(req_headers) do
-    local name = line:match("^([^:]+):")
-    lines[#lines + 1] = "> " .. (name and REDACTED[name:lower()] and (name .. ": [redacted]") or line)
-  end
+  for _, line in ipairs(req_headers) do lines[#lines + 1] = "> " .. line end
   if r then
     lines[#lines + 1] = "< " .. (r.status_line or r.status)
+    for name, value in r.headers:each() do lines[#lines + 1] = "< " .. name .. ": " .. value end
     local body = r.body
     if #body > 2000 then body = body:sub(1, 2000) .. string.format("... (%d bytes in all)", #r.body) end
     if body:find("[%z\1-\8\14-\31]") then body = string.format("(%d bytes of binary data)", #r.body) end
@@ -235,7 +234,7 @@ local function summarize(method, url, req_headers, r, err)
   else
     lines[#lines + 1] = "< " .. tostring(err)
   end
-  return table.concat(lines, "\n")
+  return redact.text(table.concat(lines, "\n"))
 end
 
 local function build_response(xfer, method, url, started)
@@ -250,6 +249,7 @@ end
 local function attempt(spec)
   local started = task.now()
   total_requests, test_requests = total_requests + 1, test_requests + 1
+  redact.note_request(spec.url, spec.headers)
   local xfer = perform(spec)
   local kind, message, code = xfer:result()
   if kind then error(http_error(kind, spec.method, spec.url, message, { curl_code = code }), 0) end
@@ -449,6 +449,12 @@ function M.request(method, url, opts)
 end
 
 function M.curl_version() return chttp.curl_version() end
+
+-- redact{"x-my-header", ...}: headers, query parameters and JSON members
+-- whose names contain one of these are redacted from reports, as
+-- Authorization and names with token, secret, password... are
+-- (sonde.redact).
+function M.redact(names) redact.add_names(names, 2) end
 
 require("sonde.test_hooks").add(M)
 

@@ -15,6 +15,7 @@
 local task = require("sonde.task")
 local trace = require("sonde.trace")
 local loop = require("sonde.c.loop")
+local redact = require("sonde.redact")
 
 local M = {}
 
@@ -374,6 +375,7 @@ local function show_body(r, paint)
     return paint("note", string.format("<binary body: %s%s; starts %s>", byte_count(#body),
       ctype ~= "" and (", " .. ctype) or "", hex_preview(body, 16)))
   end
+  body = redact.text(body)
   local json = json_module() or require("sonde.json")
   if ctype:find("json") or body:find("^%s*[%[{]") then
     local ok, value = pcall(json.decode, body)
@@ -382,7 +384,14 @@ local function show_body(r, paint)
   return show_text(body, paint)
 end
 
--- show_response(r[, color]) -> status line, headers, blank line, body.
+-- A header's value as a report shows it (sonde.redact): Authorization,
+-- Set-Cookie... and secret values sent earlier are [redacted].
+local function header_value(name, value)
+  return redact.text(name .. ": " .. value):sub(#name + 3)
+end
+
+-- show_response(r[, color]) -> status line, headers, blank line, body,
+-- with secrets redacted.
 function M.show_response(r, color)
   local paint = color and colored or plain
   local lines = {}
@@ -397,7 +406,7 @@ function M.show_response(r, color)
         lines[#lines + 1] = paint("note", "... (more headers)")
         break
       end
-      lines[#lines + 1] = paint("header", name) .. ": " .. show_text(cut(value, 1000), plain)
+      lines[#lines + 1] = paint("header", name) .. ": " .. show_text(cut(header_value(name, value), 1000), plain)
     end
   end)
   if not ok then lines = { "HTTP " .. tostring(rawget(r, "status")) } end

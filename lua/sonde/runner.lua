@@ -17,6 +17,7 @@ local shard = require("sonde.runner_shard")
 local util = require("sonde.report_util")
 local output = require("sonde.runner_capture")
 local journal = require("sonde.runner_journal")
+local redact = require("sonde.redact")
 
 local M = {}
 
@@ -286,8 +287,11 @@ function Run:run_with_timeout(scope, what, node, fn)
   return err, t.traceback
 end
 
+-- Every result is redacted before any reporter, the journal or a --jobs
+-- parent sees it (a passing test's only when it printed something).
 function Run:finish_result(result)
   local s = result.status
+  if s ~= "pass" or result.output ~= nil then redact.result(result) end
   self.counts[s] = (self.counts[s] or 0) + 1
   self.total = self.total + 1
   self:emit("test_end", result)
@@ -299,6 +303,7 @@ function Run:record_load_error(result)
   self.load_errors = self.load_errors + 1
   self.counts.error = self.counts.error + 1
   self.total = self.total + 1
+  redact.result(result)
   self:emit("load_error", result)
   if self.opts.fail_fast then self.stopping = true end
 end

@@ -1,10 +1,11 @@
 -- sonde.reporters.junit: JUnit XML, written when the run ends.
 --
 -- One <testsuite> per spec file; <testcase classname name time file line>
--- with <failure>, <error> or <skipped>; captured output in <system-out>;
--- failed attempts of a retried test as Surefire's <flakyFailure> (passed
--- later) or <rerunFailure> (failed every time). A file that did not load is
--- a suite with one errored case named after the file.
+-- with <failure>, <error> (message, traceback, last HTTP exchange) or
+-- <skipped>; captured output in <system-out>; failed attempts of a retried
+-- test as Surefire's <flakyFailure> (passed later) or <rerunFailure> (failed
+-- every time). A file that did not load is a suite with one errored case
+-- named after the file. Results arrive redacted (sonde.redact).
 local util = require("sonde.report_util")
 
 local M = {}
@@ -59,6 +60,7 @@ end
 local function details(r)
   local text = r.message or ""
   if r.traceback and r.traceback ~= "" then text = text .. "\n" .. r.traceback end
+  if r.last_exchange then text = text .. "\nlast HTTP exchange:\n" .. r.last_exchange end
   return text
 end
 
