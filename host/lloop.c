@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "binding.h"
+#include "embedded.h"
 
 sonde_loop *sonde_binding_loop(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, SONDE_LOOP_KEY);
@@ -188,7 +189,8 @@ static int loop_scandir(lua_State *L) {
     return 1;
 }
 
-/* stat(path) -> "file" | "dir" | "other", size in bytes | nil, err */
+/* stat(path) -> "file" | "dir" | "other", size in bytes, permission bits
+ * (st_mode & 07777), owner's uid | nil, err */
 static int loop_stat(lua_State *L) {
     uv_fs_t req;
     int     rc = uv_fs_stat(NULL, &req, luaL_checkstring(L, 1), NULL);
@@ -198,10 +200,20 @@ static int loop_stat(lua_State *L) {
     }
     uint64_t mode = req.statbuf.st_mode & S_IFMT;
     uint64_t size = req.statbuf.st_size;
+    uint64_t perm = req.statbuf.st_mode & 07777;
+    uint64_t uid = req.statbuf.st_uid;
     uv_fs_req_cleanup(&req);
     lua_pushstring(L, mode == S_IFDIR ? "dir" : mode == S_IFREG ? "file" : "other");
     lua_pushnumber(L, (lua_Number)size);
-    return 2;
+    lua_pushinteger(L, (lua_Integer)perm);
+    lua_pushnumber(L, (lua_Number)uid);
+    return 4;
+}
+
+/* euid() -> the effective user id: whose files this process may trust */
+static int loop_euid(lua_State *L) {
+    lua_pushnumber(L, (lua_Number)geteuid());
+    return 1;
 }
 
 /* mkdir(path[, mode=0755]) -> true | nil, err: one directory; one that
@@ -212,6 +224,30 @@ static int loop_mkdir(lua_State *L) {
     int     rc = uv_fs_mkdir(NULL, &req, luaL_checkstring(L, 1), mode, NULL);
     uv_fs_req_cleanup(&req);
     if (rc < 0 && rc != UV_EEXIST) return sonde_binding_fail(L, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* write_private(path, data) -> true | nil, err: a new file (one that exists
+ * is an error, a symbolic link is not followed) readable and writable by
+ * its owner alone, holding data. A failed write leaves the file behind
+ * for the caller to remove. */
+static int loop_write_private(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    size_t      len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    int         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return sonde_binding_fail(L, uv_translate_sys_error(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        done += (size_t)n;
+    }
+    int err = done < len ? errno : 0;
+    if (close(fd) != 0 && err == 0) err = errno;
+    if (err != 0) return sonde_binding_fail(L, uv_translate_sys_error(err));
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -259,6 +295,24 @@ static int loop_hash64(lua_State *L) {
     const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &len);
     size_t               whole = len & ~(size_t)7;
     push_hex64(L, murmur_end(murmur_words(murmur_start(len), p, whole), p + whole, len - whole));
+    return 1;
+}
+
+/* build_id() -> hash64 of the Lua modules compiled into this binary, all
+ * of them in order: any change to one (the bytecode writer, the chunk
+ * cache) or to the LuaJIT that compiled them changes it. Hashed once. */
+static int loop_build_id(lua_State *L) {
+    static char id[17];
+    if (!id[0]) {
+        uint64_t h = murmur_start(0);
+        for (const sonde_chunk *c = sonde_embedded; c->module; c++) {
+            size_t whole = c->size & ~(size_t)7;
+            h = (h ^ (c->size * MURMUR_M)) * MURMUR_M; /* where one module ends and the next starts */
+            h = murmur_end(murmur_words(h, c->data, whole), c->data + whole, c->size - whole);
+        }
+        snprintf(id, sizeof id, "%016llx", (unsigned long long)h);
+    }
+    lua_pushstring(L, id);
     return 1;
 }
 
@@ -381,9 +435,12 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"exe_path", loop_exe_path},
         {"scandir", loop_scandir},
         {"stat", loop_stat},
+        {"euid", loop_euid},
         {"mkdir", loop_mkdir},
+        {"write_private", loop_write_private},
         {"hash64", loop_hash64},
         {"hash_file", loop_hash_file},
+        {"build_id", loop_build_id},
         {"pid", loop_pid},
         {"isatty", loop_isatty},
         {"unused_port", loop_unused_port},

@@ -153,13 +153,124 @@ print(select(2, pcall(chunk)))
     local dir = support.temp_dir()
     write(dir .. "/small.lua", "return 'small'\n")
     assert.are.equal("small\n", run(LOAD, dir .. "/cache", dir .. "/small.lua"))
-    assert.are.same({}, cached_files(dir .. "/cache"))
+    for _, name in ipairs(cached_files(dir .. "/cache")) do -- luassert's modules are there, not the file
+      assert.falsy(read(dir .. "/cache/chunks/" .. name):find("compiled_spec", 1, true), name)
+    end
   end)
 
   it("works without a cache when the directory cannot be written, and with SONDE_CACHE=off", function()
     local _, file = scratch("m.lua", "return 3\n")
     assert.are.equal("3\n", run(LOAD, "/proc/sonde-cannot-write-here", file))
     assert.are.equal("3\n", run(LOAD, false, file))
+  end)
+
+  -- A cache filled for a file whose entry was then swapped for code that
+  -- says "planted", as another user who can write there would: returns the
+  -- cache directory and the file.
+  local function planted()
+    local cache, file = scratch("m.lua", 'return "from source"\n')
+    assert.are.equal("from source\n", run(LOAD, cache, file))
+    write(cache .. "/chunks/" .. cached_files(cache)[1], string.dump(loadstring('return "planted"', "@" .. file)))
+    assert.are.equal("planted\n", run(LOAD, cache, file)) -- what a trusted cache runs
+    return cache, file
+  end
+
+  -- Runs LOAD on file with the cache in `cache`: the source must run, not
+  -- the planted entry, and stderr be one warning matching `why`.
+  local function refused(cache, file, why)
+    local code, out, err = support.sonde("run", "-", file, { stdin = LOAD, env = { SONDE_CACHE_DIR = cache } })
+    assert.are.equal(0, code, err)
+    assert.are.equal("from source\n", out)
+    assert.matches("^sonde: not using the compiled%-chunk cache: " .. why .. ": it must be yours and writable by "
+      .. "you alone %(or set SONDE_CACHE_DIR, or SONDE_CACHE=off%)\n$", err)
+  end
+
+  local function sh(...)
+    local code, _, err = require("sonde.process").run { ... }
+    assert.are.equal(0, code, table.concat({ ... }, " ") .. ": " .. err)
+  end
+
+  it("runs no code from a cache directory its group or others can write, and says so in one line", function()
+    local cache, file = planted()
+    sh("chmod", "o+w", cache)
+    refused(cache, file, "[^\n]+/cache is writable by others %(mode 0702%)")
+    sh("chmod", "o-w", cache)
+    sh("chmod", "g+w", cache .. "/chunks")
+    refused(cache, file, "[^\n]+/cache/chunks is writable by its group %(mode 0720%)")
+  end)
+
+  it("runs no code from a cache directory another user owns (chown: the suite runs as root)", function()
+    local cache, file = planted()
+    sh("chown", "nobody", cache .. "/chunks")
+    refused(cache, file, "[^\n]+/cache/chunks belongs to uid %d+, not to you %(uid %d+%)")
+  end)
+
+  it("does not hand a refused cache to --jobs workers: one warning in all", function()
+    local dir = support.temp_dir()
+    write(dir .. "/a_spec.lua", 'it("a", function() end)\n')
+    write(dir .. "/b_spec.lua", 'it("b", function() end)\n')
+    sh("chmod", "o+w", dir)
+    local code, out, err = support.sonde("test", "--jobs", "2", dir, { env = { SONDE_CACHE_DIR = dir } })
+    assert.are.equal(0, code, out .. err)
+    local _, warnings = err:gsub("not using the compiled%-chunk cache", "")
+    assert.are.equal(1, warnings, err)
+  end)
+
+  it("makes its directories and entries readable and writable by this user alone", function()
+    local loop = require("sonde.c.loop")
+    local cache, file = scratch("m.lua", "return 1\n")
+    run(LOAD, cache, file)
+    for _, path in ipairs({ cache, cache .. "/chunks", cache .. "/chunks/" .. cached_files(cache)[1] }) do
+      local kind, _, perm, uid = loop.stat(path)
+      assert.are.equal(kind == "dir" and "0700" or "0600", string.format("%04o", perm), path)
+      assert.are.equal(loop.euid(), uid, path)
+    end
+  end)
+
+  it("keys entries by the sonde build: an edited sonde.bytecode (SONDE_LUA_PATH) does not read the old ones", function()
+    local dir = support.temp_dir()
+    sh("cp", "-r", "lua", dir .. "/lua")
+    local cache, file = dir .. "/cache", dir .. "/m.lua"
+    write(file, "return 1\n" .. PAD)
+    local function load_with_tree()
+      local code, out, err = support.sonde("run", "-", file, { stdin = LOAD,
+        env = { SONDE_CACHE_DIR = cache, SONDE_LUA_PATH = dir .. "/lua" } })
+      assert.are.equal(0, code, err)
+      assert.are.equal("1\n", out)
+    end
+    load_with_tree()
+    local bytecode_lua = dir .. "/lua/sonde/bytecode.lua"
+    write(bytecode_lua, read(bytecode_lua) .. "-- a new format\n")
+    load_with_tree()
+    local names = cached_files(cache)
+    assert.are.equal(2, #names)
+    assert.are_not.equal(names[1]:match("^%x+"), names[2]:match("^%x+"))
+  end)
+
+  it("refuses a bytecode file as a spec or a script, in one line, whatever its size", function()
+    local dir = support.temp_dir()
+    local small = string.dump(loadstring('print("planted")'))
+    local constants = {}
+    for i = 1, 600 do constants[i] = string.format("%q", "constant " .. i) end
+    local large = string.dump(loadstring('local t = {' .. table.concat(constants, ",") .. '} print("planted")'))
+    assert.is_true(#large > 4096)
+    for _, bytecode in ipairs({ small, large }) do
+      local spec = dir .. "/compiled_spec.lua"
+      write(spec, bytecode)
+      local code, out, err = support.sonde("test", spec, { env = { SONDE_CACHE_DIR = dir .. "/cache" } })
+      assert.are.equal(2, code)
+      assert.not_matches("planted", out .. err)
+      assert.matches("\n  " .. spec:gsub("%p", "%%%0") .. ": is LuaJIT bytecode, not Lua source; sonde loads spec "
+        .. "files and scripts from source only\n", out)
+      code, out, err = support.sonde("run", spec, { env = { SONDE_CACHE_DIR = dir .. "/cache" } })
+      assert.are.equal(2, code)
+      assert.are.equal("", out)
+      assert.are.equal("sonde: cannot load " .. spec .. ": is LuaJIT bytecode, not Lua source; sonde loads spec "
+        .. "files and scripts from source only\n", err)
+    end
+    for _, name in ipairs(cached_files(dir .. "/cache")) do -- luassert's modules are there, not the file
+      assert.falsy(read(dir .. "/cache/chunks/" .. name):find("compiled_spec", 1, true), name)
+    end
   end)
 
   it("drops about half of its entries when there are too many, and still works", function()

@@ -422,6 +422,15 @@ describe("sonde repl fed through a pipe", function()
     end
   end)
 
+  it("loads a file as Lua source only, never as bytecode", function()
+    local path = os.tmpname()
+    finally(function() os.remove(path) end)
+    support.write_file(path, string.dump(loadstring('print("planted")')))
+    local out, err = feed(":load " .. path .. "\n=1\n")
+    assert.are.equal("1\n", out)
+    assert.matches("cannot load " .. path .. ": is LuaJIT bytecode, not Lua source", err, 1, true)
+  end)
+
   it("ends on SIGTERM, cancelling the running line, exit 143", function()
     local p = process.spawn { support.bin, "repl" }
     finally(function() p:kill("KILL") end)

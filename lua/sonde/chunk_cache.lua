@@ -5,48 +5,107 @@
 --
 -- A cached file is LuaJIT's own bytecode (with line information, and the
 -- keys table constructors reserve: sonde.bytecode), named by a hash of the
--- format, the LuaJIT version and the source's path, and by the 64-bit hash
--- of the source's content: a file whose content differs in any byte has
--- another name, and is compiled afresh. The source is hashed in C and a
--- cached chunk loads with loadfile, so when the cache has it neither file
--- is read whole into a Lua string. A cache that cannot be read or written
--- is simply not used. The cache lives in $SONDE_CACHE_DIR, else
--- $XDG_CACHE_HOME/sonde, else ~/.cache/sonde; SONDE_CACHE=off turns it off.
+-- format, the LuaJIT version, this sonde build and the source's path, and
+-- by the 64-bit hash of the source's content: a file whose content differs
+-- in any byte has another name, and is compiled afresh. The source is
+-- hashed in C and a cached chunk loads with loadfile, so when the cache has
+-- it neither file is read whole into a Lua string. A cache that cannot be
+-- read or written is simply not used. The cache lives in $SONDE_CACHE_DIR,
+-- else $XDG_CACHE_HOME/sonde, else ~/.cache/sonde; SONDE_CACHE=off turns it
+-- off.
+--
+-- What the cache holds runs as code, so it is only used when nobody else
+-- can write there: the directory and its chunks/ (and any level sonde
+-- made) must belong to the effective user and be writable by neither group
+-- nor others; else one warning line, and no cache. Entries are written
+-- mode 0600. Only Lua source is compiled and cached: spec files and
+-- scripts load as text (M.loadfile), never as bytecode.
 local loop = require("sonde.c.loop")
+local bit = require("bit")
 
 local M = {}
 
 local FORMAT = "sonde-chunk 5"
 
 local dir -- the directory of cached chunks; false: no cache
+local base -- the directory holding it
+
+-- The directory the settings name, or nil.
+local function configured_base()
+  local setting = os.getenv("SONDE_CACHE")
+  if setting == "off" or setting == "0" or setting == "no" then return nil end
+  local named = os.getenv("SONDE_CACHE_DIR")
+  if named and named ~= "" then return named end
+  local xdg, home = os.getenv("XDG_CACHE_HOME"), os.getenv("HOME")
+  if xdg and xdg ~= "" then return xdg .. "/sonde" end
+  if home and home ~= "" then return home .. "/.cache/sonde" end
+  return nil
+end
+
+local GROUP_OR_OTHER_WRITE = tonumber("022", 8)
+
+-- Why code kept in the directory `path` could be someone else's, or nil
+-- when only this user (or root) can have put it there. One that does not
+-- exist is fine: sonde makes it.
+local function distrust(path)
+  local kind, _, perm, uid = loop.stat(path)
+  if kind == nil then return nil end
+  if kind ~= "dir" then return path .. " is not a directory" end
+  if uid ~= loop.euid() then
+    return string.format("%s belongs to uid %d, not to you (uid %d)", path, uid, loop.euid())
+  end
+  if bit.band(perm, GROUP_OR_OTHER_WRITE) ~= 0 then
+    return string.format("%s is writable by %s (mode %04o)", path,
+      bit.band(perm, tonumber("002", 8)) ~= 0 and "others" or "its group", perm)
+  end
+  return nil
+end
+
+-- refuse(why): one line on stderr, and no cache for this process or its
+-- --jobs workers (M.refused).
+local function refuse(why)
+  io.stderr:write("sonde: not using the compiled-chunk cache: ", why, ": it must be yours and writable by you ",
+    "alone (or set SONDE_CACHE_DIR, or SONDE_CACHE=off)\n")
+  dir, M.refused = false, true
+  return false
+end
 
 local function cache_dir()
   if dir ~= nil then return dir end
   dir = false
-  local setting = os.getenv("SONDE_CACHE")
-  if setting == "off" or setting == "0" or setting == "no" then return dir end
-  local base = os.getenv("SONDE_CACHE_DIR")
-  if not base or base == "" then
-    local xdg, home = os.getenv("XDG_CACHE_HOME"), os.getenv("HOME")
-    if xdg and xdg ~= "" then
-      base = xdg .. "/sonde"
-    elseif home and home ~= "" then
-      base = home .. "/.cache/sonde"
-    else
-      return dir
-    end
-  end
+  base = configured_base()
+  if not base then return dir end
   dir = base .. "/chunks"
+  local why = distrust(base) or distrust(dir)
+  if why then return refuse(why) end
   return dir
 end
 
 -- Creates `path` and its parents, readable by this user alone (what is in
--- the cache runs as code); true when it exists afterwards.
-local function make_dirs(path)
+-- the cache runs as code); true when it exists afterwards, and `made`
+-- lists the directories it created.
+local function make_dirs(path, made)
   if loop.stat(path) == "dir" then return true end
   local parent = path:match("^(.+)/[^/]+$")
-  if parent and not make_dirs(parent) then return false end
-  return loop.mkdir(path, tonumber("700", 8)) ~= nil
+  if parent and not make_dirs(parent, made) then return false end
+  if loop.mkdir(path, tonumber("700", 8)) == nil then return false end
+  made[#made + 1] = path
+  return true
+end
+
+-- make_cache_dir() -> whether chunks/ is there to write in, and still
+-- trusted: each level is checked again once it exists (another user may
+-- have made one meanwhile).
+local function make_cache_dir()
+  local made = {}
+  if not make_dirs(dir, made) then return false end
+  made[#made + 1] = base
+  made[#made + 1] = dir
+  for _, path in ipairs(made) do
+    local why = distrust(path)
+    if why then return refuse(why) end
+  end
+  return true
 end
 
 local function read_all(path, mode)
@@ -57,9 +116,27 @@ local function read_all(path, mode)
   return s
 end
 
+-- What a cached chunk was made by: its key changes with any of them.
+-- The build is the hash of the modules compiled into the binary (among
+-- them sonde.bytecode, which writes the chunks, and this module); from a
+-- source tree (SONDE_LUA_PATH), those two files' own hashes too.
+local maker
+
+local function build_identity()
+  local id = FORMAT .. "\0" .. jit.version .. "\0" .. loop.build_id()
+  if not package.preload["sonde.bytecode"] then
+    for _, name in ipairs({ "sonde.bytecode", "sonde.chunk_cache" }) do
+      local path = package.searchpath(name, package.path)
+      id = id .. "\0" .. (path and loop.hash_file(path) or "")
+    end
+  end
+  return id .. "\0"
+end
+
 -- The cached chunk of `path` whose content hashes to `hash`.
 local function cache_file(path, hash)
-  return string.format("%s/%s-%s.bc", dir, loop.hash64(FORMAT .. "\0" .. jit.version .. "\0" .. path), hash)
+  maker = maker or build_identity()
+  return string.format("%s/%s-%s.bc", dir, loop.hash64(maker .. path), hash)
 end
 
 -- Storing a file's new content drops the entries of its earlier ones, but
@@ -118,6 +195,7 @@ end
 
 -- Writes whole or not at all: a reader never sees half a file, and two
 -- processes (--jobs workers) never write the same temporary file.
+-- Entries are the user's alone (mode 0600).
 local dir_made -- make_dirs(dir) succeeded in this run
 
 -- sonde.bytecode's dump, required at the first store (most runs store
@@ -134,24 +212,24 @@ local function store(file, chunk)
   end
   local ok, bytecode = pcall(dump, chunk)
   if not ok then return end
-  dir_made = dir_made or make_dirs(dir)
+  dir_made = dir_made or make_cache_dir()
   if not dir_made then return end
   local tmp = string.format("%s.%d.tmp", file, loop.pid())
-  local f = io.open(tmp, "wb")
-  if not f then return end
-  local written = f:write(bytecode)
-  local closed = f:close()
-  if not (written and closed and os.rename(tmp, file)) then return os.remove(tmp) end
+  os.remove(tmp) -- one a process of the same pid left
+  if not (loop.write_private(tmp, bytecode) and os.rename(tmp, file)) then return os.remove(tmp) end
   drop_earlier(file)
   maybe_prune(file)
 end
 
--- Compiles `path`, whose content is `source`, and caches the chunk.
-local function compile(path, source)
+local ESC = 27 -- the first byte of LuaJIT's bytecode
+
+-- Compiles `path`, whose content is `source`, and caches the chunk; mode
+-- is loadfile's ("t": source only). Bytecode (in a module) is not cached.
+local function compile(path, source, mode)
   -- as loadfile: a first line starting with # is skipped, its newline kept
   local text = source:byte(1) == 35 and source:gsub("^[^\n]*", "", 1) or source
-  local chunk, err = loadstring(text, "@" .. path)
-  if not chunk then return nil, err end
+  local chunk, err = loadstring(text, "@" .. path, mode)
+  if not chunk or text:byte(1) == ESC then return chunk, err end
   store(cache_file(path, loop.hash64(source)), chunk)
   return chunk
 end
@@ -164,22 +242,24 @@ local MIN_CACHED = 4096
 -- to load, and is compiled again); the content compiled is the content
 -- hashed, even when the file changes meanwhile. What is no regular file (a
 -- pipe, a FIFO) loads as Lua's loadfile loads it. kind and size are what
--- loop.stat said of path.
-local function load_path(path, kind, size)
-  if kind ~= "file" or size < MIN_CACHED then return loadfile(path) end
+-- loop.stat said of path; mode is loadfile's.
+local function load_path(path, kind, size, mode)
+  if kind ~= "file" or size < MIN_CACHED then return loadfile(path, mode) end
   local hash = loop.hash_file(path)
-  if not hash then return loadfile(path) end
+  if not hash then return loadfile(path, mode) end
   local chunk = loadfile(cache_file(path, hash), "b")
   if chunk then return chunk end
   local source = read_all(path, "rb")
-  if not source then return loadfile(path) end -- its error
-  return compile(path, source)
+  if not source then return loadfile(path, mode) end -- its error
+  return compile(path, source, mode)
 end
 
--- loadfile(path) -> chunk | nil, err: as Lua's loadfile, through the cache.
+-- loadfile(path) -> chunk | nil, err: as Lua's loadfile(path, "t"), through
+-- the cache: a spec file or a script is Lua source, never bytecode.
 function M.loadfile(path)
-  if not cache_dir() then return loadfile(path) end
-  return load_path(path, loop.stat(path))
+  if not cache_dir() then return loadfile(path, "t") end
+  local kind, size = loop.stat(path)
+  return load_path(path, kind, size, "t")
 end
 
 -- install(): Lua modules found on package.path load through the cache too.
@@ -203,7 +283,7 @@ function M.searcher(name)
       found = f ~= nil and f:close()
     end
     if found then
-      local chunk, lerr = load_path(path, kind, size)
+      local chunk, lerr = load_path(path, kind, size, "bt") -- as Lua's own searcher
       if not chunk then
         error(string.format("error loading module '%s' from file '%s':\n\t%s", name, path, lerr), 0)
       end

@@ -29,7 +29,7 @@ end
 -- Loads a script and sets the global `arg` for it; nil after saying why.
 local function load_script(path, args)
   local chunk, err
-  if path then chunk, err = chunk_cache.loadfile(path) else chunk, err = loadfile() end
+  if path then chunk, err = chunk_cache.loadfile(path) else chunk, err = loadfile(nil, "t") end
   if not chunk then
     io.stderr:write("sonde: cannot load ", trace.load_message(path or "stdin", err), "\n")
     return nil

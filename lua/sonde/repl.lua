@@ -835,7 +835,7 @@ end
 
 function Session:load(path)
   if path == "" then return self:say_error(":load needs a file: :load path/to/file.lua") end
-  local fn, err = loadfile(path)
+  local fn, err = loadfile(path, "t")
   if not fn then return self:say_error("cannot load " .. trace.load_message(path, err)) end
   self:run(fn)
 end

@@ -129,7 +129,9 @@ end
 
 function Pool:spawn_worker()
   local results = os.tmpname()
-  local p = process.spawn { loop.exe_path(), "test", "--worker" }
+  -- a cache this process refused (and said so) is refused for its workers too
+  local env = require("sonde.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
+  local p = process.spawn { loop.exe_path(), "test", "--worker", env = env }
   local w = { p = p, results = results, reader = assert(io.open(results, "r")), offset = 0, partial = "",
     err_seen = 0, err_partial = "" }
   p:write(cjson.encode(worker_options(self.run.opts, results)) .. "\n")
