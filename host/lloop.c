@@ -298,22 +298,18 @@ static int loop_hash64(lua_State *L) {
     return 1;
 }
 
-/* build_id() -> hash64 of the Lua modules compiled into this binary, all
- * of them in order: any change to one (the bytecode writer, the chunk
- * cache) or to the LuaJIT that compiled them changes it. Hashed once. */
-static int loop_build_id(lua_State *L) {
-    static char id[17];
-    if (!id[0]) {
-        uint64_t h = murmur_start(0);
-        for (const sonde_chunk *c = sonde_embedded; c->module; c++) {
-            size_t whole = c->size & ~(size_t)7;
-            h = (h ^ (c->size * MURMUR_M)) * MURMUR_M; /* where one module ends and the next starts */
-            h = murmur_end(murmur_words(h, c->data, whole), c->data + whole, c->size - whole);
-        }
-        snprintf(id, sizeof id, "%016llx", (unsigned long long)h);
+/* embedded_hash(module) -> hash64 of that module's bytecode as compiled
+ * into this binary (by the build's luajit) | nil when it has none. */
+static int loop_embedded_hash(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    for (const sonde_chunk *c = sonde_embedded; c->module; c++) {
+        if (strcmp(c->module, name) != 0) continue;
+        size_t whole = c->size & ~(size_t)7;
+        push_hex64(L,
+                   murmur_end(murmur_words(murmur_start(c->size), c->data, whole), c->data + whole, c->size - whole));
+        return 1;
     }
-    lua_pushstring(L, id);
-    return 1;
+    return 0;
 }
 
 /* Reads up to n bytes, fewer only at the end of the file; -1 on error. */
@@ -440,7 +436,7 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"write_private", loop_write_private},
         {"hash64", loop_hash64},
         {"hash_file", loop_hash_file},
-        {"build_id", loop_build_id},
+        {"embedded_hash", loop_embedded_hash},
         {"pid", loop_pid},
         {"isatty", loop_isatty},
         {"unused_port", loop_unused_port},

@@ -116,21 +116,23 @@ local function read_all(path, mode)
   return s
 end
 
--- What a cached chunk was made by: its key changes with any of them.
--- The build is the hash of the modules compiled into the binary (among
--- them sonde.bytecode, which writes the chunks, and this module); from a
--- source tree (SONDE_LUA_PATH), those two files' own hashes too.
+-- What a cached chunk was made by: its key changes with any of them. The
+-- sonde build counts through the code of the two modules that make the
+-- cache's bytes, sonde.bytecode (which writes them) and this one (which
+-- compiles): the hash of their bytecode as compiled into the binary (which
+-- changes with their source and with the LuaJIT that built it), or of
+-- their source files when they load from a source tree (SONDE_LUA_PATH).
+-- jit.version names the LuaJIT that loads the chunks.
+local MAKERS = { "sonde.bytecode", "sonde.chunk_cache" }
 local maker
 
 local function build_identity()
-  local id = FORMAT .. "\0" .. jit.version .. "\0" .. loop.build_id()
-  if not package.preload["sonde.bytecode"] then
-    for _, name in ipairs({ "sonde.bytecode", "sonde.chunk_cache" }) do
-      local path = package.searchpath(name, package.path)
-      id = id .. "\0" .. (path and loop.hash_file(path) or "")
-    end
+  local id = { FORMAT, jit.version }
+  for _, name in ipairs(MAKERS) do
+    local path = not package.preload[name] and package.searchpath(name, package.path)
+    id[#id + 1] = path and loop.hash_file(path) or loop.embedded_hash(name) or ""
   end
-  return id .. "\0"
+  return table.concat(id, "\0") .. "\0"
 end
 
 -- The cached chunk of `path` whose content hashes to `hash`.
