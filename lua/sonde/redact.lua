@@ -58,11 +58,11 @@ end
 -- (case-insensitive) are redacted from now on.
 function M.add_names(list, level)
   level = (level or 1) + 1
-  if type(list) ~= "table" then error("redact: expected a list of names such as {\"x-my-header\"}, got a "
+  if type(list) ~= "table" then error("http.redact: expected a list of names such as {\"x-my-header\"}, got a "
     .. type(list), level) end
   for i, name in ipairs(list) do
     if type(name) ~= "string" or name == "" then
-      error(string.format("redact: name %d must be a non-empty string, got %s", i, type(name) == "string"
+      error(string.format("http.redact: name %d must be a non-empty string, got %s", i, type(name) == "string"
         and "an empty one" or ("a " .. type(name))), level)
     end
     words[#words + 1] = name:lower():gsub("_", "-")
