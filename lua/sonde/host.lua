@@ -139,7 +139,7 @@ function M.run_lua(args)
     end
     local t = task.run(fn)
     if t.err ~= nil then
-      io.stderr:write("sonde: ", trace.format(t.err, t.traceback), "\n")
+      io.stderr:write("sonde: ", redact.text(trace.format(t.err, t.traceback)), "\n")
       return 1
     end
   end
