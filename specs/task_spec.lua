@@ -406,7 +406,7 @@ describe("errors after a join timed out", function()
     local support = require("specs.support")
     local code, out = support.sonde("test", "-o", "tap", support.fixture("join_timeout_lost.lua"))
     assert.are.equal(1, code, out)
-    assert.matches("a task it spawned: .*boom in child", out)
+    assert.matches("a task it spawned, task<join_timeout_lost.lua:4>: .*boom in child", out)
   end)
 end)
 

@@ -481,7 +481,7 @@ function Run:attempt(test, result)
   end
   local lost_tasks = close_scope(scope, "the test ended")
   if lost_tasks[1] ~= nil then
-    for _, lost in ipairs(lost_tasks) do record(result, lost.err, lost.traceback, "a task it spawned") end
+    for _, lost in ipairs(lost_tasks) do record(result, lost.err, lost.traceback, "a task it spawned, " .. tostring(lost)) end
   end
   local end_err = module_hooks("_test_end", result, scope)
   if end_err ~= nil then record(result, end_err, nil, "at the end of the test") end
