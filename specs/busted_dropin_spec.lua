@@ -72,6 +72,19 @@ busted.describe("require('busted')", function()
   busted.it("gives the DSL and luassert", function() busted.assert.is_function(busted.pending) end)
 end)
 ]],
+  ["spec/strict_spec.lua"] = [[
+-- a strict _G for this file alone: insulation puts the metatable back
+setmetatable(_G, { __index = function(_, k) error("undeclared global '" .. tostring(k) .. "'", 2) end })
+it("is strict here", function() assert.has_error(function() return _G.nope end) end)
+]],
+  ["spec/strict_zz_spec.lua"] = [[
+it("is not strict after the strict file", function() assert.is_nil(undefined_thing) end)
+]],
+  ["spec/unnamed_spec.lua"] = [[
+describe(function()
+  it(function() end)
+end)
+]],
   -- busted's default pattern is "_spec" anywhere in the name
   ["spec/shared_spec_helper.lua"] = [[
 it("is loaded: its name has _spec in it", function() end)
@@ -165,7 +178,7 @@ end
 describe("busted projects run unchanged under sonde test", function()
   it("a project without .busted: spec/, src/, hooks seen by a nested body, arg, io.stdout, patterns", function()
     local counts = same_as_busted(PLAIN, {})
-    assert.are.same({ code = 1, passed = 11, failures = 1, errors = 1, pending = 2 }, counts)
+    assert.are.same({ code = 1, passed = 13, failures = 1, errors = 1, pending = 2 }, counts)
   end)
 
   it("a .busted default task: its ROOT, pattern, lpath, helper and excluded tags", function()

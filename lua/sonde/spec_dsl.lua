@@ -135,14 +135,17 @@ local function kept_module(name)
   return name:find("^sonde") or name:find("^luassert") or name == "say" or name:find("^say%.") or name == "cjson"
 end
 
+-- _G's keys, its metatable (a file may make globals strict) and
+-- package.loaded, as busted's insulation saves them.
 local function save()
   local g, loaded = {}, {}
   for k, v in pairs(_G) do g[k] = v end
   for k, v in pairs(package.loaded) do loaded[k] = v end
-  return { g = g, loaded = loaded }
+  return { g = g, loaded = loaded, meta = getmetatable(_G) }
 end
 
 local function restore(s)
+  if getmetatable(_G) ~= s.meta then setmetatable(_G, s.meta) end
   for k in pairs(_G) do
     if s.g[k] == nil then rawset(_G, k, nil) end
   end
@@ -263,6 +266,13 @@ local function check_name(what, name)
   if type(name) ~= "string" then error(what .. ": expected a name (string) first, got " .. type(name), 3) end
 end
 
+-- it(fn) and describe(fn) without a name: busted names them after
+-- themselves.
+local function unnamed(what, name, fn)
+  if fn == nil and type(name) == "function" then return what, name end
+  return name, fn
+end
+
 local function handler_with_traceback(holder)
   return function(e)
     holder.tb = debug.traceback("", 2)
@@ -324,6 +334,7 @@ end
 local function describe_kind(envmode)
   return function(name, fn)
     need_loading("describe")
+    name, fn = unnamed("describe", name, fn)
     check_name("describe", name)
     local file, line = where(1)
     local parent = current_block
@@ -369,6 +380,7 @@ end
 
 local function it(name, fn)
   need_loading("it")
+  name, fn = unnamed("it", name, fn)
   check_name("it", name)
   if fn ~= nil and type(fn) ~= "function" then
     error("it '" .. name .. "' needs a function as its second argument, got " .. type(fn), 2)
