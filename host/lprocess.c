@@ -9,6 +9,7 @@
 #include "process.h"
 
 #define PROC_MT "sonde.c.process"
+#define EXIT_WATCH_MT "sonde.c.exit_watch"
 
 static sonde_proc *check_proc(lua_State *L) { return sonde_box_check(L, PROC_MT, "process handle already released"); }
 
@@ -106,6 +107,30 @@ static int proc_gc(lua_State *L) {
     return 0;
 }
 
+/* watch_exit(pid, token) -> watch | false (no such process) | nil, err:
+ * token completes once process pid, a child or not, has exited. */
+static int proc_watch_exit(lua_State *L) {
+    pid_t             pid = (pid_t)luaL_checkinteger(L, 1);
+    int               token = (int)luaL_checkinteger(L, 2);
+    void            **box = sonde_box_new(L, EXIT_WATCH_MT);
+    sonde_exit_watch *w;
+    int               rc = pid > 0 ? sonde_exit_watch_start(sonde_binding_loop(L), pid, token, &w) : UV_ESRCH;
+    if (rc == UV_ESRCH) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (rc != 0) return sonde_binding_fail(L, rc);
+    *box = w;
+    return 1;
+}
+
+/* close() and __gc: stops watching (a completion already queued stays) */
+static int exit_watch_close(lua_State *L) {
+    sonde_exit_watch *w = sonde_box_take(L, EXIT_WATCH_MT);
+    if (w) sonde_exit_watch_close(w);
+    return 0;
+}
+
 static void push_signal_numbers(lua_State *L) {
     static const struct {
         const char *name;
@@ -127,10 +152,14 @@ int luaopen_sonde_c_process(lua_State *L) {
         {"pid", proc_pid},       {"signal", proc_signal}, {"write", proc_write}, {"close_stdin", proc_close_stdin},
         {"stdout", proc_stdout}, {"stderr", proc_stderr}, {NULL, NULL},
     };
+    static const luaL_Reg watch_methods[] = {{"close", exit_watch_close}, {NULL, NULL}};
     sonde_binding_class(L, PROC_MT, methods, proc_gc);
+    sonde_binding_class(L, EXIT_WATCH_MT, watch_methods, exit_watch_close);
     lua_newtable(L);
     lua_pushcfunction(L, proc_spawn);
     lua_setfield(L, -2, "spawn");
+    lua_pushcfunction(L, proc_watch_exit);
+    lua_setfield(L, -2, "watch_exit");
     push_signal_numbers(L);
     lua_setfield(L, -2, "signals");
     return 1;

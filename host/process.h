@@ -50,6 +50,13 @@ int  sonde_proc_write(sonde_proc *p, const char *data, size_t len);
 void sonde_proc_close_stdin(sonde_proc *p);
 /* The Lua side lets go of p; memory is freed once p has exited and closed. */
 void sonde_proc_release(sonde_proc *p);
+/* Watches for the exit of any process, child or not (a pidfd on the loop). */
+typedef struct sonde_exit_watch sonde_exit_watch;
+/* Queues token's completion (a = 0, or a libuv error) once process pid has
+ * exited; *out is closed with sonde_exit_watch_close, which frees it, fired
+ * or not. Returns 0, UV_ESRCH when no such process exists, or a libuv error. */
+int  sonde_exit_watch_start(sonde_loop *lp, pid_t pid, int token, sonde_exit_watch **out);
+void sonde_exit_watch_close(sonde_exit_watch *w);
 /* Stops every child of lp: SIGTERM to each group, then SIGKILL after grace. */
 void sonde_proc_stop_all(sonde_loop *lp, double grace);
 /* Async-signal-safe: SIGKILLs every process group sonde started. */

@@ -102,6 +102,34 @@ describe("process.spawn", function()
   end)
 end)
 
+describe("process.wait_exit", function()
+  it("waits for a process that is not this host's child, until it exits", function()
+    local _, out = process.run { "sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!", timeout = 30 }
+    local pid = assert(tonumber(out), out)
+    finally(function() process.run { "kill", "-KILL", tostring(pid) } end)
+    assert.has_error(function() process.wait_exit(pid, 0.05) end,
+      "timeout: process " .. pid .. " did not exit within 0.05s")
+    assert.is_true(support.alive(pid))
+    process.run { "kill", tostring(pid), timeout = 30 }
+    process.wait_exit(pid, 30)
+    assert.is_false(support.alive(pid))
+  end)
+
+  it("returns at once for a process that no longer exists", function()
+    local p = process.spawn { "true" }
+    p:wait(30)
+    process.wait_exit(p.pid, 0)
+  end)
+
+  it("names a pid that is not an integer at the caller's line", function()
+    local ok, err = pcall(function() process.wait_exit("12") end)
+    assert.is_false(ok)
+    assert.matches("process_spec.lua:%d+: process.wait_exit: expected a pid %(an integer%), got string", err)
+    ok, err = pcall(function() process.wait_exit(1.5) end)
+    assert.matches("process_spec.lua:%d+: process.wait_exit: expected a pid %(an integer%), got 1.5", err)
+  end)
+end)
+
 describe("process.spawn with bad input", function()
   it("names a command that does not exist", function()
     assert.has_error(function() process.spawn { "sonde-no-such-command" } end,

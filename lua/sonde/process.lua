@@ -163,6 +163,36 @@ function Process:stop(grace, real)
   return self.code, self.signal
 end
 
+-- wait_exit(pid[, timeout]): returns once process pid has exited, whether
+-- or not this host started it (a daemon's pid, what a child left behind);
+-- at once when no such process exists. Raises a timeout error. A zombie
+-- counts as exited; no exit status is known for a process not our child.
+function M.wait_exit(pid, timeout)
+  if type(pid) ~= "number" or pid ~= math.floor(pid) then
+    error("process.wait_exit: expected a pid (an integer), got " .. (type(pid) == "number" and pid or type(pid)), 2)
+  end
+  task.check_timeout(timeout)
+  local exited = task.event()
+  local token = task.new_token(function() exited:set() end)
+  local watch, err = cproc.watch_exit(pid, token)
+  if not watch then
+    task.drop_token(token)
+    if watch == false then return end
+    error("process.wait_exit: cannot watch pid " .. pid .. ": " .. err, 2)
+  end
+  loop.real_pending(1) -- a real operation: virtual time must not jump past it
+  local ok, e = pcall(exited.wait, exited, timeout)
+  loop.real_pending(-1)
+  watch:close()
+  task.drop_token(token)
+  if not ok then
+    if task.is_timeout(e) then
+      e = task.new_error("timeout", string.format("timeout: process %d did not exit within %gs", pid, timeout))
+    end
+    error(e, 2)
+  end
+end
+
 -- run{"cmd", ...}: spawns, waits (spec.timeout, default none) and returns
 -- code, stdout, stderr, signal.
 function M.run(spec)
