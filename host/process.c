@@ -12,106 +12,13 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "orphans.h"
 
 extern char **environ;
 
 static sonde_proc *running; /* children not yet reaped, all loops */
-
-/* Process groups ever started, for the async-signal-safe last resort. */
-#define MAX_GROUPS 4096
-static volatile pid_t groups[MAX_GROUPS];
-static volatile int   group_count;
-
-/* ------------------------------------------------------------ watchdog
- * PR_SET_PDEATHSIG only reaches a direct child: what that child started
- * would outlive a SIGKILLed host. So the first spawn forks a watchdog that
- * learns each group over a pipe (pgid to add, -pgid to drop) and, when the
- * pipe closes because the host is gone however it went, stops them all. */
-
-static int watchdog_fd = -1;
-
-static void watchdog_stop_groups(pid_t *list, int n) {
-    int any = 0;
-    for (int i = 0; i < n; i++)
-        if (list[i] > 0) any = 1, kill(-list[i], SIGTERM);
-    if (!any) return; /* nothing left: no grace to wait out */
-    struct timespec ts = {0, 200 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    for (int i = 0; i < n; i++)
-        if (list[i] > 0) kill(-list[i], SIGKILL);
-}
-
-/* The watchdog's whole life; only async-signal-safe calls after fork. */
-static void watchdog_main(int fd) {
-    static pid_t list[MAX_GROUPS];
-    int          n = 0;
-    pid_t        msg;
-    setpgid(0, 0); /* out of the host's group: a Ctrl-C must not kill it first */
-    /* It never execs, so CLOEXEC protects nothing: keep only the pipe (as
-     * fd 3), give up every other fd (listening sockets, connections, and the
-     * host's stdout, whose readers would wait for this process otherwise). */
-    if (fd != 3) dup2(fd, 3), fd = 3;
-    close_range(4, ~0U, 0);
-    int null = open("/dev/null", O_RDWR);
-    for (int i = 0; i < 3 && null >= 0; i++) dup2(null, i);
-    if (null > 2) close(null);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    while (read(fd, &msg, sizeof msg) == sizeof msg) {
-        int slot = -1;
-        for (int i = 0; i < n; i++)
-            if (list[i] == (msg > 0 ? 0 : -msg)) slot = i;
-        if (msg > 0 && slot < 0 && n < MAX_GROUPS)
-            list[n++] = msg;
-        else if (slot >= 0)
-            list[slot] = msg > 0 ? msg : 0;
-    }
-    watchdog_stop_groups(list, n);
-    _exit(0);
-}
-
-static void watchdog_start(void) {
-    int fds[2];
-    if (watchdog_fd >= 0 || pipe2(fds, O_CLOEXEC) < 0) return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[1]);
-        watchdog_main(fds[0]);
-    }
-    close(fds[0]);
-    if (pid < 0)
-        close(fds[1]);
-    else
-        watchdog_fd = fds[1];
-}
-
-static void watchdog_tell(pid_t msg) {
-    if (watchdog_fd >= 0 && write(watchdog_fd, &msg, sizeof msg) < 0) {
-    }
-}
-
-static void remember_group(pid_t pgid) {
-    watchdog_tell(pgid);
-    for (int i = 0; i < group_count; i++)
-        if (groups[i] == 0) {
-            groups[i] = pgid;
-            return;
-        }
-    if (group_count < MAX_GROUPS) groups[group_count++] = pgid;
-}
-
-static void forget_group(pid_t pgid) {
-    watchdog_tell(-pgid);
-    for (int i = 0; i < group_count; i++)
-        if (groups[i] == pgid) groups[i] = 0;
-}
-
-void sonde_proc_kill_all_now(void) {
-    for (int i = 0; i < group_count; i++)
-        if (groups[i] > 0) kill(-groups[i], SIGKILL);
-}
 
 /* ------------------------------------------------------------- tails */
 
@@ -199,7 +106,7 @@ static void child_watch_update(sonde_loop *lp) {
 static void mark_exited(sonde_proc *p, int status) {
     p->exited = 1;
     unlink_running(p);
-    if (kill(-p->pid, 0) < 0 && errno == ESRCH) forget_group(p->pid);
+    if (kill(-p->pid, 0) < 0 && errno == ESRCH) sonde_orphans_drop_group(p->pid);
     p->lp->children_running--;
     child_watch_update(p->lp);
     drain_pipe(&p->out, p->out_open, &p->out_tail);
@@ -367,7 +274,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     char      **env = build_env(o);
     sonde_proc *p = proc_new(lp, o);
     if (!env || !p || child_watch_start(lp) != 0) goto fail_errno;
-    watchdog_start();
+    sonde_orphans_start_watchdog();
     for (int i = 0; i < 4; i++)
         if (pipe2(pipes + 2 * i, O_CLOEXEC) < 0) goto fail_errno;
     pid_t parent = getpid(), pid = fork();
@@ -389,7 +296,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
         return NULL;
     }
     p->pid = pid;
-    remember_group(pid);
+    sonde_orphans_add_group(pid);
     open_pipe(lp, p, &p->in, pipes[1]);
     open_pipe(lp, p, &p->out, pipes[2]);
     open_pipe(lp, p, &p->err, pipes[4]);
@@ -410,6 +317,8 @@ fail_errno:
 }
 
 /* ------------------------------------------------------------ control */
+
+void sonde_proc_kill_all_now(void) { sonde_orphans_signal_groups(SIGKILL); }
 
 int sonde_proc_signal(sonde_proc *p, int sig) {
     if (p->exited) return -ESRCH;
@@ -486,11 +395,9 @@ void sonde_exit_watch_close(sonde_exit_watch *w) { uv_close((uv_handle_t *)&w->p
 /* ------------------------------------------------------------ stopping */
 
 void sonde_proc_stop_all(sonde_loop *lp, double grace) {
-    for (int i = 0; i < group_count; i++)
-        if (groups[i] > 0) kill(-groups[i], SIGTERM);
+    sonde_orphans_signal_groups(SIGTERM);
     double until = sonde_real_now() + grace;
     while (reap(lp) > 0 && sonde_real_now() < until) usleep(5000);
-    for (int i = 0; i < group_count; i++)
-        if (groups[i] > 0) kill(-groups[i], SIGKILL), forget_group(groups[i]);
+    sonde_orphans_kill_groups();
     while (reap(lp) > 0) usleep(1000);
 }
