@@ -137,6 +137,7 @@ static int reap(sonde_loop *lp) {
 static void on_sigchld(uv_signal_t *h, int signum) {
     (void)signum;
     reap(h->data);
+    sonde_orphans_reap_adopted();
 }
 
 static int child_watch_start(sonde_loop *lp) {
@@ -179,18 +180,23 @@ static int env_listed(const char *entry, const char *const *names) {
     return 0;
 }
 
-/* The inherited environment with o's changes; a malloc'd array (entries are
- * borrowed) or NULL when memory runs out. */
+/* The inherited environment with o's changes, and the host's mark in place
+ * of any other (orphans.h: the watchdog finds descendants by it); a
+ * malloc'd array (entries are borrowed) or NULL when memory runs out. */
 static char **build_env(const sonde_spawn_opts *o) {
-    size_t n = 0, add = 0;
+    const char *mark = sonde_orphans_mark();
+    size_t      n = 0, add = 0, k = 0;
     while (environ[n]) n++;
     while (o->env_set && o->env_set[add]) add++;
-    char **env = malloc(sizeof *env * (n + add + 1));
+    char **env = malloc(sizeof *env * (n + add + 2));
     if (!env) return NULL;
-    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!env_listed(environ[i], o->env_set) && !env_listed(environ[i], o->env_unset)) env[k++] = environ[i];
-    for (size_t i = 0; i < add; i++) env[k++] = (char *)o->env_set[i];
+        if (!env_listed(environ[i], o->env_set) && !env_listed(environ[i], o->env_unset) &&
+            !(mark && env_name_matches(environ[i], mark)))
+            env[k++] = environ[i];
+    for (size_t i = 0; i < add; i++)
+        if (!(mark && env_name_matches(o->env_set[i], mark))) env[k++] = (char *)o->env_set[i];
+    if (mark) env[k++] = (char *)mark;
     env[k] = NULL;
     return env;
 }
@@ -271,10 +277,10 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
                  strchr(o->argv[0], '/') ? "" : " in PATH");
         return NULL;
     }
+    sonde_orphans_start_watchdog();
     char      **env = build_env(o);
     sonde_proc *p = proc_new(lp, o);
     if (!env || !p || child_watch_start(lp) != 0) goto fail_errno;
-    sonde_orphans_start_watchdog();
     for (int i = 0; i < 4; i++)
         if (pipe2(pipes + 2 * i, O_CLOEXEC) < 0) goto fail_errno;
     pid_t parent = getpid(), pid = fork();
@@ -318,7 +324,10 @@ fail_errno:
 
 /* ------------------------------------------------------------ control */
 
-void sonde_proc_kill_all_now(void) { sonde_orphans_signal_groups(SIGKILL); }
+void sonde_proc_kill_all_now(void) {
+    sonde_orphans_signal_groups(SIGKILL);
+    sonde_orphans_signal_adopted(SIGKILL);
+}
 
 int sonde_proc_signal(sonde_proc *p, int sig) {
     if (p->exited) return -ESRCH;
@@ -394,10 +403,14 @@ void sonde_exit_watch_close(sonde_exit_watch *w) { uv_close((uv_handle_t *)&w->p
 
 /* ------------------------------------------------------------ stopping */
 
+/* Adopted orphans get the children's grace, then are killed once every
+ * child is reaped: a killed child's own orphans come to us too. */
 void sonde_proc_stop_all(sonde_loop *lp, double grace) {
     sonde_orphans_signal_groups(SIGTERM);
+    sonde_orphans_signal_adopted(SIGTERM);
     double until = sonde_real_now() + grace;
-    while (reap(lp) > 0 && sonde_real_now() < until) usleep(5000);
+    while (reap(lp) + sonde_orphans_reap_adopted() > 0 && sonde_real_now() < until) usleep(5000);
     sonde_orphans_kill_groups();
     while (reap(lp) > 0) usleep(1000);
+    sonde_orphans_kill_adopted();
 }

@@ -15,6 +15,7 @@
 #include "binding.h"
 #include "embedded.h"
 #include "http.h"
+#include "orphans.h"
 #include "process.h"
 #include "supervise.h"
 
@@ -56,6 +57,7 @@ static void install_signals(sonde_t *S) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a closed socket is an error result, not a death */
+    sonde_orphans_adopt(1);   /* the process is ours: its descendants' orphans too */
     S->handles_signals = 1;
 }
 
@@ -63,6 +65,7 @@ static void restore_signals(sonde_t *S) {
     if (!S->handles_signals) return;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    sonde_orphans_adopt(0);
     signal_loop = NULL;
 }
 

@@ -19,8 +19,11 @@ typedef struct sonde sonde_t;
 typedef struct sonde_opts {
     const char *lua_path; /* load lua/sonde/NAME.lua from here instead of the
                              embedded copies; NULL: $SONDE_LUA_PATH or embedded */
-    int handle_signals;   /* install SIGINT/SIGTERM handling (a program
-                             that handles its own signals sets 0) */
+    int handle_signals;   /* the host owns the process: it installs
+                             SIGINT/SIGTERM handling and adopts orphaned
+                             descendants (PR_SET_CHILD_SUBREAPER), which it
+                             reaps and stops; a program that handles its own
+                             signals and children sets 0 */
     double stop_grace;    /* seconds children get between SIGTERM and
                              SIGKILL when the host stops; 0: 2 seconds */
 } sonde_opts;

@@ -1,4 +1,5 @@
 -- sonde.process: exit codes, output, signals, env, and no orphans.
+local loop = require("sonde.c.loop")
 local process = require("sonde.process")
 local task = require("sonde.task")
 local support = require("specs.support")
@@ -182,42 +183,99 @@ describe("process.spawn with bad input", function()
 end)
 
 describe("no orphans", function()
-  local function start_hanging_host()
-    local host = process.spawn { support.bin, "run", support.fixture("spawn_and_hang.lua") }
-    local deadline = task.now() + 30
-    while not host:stdout():find("grandchild %d+") do
-      assert.is_true(host:running(), "the fixture host died early: " .. host:stderr())
-      assert.is_true(task.now() < deadline, "the fixture host never printed its children")
-      task.sleep(0.01)
-    end
+  -- assert_gone(pid, what): waits for pid's exit; fails naming `what` if it lives on
+  local function assert_gone(pid, what)
+    local ok = pcall(process.wait_exit, pid, 10)
+    assert.is_true(ok and not support.alive(pid), what .. " " .. pid .. " outlived the host")
+  end
+
+  local function start_hanging_host(marker)
+    local host = process.spawn { support.bin, "run", support.fixture("spawn_and_hang.lua"),
+      env = { SONDE_SPEC_MARKER = marker } }
+    support.await_output(host, "stderr", "escapees %d+ %d+\n")
     local out = host:stdout()
     return host, tonumber(out:match("child (%d+)")), tonumber(out:match("grandchild (%d+)"))
   end
 
-  local function gone(pid)
-    local deadline = task.now() + 30
-    while support.alive(pid) and task.now() < deadline do task.sleep(0.02) end
-    return not support.alive(pid)
-  end
-
   for _, sig in ipairs({ "TERM", "INT", "KILL" }) do
     it("children and grandchildren die when the host gets SIG" .. sig, function()
-      local host, child, grandchild = start_hanging_host()
+      local marker = support.marker()
+      finally(function() support.kill_marked(marker) end)
+      local host, child, grandchild = start_hanging_host(marker)
       assert.is_true(support.alive(child))
       assert.is_true(support.alive(grandchild))
       host:kill(sig)
       host:wait(30)
-      assert.is_true(gone(child), "child " .. child .. " outlived the host")
-      assert.is_true(gone(grandchild), "grandchild " .. grandchild .. " outlived the host")
+      assert_gone(child, "child")
+      assert_gone(grandchild, "grandchild")
     end)
   end
+
+  -- Grandchildren that leave the child's process group and session
+  -- (setsid) and lose their parent: SIGINT and SIGTERM let the host stop
+  -- them on its way out, as it adopted them (a subreaper), even one with an
+  -- empty environment; after SIGKILL the host's watchdog finds them by the
+  -- mark that every descendant carries in its environment.
+  local ways = {
+    { "sonde run", "run", support.fixture("spawn_and_hang.lua") },
+    { "sonde test", "test", support.fixture("runner/escapees.lua") },
+    { "sonde test --jobs 2", "test", "--jobs", "2", support.fixture("runner/escapees.lua") },
+  }
+  for _, way in ipairs(ways) do
+    for _, sig in ipairs({ "TERM", "INT", "KILL" }) do
+      it(way[1] .. ": grandchildren in sessions of their own die when sonde gets SIG" .. sig, function()
+        local marker = support.marker()
+        finally(function() support.kill_marked(marker) end)
+        local host = process.spawn { support.bin, env = { SONDE_SPEC_MARKER = marker }, unpack(way, 2) }
+        local pids = support.await_output(host, "stderr", "escapees (%d+ %d+)\n")
+        local escapee, scrubbed = pids:match("(%d+) (%d+)")
+        process.run { "kill", "-" .. sig, tostring(host.pid), timeout = 30 } -- sonde alone, not its group
+        host:wait(30)
+        if sig ~= "KILL" then
+          assert.is_false(support.alive(escapee), "sonde exited before the escapee " .. escapee .. " was stopped")
+          assert.is_false(support.alive(scrubbed), "sonde exited before the escapee " .. scrubbed .. " was stopped")
+        end
+        assert_gone(tonumber(escapee), "the escapee")
+      end)
+    end
+  end
+
+  -- stat(pid) -> the fields of /proc/pid/stat after the name, or nil once
+  -- the process is gone (reaped)
+  local function stat(pid)
+    local f = io.open("/proc/" .. pid .. "/stat")
+    if not f then return nil end
+    local fields = f:read("*a"):match("^%d+ %b() (.*)$")
+    f:close()
+    return fields
+  end
+
+  it("an orphan of a child's is adopted by the host and reaped once it exits", function()
+    local _, out = process.run { "sh", "-c", "(setsid sleep 300 >/dev/null 2>&1 & echo $!)", timeout = 30 }
+    local orphan = assert(tonumber(out), out)
+    finally(function() process.run { "kill", "-KILL", tostring(orphan) } end)
+    assert.are.equal(loop.pid(), tonumber(stat(orphan):match("^%a (%d+)")), "its parent")
+    process.run { "kill", tostring(orphan), timeout = 30 }
+    process.wait_exit(orphan, 30)
+    -- its SIGCHLD came before the next child's exit, which run() waits for
+    process.run { "true", timeout = 30 }
+    assert.is_nil(stat(orphan), "the orphan is still a zombie")
+  end)
+
+  it("leaves io.popen's shell to pclose (it is in the host's own group)", function()
+    local f = io.popen("echo $$")
+    local shell = tonumber(f:read("*l"))
+    process.wait_exit(shell, 30)
+    process.run { "true", timeout = 30 } -- the host reaps the orphans it adopted: not this one
+    assert.is_true(f:close())
+  end)
 
   it("a host that ends normally stops the children it left running", function()
     local host = process.spawn { support.bin, "run", support.fixture("spawn_and_exit.lua") }
     host:wait(30)
     local child = tonumber(host:stdout():match("child (%d+)"))
     assert.is_truthy(child, host:stderr())
-    assert.is_true(gone(child))
+    assert_gone(child, "child")
   end)
 end)
 
@@ -251,6 +309,16 @@ describe("what children inherit", function()
     -- the shell itself may hold one descriptor of its own (for reading ls)
     assert.is_true(#fds <= 4, "the child holds " .. table.concat(fds, " "))
     for _, fd in ipairs(fds) do assert.is_true(fd <= 3, "inherited fd " .. fd) end
+  end)
+
+  it("the host's mark in SONDE_HOSTS, after those of the hosts above it, whatever env says", function()
+    local above = os.getenv("SONDE_HOSTS")
+    for _, env in ipairs({ {}, { SONDE_HOSTS = "mine" }, { SONDE_HOSTS = false } }) do
+      local _, out = process.run { "sh", "-c", 'printf %s "$SONDE_HOSTS"', env = env, timeout = 30 }
+      local inherited, pid = out:match("^(.-) ?(%d+)%.%d+$")
+      assert.are.equal(above or "", inherited, out)
+      assert.are.equal(loop.pid(), tonumber(pid), out)
+    end
   end)
 
   it("stop() in a cancelled task kills the child and re-raises the cancellation", function()

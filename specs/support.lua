@@ -119,6 +119,39 @@ function M.alive(pid)
   return stat:match("^%d+ %b() (%a)") ~= "Z"
 end
 
+local markers = 0
+
+-- marker() -> digits that no other process's command line holds: a spec
+-- hands it to what it starts, to find (and clean up) what that left behind.
+function M.marker()
+  markers = markers + 1
+  return string.format("%d%04d", loop.pid(), markers)
+end
+
+-- leave_escapees(marker) -> p, escapee, scrubbed: starts a child (p) that
+-- leaves two grandchildren behind, each in a session of its own (setsid) and
+-- reparented away from it: `escapee` keeps the environment, `scrubbed` runs
+-- with an empty one. Both sleep with `marker` in their arguments.
+function M.leave_escapees(marker)
+  local sleep = "exec sleep 1000." .. marker
+  local p = process.spawn { "sh", "-c", "(setsid sh -c 'echo escapee $$; " .. sleep .. "' &); " ..
+    "(setsid env -i PATH=\"$PATH\" sh -c 'echo scrubbed $$; " .. sleep .. "' &); exec sleep 1000" }
+  local escapee = M.await_output(p, "stdout", "escapee (%d+)\n")
+  local scrubbed = M.await_output(p, "stdout", "scrubbed (%d+)\n")
+  return p, tonumber(escapee), tonumber(scrubbed)
+end
+
+-- kill_marked(marker): SIGKILLs every process whose arguments hold the
+-- marker: the cleanup of a spec that may have failed to see them stopped.
+function M.kill_marked(marker)
+  for _, entry in ipairs(loop.scandir("/proc") or {}) do
+    local f = entry.name:match("^%d+$") and io.open("/proc/" .. entry.name .. "/cmdline")
+    local cmdline = f and f:read("*a") or ""
+    if f then f:close() end
+    if cmdline:find("1000%." .. marker .. "[%z']") then process.run { "kill", "-KILL", entry.name, timeout = 30 } end
+  end
+end
+
 -- tap(out) -> status, order, reasons: status[name] is "ok", "not ok" or
 -- "skip"; order lists the names as they came; reasons[name] is a skip's
 -- reason. Names are unescaped (TAP writes '#' as '\#').
