@@ -70,6 +70,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 
 static int on_headers_complete(http_parser *p) {
     sonde_httpreq *r = req_of(p);
+    /* RFC 9112 2.3: a major version it does not speak gets 505 (HTTP/2's
+     * and HTTP/0.9's requests among them); any HTTP/1.x is served as 1.1 */
+    if (p->http_major != 1) return refuse(r, 505, "HTTP version not supported: this server speaks HTTP/1.1");
     /* a declared length over the limit is refused before the body arrives */
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->limits.max_body)
         return refuse(r, 413, "request body too large");
@@ -180,6 +183,8 @@ const char *sonde_http_reason(int status) {
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Unknown";
     }

@@ -2,8 +2,8 @@
  *
  * A thin layer over nodejs' http-parser (Debian's libhttp-parser): it
  * collects the URL, headers and body of one message at a time, enforces the
- * server's limits, and says which status refuses bad input. No sockets and
- * no Lua, so the fuzzer drives exactly the code the server runs. */
+ * server's limits and HTTP/1.x, and says which status refuses bad input. No
+ * sockets and no Lua, so the fuzzer drives exactly the code the server runs. */
 #ifndef SONDE_HTTPREQ_H
 #define SONDE_HTTPREQ_H
 
@@ -28,7 +28,7 @@ typedef struct sonde_httpreq {
     int                  in_value;     /* the last header callback was a value */
     int                  started;      /* bytes of this message have arrived */
     int                  complete;     /* a whole message is here; feeding paused */
-    int                  error_status; /* 400, 413 or 431 once input is refused */
+    int                  error_status; /* 400, 413, 431 or 505 once input is refused */
     const char          *error_reason; /* a short text for the error response */
 } sonde_httpreq;
 

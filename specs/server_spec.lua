@@ -6,11 +6,23 @@ local process = require("sonde.process")
 local task = require("sonde.task")
 local support = require("specs.support")
 
-local function raw(port, mode)
-  local code, out, err = process.run { "python3", support.fixture("server/raw_client.py"), tostring(port), mode,
-    timeout = 60 }
+-- raw(port, mode...) -> what the server answered to each mode's bytes
+-- (fixtures/server/raw_client.py), each sent on a connection of its own
+local function raw(port, ...)
+  local modes = { ... }
+  local argv = { "python3", support.fixture("server/raw_client.py"), tostring(port), timeout = 60 }
+  for i, mode in ipairs(modes) do argv[3 + i] = mode end
+  local code, out, err = process.run(argv)
   assert.are.equal(0, code, err)
-  return out
+  local answers, at = {}, 1
+  for i, mode in ipairs(modes) do
+    local _, header_end = out:find("--- " .. mode .. "\n", at, true)
+    assert.is_truthy(header_end, out)
+    local from = header_end + 1
+    at = modes[i + 1] and out:find("--- " .. modes[i + 1] .. "\n", from, true) or #out + 1
+    answers[i] = out:sub(from, at - 1)
+  end
+  return unpack(answers)
 end
 
 local function stub()
@@ -18,7 +30,9 @@ local function stub()
     s:get("/hello/{name}", function(req) return { json = { hi = req.params.name } } end)
     s:post("/echo", function(req) return { status = 201, body = req.body, headers = { ["X-Len"] = #req.body } } end)
     s:get("/query", function(req) return { json = req.query } end)
-    s:get("/headers", function(req) return { json = { agent = req.headers["user-agent"], x = req.headers["X-Thing"] } } end)
+    s:get("/headers", function(req)
+      return { json = { agent = req.headers["user-agent"], x = req.headers["X-Thing"], host = req.headers.host } }
+    end)
     s:get("/wait", function() task.sleep(0.2) return "waited" end)
     s:get("/nothing", function() end)
     s:route("*", "/any", function(req) return req.method end)
@@ -88,18 +102,45 @@ describe("sonde.server bad input", function()
   after_each(function() s:close() end)
 
   it("answers garbage and broken headers with 400 and keeps serving", function()
-    assert.matches("^HTTP/1.1 400 Bad Request\r\n", raw(s.port, "garbage"))
-    assert.matches("^HTTP/1.1 400 Bad Request\r\n", raw(s.port, "bad-header"))
+    local garbage, bad_header = raw(s.port, "garbage", "bad-header")
+    assert.matches("^HTTP/1.1 400 Bad Request\r\n", garbage)
+    assert.matches("^HTTP/1.1 400 Bad Request\r\n", bad_header)
     assert.are.equal(200, http.get(s.url .. "/hello/still").status)
   end)
 
   it("refuses too many or too large headers with 431", function()
-    assert.matches("^HTTP/1.1 431 Request Header Fields Too Large\r\n.*too many request headers", raw(s.port, "many-headers"))
-    assert.matches("^HTTP/1.1 431 ", raw(s.port, "huge-header"))
+    local many, huge = raw(s.port, "many-headers", "huge-header")
+    assert.matches("^HTTP/1.1 431 Request Header Fields Too Large\r\n.*too many request headers", many)
+    assert.matches("^HTTP/1.1 431 ", huge)
   end)
 
   it("refuses a body over the limit with 413 before reading it", function()
     assert.matches("^HTTP/1.1 413 Payload Too Large\r\n", raw(s.port, "big-body"))
+  end)
+
+  it("answers a request in an HTTP version other than 1.x with 505, and serves 1.0 and 1.2", function()
+    local refused = { "HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "" } -- no version at all is HTTP/0.9
+    local served = { "HTTP/1.0", "HTTP/1.2" }
+    local modes = {}
+    for i, version in ipairs(refused) do modes[i] = "version:" .. version end
+    for i, version in ipairs(served) do modes[#refused + i] = "version:" .. version end
+    local answers = { raw(s.port, unpack(modes)) }
+    for i, version in ipairs(refused) do
+      assert.matches("^HTTP/1.1 505 HTTP Version Not Supported\r\n.*\r\n\r\nHTTP version not supported", answers[i],
+        nil, nil, version)
+    end
+    for i, version in ipairs(served) do
+      assert.matches('^HTTP/1.1 200 OK\r\n.*{"hi":"v"}$', answers[#refused + i], nil, nil, version)
+    end
+  end)
+
+  it("maps a target in absolute-form to its path and query; its authority is the Host", function()
+    local query, userinfo, origin, empty = raw(s.port, "target:http://example.com/query?x=1",
+      "target:HTTP://user@example.com:8080/headers", "target:/headers", "target:http://example.com?x=1")
+    assert.matches('^HTTP/1.1 200 OK\r\n.*\r\n\r\n{"x":"1"}$', query)
+    assert.matches('"host":"example.com:8080"', userinfo)
+    assert.matches('"host":"other"', origin)
+    assert.matches('^HTTP/1.1 404 .*no route for GET /"', empty) -- an empty path is "/"
   end)
 
   it("answers pipelined requests in order", function()

@@ -190,9 +190,21 @@ function Server:answer(id, status, head, body)
   if self.c then self.c:respond(id, status, head, body) end
 end
 
+-- RFC 9112 3.2.2: a server must accept a target in absolute-form (what
+-- clients send a proxy, "http://host/path?q"): its path names the resource
+-- ("/" when empty), and its authority (without userinfo) stands for the
+-- Host header. Returns the origin-form target and that authority, if any.
+local function origin_form(target)
+  local authority, rest = target:match("^%a[%w+.-]*://([^/?#]*)(.*)$")
+  if not authority then return target end
+  if rest:sub(1, 1) ~= "/" then rest = "/" .. rest end
+  return rest, (authority:gsub("^.*@", ""))
+end
+
 -- Runs one request's handler (in its own task) and answers it.
 function Server:handle(id, method, target, flat_headers, body)
-  local path, query = target:match("^([^?#]*)%??([^#]*)")
+  local origin, authority = origin_form(target)
+  local path, query = origin:match("^([^?#]*)%??([^#]*)")
   local route, params_or_status, allow = self:resolve(method, path)
   if not route then
     local status = params_or_status
@@ -201,8 +213,10 @@ function Server:handle(id, method, target, flat_headers, body)
       or ("no route for " .. method .. " " .. path)
     return self:answer(id, status, head, error_body(status, what))
   end
+  local headers = headers_of(flat_headers)
+  if authority then headers._lower.host = authority end
   local req = setmetatable({ method = method, path = path, target = target, params = params_or_status,
-    query = M.parse_query(query), headers = headers_of(flat_headers), body = body, server = self }, Request)
+    query = M.parse_query(query), headers = headers, body = body, server = self }, Request)
   local livecheck = package.loaded["sonde.livecheck"]
   if livecheck then livecheck.enter_from_headers(req.headers) end -- faust's middleware
   local ok, res = pcall(route.handler, req)
