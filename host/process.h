@@ -3,7 +3,8 @@
  * Children are forked by hand rather than with uv_spawn, because only a hand
  * fork can set PR_SET_PDEATHSIG between fork and exec: a child then dies with
  * the host even when the host is SIGKILLed. Each child leads its own process
- * group so that stopping it stops whatever it started. */
+ * group so that stopping it stops whatever it started; what leaves the group
+ * is orphans.c's to find. */
 #ifndef SONDE_PROCESS_H
 #define SONDE_PROCESS_H
 

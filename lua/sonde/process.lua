@@ -3,7 +3,8 @@
 -- process.spawn{"cmd", "arg", env={NAME="v", DROP=false}, cwd=, stdin=,
 -- output_limit=} starts argv directly (a shell only if you spawn one). The
 -- child leads its own process group, dies with the host (PR_SET_PDEATHSIG)
--- and is stopped when the host exits. stdout and stderr are captured; the
+-- and is stopped when the host exits, and so is any descendant that left
+-- its group (host/orphans.h). stdout and stderr are captured; the
 -- last output_limit bytes (default 1 MiB) of each are kept. Under the spec
 -- runner, a process still running when the test that started it ends is
 -- stopped then (one started by a block's setup, when the block ends), as
