@@ -14,18 +14,12 @@ local cjson = require("cjson")
 
 local M = {}
 
-local bxor, band = bit.bxor, bit.band
-local TWO32 = 4294967296
+local hash64 = require("sonde.c.loop").hash64
 
--- fnv1a(s) -> 32-bit FNV-1a hash of s, as a non-negative number. The prime
--- 16777619 is 2^24 + 403; multiplying in two parts keeps every step exact.
-function M.fnv1a(s)
-  local h = 2166136261
-  for i = 1, #s do
-    h = bxor(h, s:byte(i)) % TWO32
-    h = (band(h, 0xFF) * 16777216 + h * 403) % TWO32
-  end
-  return h
+-- hash32(s) -> a non-negative 32-bit hash of s: the low half of the
+-- host's MurmurHash64A (the chunk cache's hash), so there is one hash.
+function M.hash32(s)
+  return tonumber(hash64(s):sub(9), 16)
 end
 
 -- Paths as the user typed them may differ in a leading "./".
@@ -101,7 +95,7 @@ function M.selector(spec, durations)
   local assigned = durations and deal(durations, spec.n) or {}
   return function(file, full_name)
     local key = M.key(file, full_name)
-    local shard = assigned[key] or (M.fnv1a(key) % spec.n + 1)
+    local shard = assigned[key] or (M.hash32(key) % spec.n + 1)
     return shard == spec.k
   end
 end
@@ -132,7 +126,7 @@ end
 -- seeded_random(seed, name, iteration): a generator that depends on these
 -- alone, so a worker shuffles a block as a serial run does.
 function M.seeded_random(seed, name, iteration)
-  return M.random((seed + M.fnv1a(normal_path(name) .. "#" .. (iteration or 1))) % 2147483646)
+  return M.random((seed + M.hash32(normal_path(name) .. "#" .. (iteration or 1))) % 2147483646)
 end
 
 return M
