@@ -12,7 +12,6 @@ local json = require("sonde.json")
 local http = require("sonde.http")
 local server = require("sonde.server")
 local trace = require("sonde.trace")
-local events = require("sonde.events")
 
 local M = {}
 
@@ -22,10 +21,11 @@ local OK_STATES = { INIT = true, PASS = true, SKIP = true }
 
 -- ------------------------------------------------------------ helpers
 
--- Timestamps and ids as sonde.events makes them: ISO 8601 in UTC with
+-- Timestamps and ids from sonde.stamp, as events have them: ISO 8601 in UTC with
 -- microseconds, and UUIDs from /dev/urandom (math.random is never seeded,
 -- so every process would hand out the same sequence).
-local iso8601, uuid4 = events.rfc3339, events.uuid4
+local stamp = require("sonde.stamp")
+local iso8601, uuid4 = stamp.rfc3339, stamp.uuid4
 M.iso8601, M.uuid4 = iso8601, uuid4
 
 local function median(xs)
