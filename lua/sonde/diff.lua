@@ -11,10 +11,11 @@ local M = {}
 
 M.MAX_LINES = 20
 
-local match -- luassert.match, loaded on first use
+local function pretty() return require("sonde.pretty") end -- on the first failure, not at every start
+
 local function is_matcher(v)
-  match = match or require("luassert.match")
-  return match.is_matcher(v)
+  require("luassert.match") -- a matcher can only come from it: loaded, so pretty can tell
+  return pretty().is_matcher(v)
 end
 
 local function number_text(n)
@@ -22,24 +23,17 @@ local function number_text(n)
   return string.format("%.17g", n)
 end
 
-local function short(s, limit)
-  if #s > limit then return s:sub(1, limit) .. "..." end
-  return s
-end
-
--- show(v) -> a short description of a value for a diff line.
+-- show(v) -> a short description of a value for a diff line: a table by
+-- its shape (its own lines say what differs inside), anything else as
+-- sonde.pretty shows it on one line.
 function M.show(v)
-  local t = type(v)
-  if t == "string" then return short(string.format("%q", v):gsub("\\\n", "\\n"), 80) end
-  if t == "number" then return number_text(v) end
-  if t == "table" then
+  if type(v) == "table" and not is_matcher(v) then
     local n = 0
     for _ in pairs(v) do n = n + 1 end
     if n == 0 then return "{}" end
     return #v == n and string.format("a list of %d", n) or string.format("a table of %d keys", n)
   end
-  if t == "userdata" and tostring(v) == "userdata: NULL" then return "null" end -- json.null
-  return tostring(v)
+  return pretty().line(v, 80)
 end
 
 -- A value with its type, for lines where the types differ.

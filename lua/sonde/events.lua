@@ -11,6 +11,7 @@
 local task = require("sonde.task")
 local json = require("sonde.json")
 local diff = require("sonde.diff")
+local pretty = require("sonde.pretty")
 
 local M = {}
 
@@ -24,7 +25,7 @@ M.MAX_LISTED = 20
 M.DEFAULT_WAIT = 10
 
 local type, pairs, ipairs, next, tostring, error = type, pairs, ipairs, next, tostring, error
-local format, byte, concat, floor = string.format, string.byte, table.concat, math.floor
+local format, concat = string.format, table.concat
 
 -- ------------------------------------------------------------------ state
 
@@ -39,74 +40,14 @@ local is_rfc3339, UUID_PATTERN = stamp.is_rfc3339, stamp.UUID_PATTERN
 
 -- ------------------------------------------------------- showing values
 
-local key_less = diff.key_less
+-- repr(v[, limit]) -> v on one line, as sonde.pretty shows values.
+M.repr = pretty.line
+local is_matcher, key_less = pretty.is_matcher, diff.key_less
 
 local function is_list(t)
   local n = 0
   for _ in pairs(t) do n = n + 1 end
   return n == #t
-end
-
-local add_repr
-
--- A luassert matcher as written: match.is_number(), match.is_not_nil()...
--- (only when luassert is loaded: a spec is running).
-local function matcher_text(v)
-  local match = package.loaded["luassert.match"]
-  if not (match and type(v) == "table" and match.is_matcher(v)) then return nil end
-  local args, argv = {}, v.arguments or { n = 0 }
-  for i = 1, argv.n or #argv do
-    local parts = {}
-    add_repr(argv[i], parts, 6)
-    args[i] = concat(parts)
-  end
-  return format("match.%s%s(%s)", v.mod == false and "is_not_" or "is_", tostring(v.name), concat(args, ", "))
-end
-
-add_repr = function(v, out, depth)
-  local t = type(v)
-  if t == "string" then
-    out[#out + 1] = (format("%q", v):gsub("\\\n", "\\n"))
-  elseif t == "number" then
-    out[#out + 1] = diff.show(v)
-  elseif v == json.null then
-    out[#out + 1] = "null"
-  elseif t ~= "table" or getmetatable(v) and getmetatable(v).__tostring then
-    out[#out + 1] = tostring(v)
-  elseif matcher_text(v) then
-    out[#out + 1] = matcher_text(v)
-  elseif depth > 6 then
-    out[#out + 1] = "{...}"
-  elseif next(v) ~= nil and is_list(v) then
-    out[#out + 1] = "["
-    for i = 1, #v do
-      if i > 1 then out[#out + 1] = ", " end
-      add_repr(v[i], out, depth + 1)
-    end
-    out[#out + 1] = "]"
-  else
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, key_less)
-    out[#out + 1] = "{"
-    for i, k in ipairs(keys) do
-      if i > 1 then out[#out + 1] = ", " end
-      add_repr(type(k) == "string" and k or tostring(k), out, depth + 1)
-      out[#out + 1] = ": "
-      add_repr(v[k], out, depth + 1)
-    end
-    out[#out + 1] = "}"
-  end
-end
-
--- repr(v[, limit]) -> v as one line of JSON-like text, cut at `limit` chars.
-function M.repr(v, limit)
-  local out = {}
-  add_repr(v, out, 0)
-  local s = concat(out)
-  limit = limit or 400
-  if #s > limit then s = s:sub(1, limit) .. "..." end
-  return s
 end
 local repr = M.repr
 
@@ -608,8 +549,8 @@ local function payload_diff_lines(spec, ev, out)
       local path = "$.payload" .. key_path(k)
       if a == nil then
         out[#out + 1] = path .. ": missing (expected " .. repr(e, 120) .. ")"
-      elseif matcher_text(e) then
-        out[#out + 1] = path .. ": expected " .. matcher_text(e) .. ", got " .. repr(a, 120)
+      elseif is_matcher(e) then
+        out[#out + 1] = path .. ": expected " .. repr(e, 120) .. ", got " .. repr(a, 120)
       else
         for _, line in ipairs(diff.compare(e, a)) do
           out[#out + 1] = line:sub(1, 1) == "$" and (path .. line:sub(2)) or line

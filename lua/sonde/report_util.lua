@@ -4,7 +4,8 @@ local M = {}
 
 local byte, concat = string.byte, table.concat
 
--- Length of the valid UTF-8 sequence starting at s[i], or nil.
+-- utf8_len(s, i) -> length of the valid UTF-8 character starting at s[i],
+-- or nil (the one UTF-8 check: reports, sonde.pretty).
 local function utf8_len(s, i)
   local c = byte(s, i)
   local n, min
@@ -22,6 +23,7 @@ local function utf8_len(s, i)
   if cp < min or cp > 0x10FFFF or (cp >= 0xD800 and cp <= 0xDFFF) then return nil end
   return n
 end
+M.utf8_len = utf8_len
 
 -- utf8(s) -> s with every byte that is not valid UTF-8 written as \xNN, so
 -- JSON and XML consumers never choke on what a test printed.
@@ -73,10 +75,15 @@ function M.failure_message(r)
   return r.message or (r.status == "flaky" and "flaky: passed only on a retry" or nil)
 end
 
--- pad(s, width): s cut or padded to width display columns (counted as UTF-8
--- characters).
+-- width(s) -> the columns s takes on a terminal, counted as UTF-8
+-- characters (the one width helper: reporters' tables, sonde.pretty).
+function M.width(s)
+  return #s:gsub("[\128-\191]", "")
+end
+
+-- pad(s, width): s cut or padded to width display columns.
 function M.pad(s, width, right)
-  local len = #s:gsub("[\128-\191]", "")
+  local len = M.width(s)
   if len > width then
     local cut, count = {}, 0
     for ch in s:gmatch("[%z\1-\127\194-\244][\128-\191]*") do
@@ -92,7 +99,7 @@ end
 
 -- cut(s, width): s cut to width display columns, never padded.
 function M.cut(s, width)
-  if #s:gsub("[\128-\191]", "") <= width then return s end
+  if M.width(s) <= width then return s end
   return M.pad(s, width)
 end
 

@@ -49,7 +49,7 @@ function M.describe(e)
     return "(error object whose __tostring failed: " .. tostring(s) .. ")"
   end
   if type(e) == "table" and e.message ~= nil then return tostring(e.message) end
-  if type(e) == "table" then return require("sonde.repl").pretty(e) end
+  if type(e) == "table" then return require("sonde.pretty").render(e) end
   if e == nil then return "nil (an error was raised with no value)" end
   return tostring(e)
 end
