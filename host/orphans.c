@@ -1,7 +1,7 @@
-/* orphans.c — groups, adoption and the watchdog process (orphans.h).
+/* orphans.c — groups, adoption and the reaper process (orphans.h).
  *
  * Much of this runs where only async-signal-safe calls are allowed (a
- * signal handler's last resort, the watchdog after fork), so /proc is read
+ * signal handler's last resort, the reaper after fork), so /proc is read
  * with open, getdents64 and read into fixed buffers, never with stdio or
  * malloc. */
 #define _GNU_SOURCE
@@ -27,8 +27,8 @@
 static volatile pid_t groups[MAX_GROUPS];
 static volatile int   group_count;
 
-static int   watchdog_fd = -1;
-static pid_t watchdog_pid;
+static int   reaper_fd = -1;
+static pid_t reaper_pid;
 static int   adopting;   /* this process is a child subreaper */
 static char  token[48];  /* this host's mark: pid.nanoseconds, unique */
 static char *mark_entry; /* MARK_NAME=<marks of the hosts above> <token> */
@@ -164,8 +164,8 @@ static void make_mark(void) {
 
 const char *sonde_orphans_mark(void) { return mark_entry; }
 
-/* ------------------------------------------------------------ watchdog
- * The watchdog learns each group over a pipe (pgid to add, -pgid to drop)
+/* ------------------------------------------------------------ reaper
+ * The reaper learns each group over a pipe (pgid to add, -pgid to drop)
  * and, when the pipe closes because the host is gone however it went,
  * stops them all, then every process that carries the host's mark. */
 
@@ -184,7 +184,7 @@ static int signal_if_marked(long pid, void *sig) {
 
 static int signal_marked(int sig) { return each_numbered_entry("/proc", signal_if_marked, &sig); }
 
-static void watchdog_stop(const pid_t *list, int n) {
+static void reaper_stop(const pid_t *list, int n) {
     int any = signal_list(list, n, SIGTERM);
     if (!(signal_marked(SIGTERM) + any)) return; /* nothing left: no grace to wait out */
     struct timespec ts = {0, 200 * 1000 * 1000};
@@ -197,8 +197,8 @@ static void watchdog_stop(const pid_t *list, int n) {
     }
 }
 
-/* The watchdog's whole life; only async-signal-safe calls after fork. */
-static void watchdog_main(int fd) {
+/* The reaper's whole life; only async-signal-safe calls after fork. */
+static void reaper_main(int fd) {
     static pid_t list[MAX_GROUPS];
     int          n = 0;
     pid_t        msg;
@@ -222,36 +222,36 @@ static void watchdog_main(int fd) {
         else if (slot >= 0)
             list[slot] = msg > 0 ? msg : 0;
     }
-    watchdog_stop(list, n);
+    reaper_stop(list, n);
     _exit(0);
 }
 
-void sonde_orphans_start_watchdog(void) {
+void sonde_orphans_start_reaper(void) {
     int fds[2];
-    if (watchdog_fd >= 0) return;
+    if (reaper_fd >= 0) return;
     if (!mark_entry) make_mark();
     if (pipe2(fds, O_CLOEXEC) < 0) return;
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[1]);
-        watchdog_main(fds[0]);
+        reaper_main(fds[0]);
     }
     close(fds[0]);
     if (pid < 0)
         close(fds[1]);
     else
-        watchdog_fd = fds[1], watchdog_pid = pid;
+        reaper_fd = fds[1], reaper_pid = pid;
 }
 
-static void watchdog_tell(pid_t msg) {
-    if (watchdog_fd >= 0 && write(watchdog_fd, &msg, sizeof msg) < 0) {
+static void reaper_tell(pid_t msg) {
+    if (reaper_fd >= 0 && write(reaper_fd, &msg, sizeof msg) < 0) {
     }
 }
 
 /* -------------------------------------------------------------- groups */
 
 void sonde_orphans_add_group(pid_t pgid) {
-    watchdog_tell(pgid);
+    reaper_tell(pgid);
     for (int i = 0; i < group_count; i++)
         if (groups[i] == 0) {
             groups[i] = pgid;
@@ -261,7 +261,7 @@ void sonde_orphans_add_group(pid_t pgid) {
 }
 
 void sonde_orphans_drop_group(pid_t pgid) {
-    watchdog_tell(-pgid);
+    reaper_tell(-pgid);
     for (int i = 0; i < group_count; i++)
         if (groups[i] == pgid) groups[i] = 0;
 }
@@ -289,11 +289,11 @@ static int is_known_group(pid_t pid) {
 }
 
 /* A child of ours that process.c did not start (each of its children leads
- * a known group) and that is not the watchdog was adopted, unless it is in
+ * a known group) and that is not the reaper was adopted, unless it is in
  * our own group: io.popen's and os.execute's shells are, and their callers
  * reap them. */
 static int is_adopted(long pid) {
-    return pid != watchdog_pid && !is_known_group((pid_t)pid) && getpgid((pid_t)pid) != getpgrp();
+    return pid != reaper_pid && !is_known_group((pid_t)pid) && getpgid((pid_t)pid) != getpgrp();
 }
 
 /* Sends sig to an adopted child, and to the group it leads if it leads one

@@ -7,11 +7,11 @@
  * - adoption: a host that owns its process is a child subreaper, so a
  *   descendant that leaves its group (setsid) and loses its parent becomes
  *   the host's child: reaped when it exits, stopped when the host stops.
- * - the watchdog: PR_SET_PDEATHSIG reaches only a direct child, so the
- *   first spawn forks a watchdog process that outlives even a SIGKILLed
+ * - the reaper: PR_SET_PDEATHSIG reaches only a direct child, so the
+ *   first spawn forks a reaper process that outlives even a SIGKILLed
  *   host, stops the groups it leaves behind, then every process whose
  *   environment carries the host's mark. Every child gets the mark in
- *   SONDE_HOSTS (with the marks of the hosts above, so the watchdog of an
+ *   SONDE_HOSTS (with the marks of the hosts above, so the reaper of an
  *   outer sonde finds what an inner one started) and passes it on to its
  *   descendants, unless one clears its environment.
  * What clears its environment and escapes its group is stopped when the host
@@ -21,11 +21,11 @@
 
 #include <sys/types.h>
 
-/* Forks the watchdog process and makes the mark, once; without a watchdog
+/* Forks the reaper process and makes the mark, once; without a reaper
  * (no fork) the host's own stop still works. */
-void sonde_orphans_start_watchdog(void);
+void sonde_orphans_start_reaper(void);
 /* The "SONDE_HOSTS=..." entry for a child's environment (after the first
- * sonde_orphans_start_watchdog; NULL before). */
+ * sonde_orphans_start_reaper; NULL before). */
 const char *sonde_orphans_mark(void);
 /* A child started, leading group pgid / its group has emptied. */
 void sonde_orphans_add_group(pid_t pgid);

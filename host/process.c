@@ -181,7 +181,7 @@ static int env_listed(const char *entry, const char *const *names) {
 }
 
 /* The inherited environment with o's changes, and the host's mark in place
- * of any other (orphans.h: the watchdog finds descendants by it); a
+ * of any other (orphans.h: the reaper finds descendants by it); a
  * malloc'd array (entries are borrowed) or NULL when memory runs out. */
 static char **build_env(const sonde_spawn_opts *o) {
     const char *mark = sonde_orphans_mark();
@@ -277,7 +277,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
                  strchr(o->argv[0], '/') ? "" : " in PATH");
         return NULL;
     }
-    sonde_orphans_start_watchdog();
+    sonde_orphans_start_reaper();
     char      **env = build_env(o);
     sonde_proc *p = proc_new(lp, o);
     if (!env || !p || child_watch_start(lp) != 0) goto fail_errno;
