@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "binding.h"
+#include "capture.h"
 #include "journal.h"
 #include "process.h"
 #include "watchdog.h"
@@ -79,8 +80,17 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
     lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, HOOK_COUNT);
 }
 
+/* Flushes a stream unless someone holds it (the Lua thread, stuck). */
+static void flush_if_free(FILE *f) {
+    if (f && ftrylockfile(f) == 0) {
+        fflush_unlocked(f);
+        funlockfile(f);
+    }
+}
+
 /* Last resort, on the watchdog thread: say what is stuck, stop the children
- * and leave. stdout is flushed only when no one holds it. */
+ * and leave. stdout goes to the test's captured output (which a supervisor's
+ * next runner reports), the reporters' stream and the words to the terminal. */
 static void stop_process(void) {
     char                msg[512];
     sonde_journal_head *journal = sonde_journal();
@@ -97,11 +107,9 @@ static void stop_process(void) {
                  "stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled Lua, "
                  "or it caught the timeout error), so its process was killed",
                  lw.timeout);
-    if (ftrylockfile(stdout) == 0) {
-        fflush_unlocked(stdout);
-        funlockfile(stdout);
-    }
-    if (n > 0) (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    flush_if_free(stdout);
+    flush_if_free(sonde_capture_terminal());
+    if (n > 0) (void)!write(sonde_capture_real_fd(2), msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
     sonde_proc_kill_all_now();
     _exit(1);
 }

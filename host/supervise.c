@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "capture.h"
 #include "journal.h"
 
 static volatile pid_t runner;
@@ -89,6 +90,7 @@ static int stopped_on_request(int status) {
 
 int sonde_supervise(void) {
     if (sonde_journal_create() != 0) return -1; /* no shared memory: run unsupervised */
+    sonde_capture_open(); /* shared by the runners: one that dies leaves its test's output to the next */
     sonde_journal_head *h = sonde_journal();
     pid_t               self = getpid();
     handle_signals(pass_on);

@@ -64,8 +64,8 @@ describe("--jobs", function()
     assert.matches("cannot be interrupted", out)
   end)
 
-  it("passes what tests write to stderr on, line by line", function()
-    local _, _, err = sonde("test", "--jobs", "2", fixture("runner/hooks.lua"), fixture("runner/many.lua"))
+  it("passes what tests write to stderr on, line by line, with --no-capture", function()
+    local _, _, err = sonde("test", "--jobs", "2", "--no-capture", fixture("runner/hooks.lua"), fixture("runner/many.lua"))
     assert.matches("setup outer\nbefore outer\nit first\n", err, 1, true)
   end)
 

@@ -9,7 +9,7 @@ local tap_results = support.tap
 
 describe("hooks", function()
   it("run in busted's order across nesting, with finally before after_each", function()
-    local code, _, err = sonde("test", "-o", "tap", fixture("runner/hooks.lua"))
+    local code, _, err = sonde("test", "-o", "tap", "--no-capture", fixture("runner/hooks.lua")) -- stderr as it goes
     assert.are.equal(0, code)
     local expected = {
       "setup outer",

@@ -71,12 +71,13 @@ function M.await_output(p, stream, pattern)
   end
 end
 
--- interrupt_hang(...) -> stdout of `sonde test -o tap ...` that runs
--- fixtures/runner/hang.lua, interrupted with SIGINT once hang.lua's second
--- test waits: checks the exit code 130, that the first test was reported
--- passed and the waiting one cancelled, and that nothing ran after it.
+-- interrupt_hang(...) -> stdout of `sonde test -o tap --no-capture ...`
+-- that runs fixtures/runner/hang.lua, interrupted with SIGINT once hang.lua's
+-- second test waits (it says so on stderr, which --no-capture lets through):
+-- checks the exit code 130, that the first test was reported passed and the
+-- waiting one cancelled, and that nothing ran after it.
 function M.interrupt_hang(...)
-  local p = process.spawn { M.bin, "test", "-o", "tap", ... }
+  local p = process.spawn { M.bin, "test", "-o", "tap", "--no-capture", ... }
   local ok, out = pcall(function()
     M.await_output(p, "stderr", "ready")
     p:kill("INT")

@@ -14,6 +14,8 @@
 -- (machinery's future_dominos) and pending(), a view of waiting timers.
 local task = require("sonde.task")
 local loop = require("sonde.c.loop")
+-- sonde's own words, not a test's output: to stderr as it was before any capture
+local terminal = require("sonde.c.capture").terminal
 
 local M = {}
 
@@ -136,7 +138,7 @@ local function stop_runaway(m, token)
     task.raise_in(target, err)
     return true
   end
-  io.stderr:write("sonde: ", err.message, "; back to real time\n")
+  terminal(2):write("sonde: ", err.message, "; back to real time\n")
   m:close()
   return true
 end

@@ -171,7 +171,8 @@ end
 
 function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
-    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 }, capture = not opts.no_capture,
+    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
+    capture = not opts.no_capture and not opts.list and output.ready(),
     started_at = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0, started = 0,
     in_shard = opts.shard and shard.selector(opts.shard, opts.durations) }, Run)
   for _, event in ipairs(EVENTS) do
@@ -335,7 +336,6 @@ function Run:run_hooks(block, list, phase)
     local holder = {}
     local scope = task.scope(phase)
     scope.block = block -- what it starts may live until the block ends
-    if self.capture then output.start() end
     local err, tb = self:run_with_timeout(scope, phase, block, function()
       local ok, e, t = protected(hook.fn)
       if not ok then holder.err, holder.tb = e, t end
@@ -343,7 +343,7 @@ function Run:run_hooks(block, list, phase)
     for _, lost in ipairs(close_scope(scope, phase .. " ended")) do
       if err == nil then err, tb = lost.err, lost.traceback end
     end
-    local printed = self.capture and output.stop() or nil
+    local printed = self.capture and output.take() or nil
     if err == nil and holder.err ~= nil then err, tb = holder.err, holder.tb end
     if err ~= nil then
       ok_all = false
@@ -473,7 +473,6 @@ function Run:attempt(test, result)
   local scope = task.scope(test.full_name)
   self.test, self.result, self.extras = test, result, nil
   if test.env ~= nil then test.env = nil end -- globals a test assigns are its own, every attempt afresh
-  if self.capture then output.start() end
   local err, tb = self:run_with_timeout(scope, "test", test, self.test_body or body_of_tests(self))
   if err ~= nil then
     if task.is_timeout(err) then result.status = "pass" end -- the timeout, not the cancel it caused
@@ -486,7 +485,7 @@ function Run:attempt(test, result)
   local end_err = module_hooks("_test_end", result, scope)
   if end_err ~= nil then record(result, end_err, nil, "at the end of the test") end
   if self.capture then
-    local printed = output.stop()
+    local printed = output.take()
     if printed ~= nil then result.output = printed end
   end
   dsl.set_context(nil)
@@ -572,6 +571,7 @@ function Run:load_block(block)
     if err == nil then err, tb = lost.err, lost.traceback end
   end
   self.unloaded = self.unloaded - 1
+  if self.capture then output.forward() end
   if err ~= nil and not block.load_error then dsl.fail_block(block, err, tb) end
   if block.load_error then return false end
   self:mark(block)
@@ -645,6 +645,7 @@ function Run:skip_test(test, ordinal)
   local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
   result.status = "error"
   result.message = "the process running this test died: " .. r.how .. "; the run went on in a new process"
+  result.output = r.output
   self:emit("test_start", result)
   self:finish_result(result)
 end
@@ -728,6 +729,7 @@ function Run:load(path)
     file, load_err = dsl.load_file(path)
   end)
   close_scope(scope, "loading ended")
+  if self.capture then output.forward() end
   if err ~= nil then
     if file then dsl.leave(file) end
     return nil, { message = path .. ": " .. task.describe(err), traceback = trace.trim(tb), line = 0 }
@@ -921,7 +923,10 @@ function M.main(paths, args)
   -- the next runner resumes from the journal, in the same order.
   local journaled = opts.jobs == 1 and not opts.list and not opts.worker and journal.active()
   local resume = journaled and journal.resumed() or nil
-  if resume then opts.seed = resume.notes.seed or opts.seed end
+  if resume then -- what the test that the last runner died in wrote is in the capture the two share
+    resume.output = output.take()
+    opts.seed = resume.notes.seed or opts.seed
+  end
   local drawn = (opts.shuffle or opts.interleave) and not opts.seed
   if opts.shuffle and not opts.seed then opts.seed = M.fresh_seed() end
   if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
@@ -936,7 +941,7 @@ function M.main(paths, args)
   local files, derr = M.discover(opts.paths, opts)
   if not files then return usage_error(derr) end
   files = M.ordered(files, opts)
-  local reporters, rerr = options.open_reporters(opts)
+  local reporters, rerr = options.open_reporters(opts, output.stdout(opts))
   if not reporters then return usage_error(rerr) end
   local listeners = reporters
   if journaled then
@@ -952,7 +957,9 @@ function M.main(paths, args)
   if opts.jobs > 1 and not opts.list and #files > 0 then
     root = task.run(function() return require("sonde.runner_jobs").main(run, files) end)
   else
+    if run.capture then output.begin() end
     root = task.run(function() return run:main(files) end)
+    if run.capture then output.finish() end
   end
   allow_exit()
   options.close_reporters(reporters)

@@ -1,66 +1,54 @@
--- sonde.runner_capture: what a test prints, kept for its result.
+-- sonde.runner_capture: what a test writes, kept for its result.
 --
--- While a test runs (between start and stop), print, io.write and
--- io.stdout:write go to a buffer instead of fd 1; stop returns it for the
--- test's result (reporters show it for failures, junit as <system-out>).
--- Code that writes to fd 1 itself (C, child processes) is not captured.
--- --no-capture turns this off.
+-- From begin to finish, fd 1 and 2 point at a file the host keeps
+-- (host/capture.c): print, io.write, io.stderr, C code through the FFI and
+-- child processes that inherit the descriptors are captured alike, and
+-- io.stdout stays the real file. take() at the end of a test or hook
+-- returns what it wrote, for its result (reporters show it for failures,
+-- junit as <system-out>); what describe bodies write is forwarded to the
+-- terminal. Reporters and sonde's own words reach the terminal through
+-- copies of fd 1 and 2 made before (M.stdout). --no-capture turns this off.
+local capture = require("sonde.c.capture")
+
 local M = {}
 
-local CAPTURE_LIMIT = 1024 * 1024
-local sink, sink_size
-local real_print, real_write, real_stdout
+local LIMIT = 1024 * 1024
 
-local function keep(s)
-  if sink_size > CAPTURE_LIMIT then return end
-  sink_size = sink_size + #s
-  sink = sink or {}
-  sink[#sink + 1] = s
-  if sink_size > CAPTURE_LIMIT then sink[#sink + 1] = "\n[output cut at 1 MiB]\n" end
-end
-
-local function captured_write(...)
-  for i = 1, select("#", ...) do
-    local v = select(i, ...)
-    local t = type(v)
-    if t ~= "string" and t ~= "number" then
-      error(string.format("bad argument #%d to 'write' (string expected, got %s)", i, t), 2)
-    end
-    keep(tostring(v))
+-- ready() -> whether output can be captured (a run that cannot says why,
+-- once, and its tests print to the terminal).
+local ready
+function M.ready()
+  if ready == nil then
+    local ok, err = capture.open()
+    if not ok then io.stderr:write("sonde test: ", err, "; tests print to the terminal\n") end
+    ready = ok or false
   end
-  return io.stdout
+  return ready
 end
 
-local function captured_print(...)
-  local n = select("#", ...)
-  for i = 1, n do
-    keep(tostring((select(i, ...))))
-    if i < n then keep("\t") end
-  end
-  keep("\n")
+-- stdout(opts) -> where reporters write: the terminal itself when tests'
+-- output is captured, else io.stdout (where it keeps its place among what
+-- tests print).
+function M.stdout(opts)
+  if opts.no_capture or not M.ready() then return io.stdout end
+  return capture.terminal(1)
 end
 
-local stdout_proxy = setmetatable({}, {
-  __index = function(_, k)
-    if k == "write" then return function(_, ...) captured_write(...) return io.stdout end end
-    local v = real_stdout[k]
-    if type(v) ~= "function" then return v end
-    return function(_, ...) return v(real_stdout, ...) end
-  end,
-  __tostring = function() return tostring(real_stdout) end,
-})
+-- begin(), finish(): around the part of a run that runs tests.
+function M.begin() assert(capture.begin()) end
+function M.finish() assert(capture.finish()) end
 
-function M.start()
-  sink, sink_size = nil, 0
-  real_print, real_write, real_stdout = _G.print, io.write, io.stdout
-  _G.print, io.write, io.stdout = captured_print, captured_write, stdout_proxy
-end
+-- forward(): what was written since the last take is no test's (a
+-- describe body, a spec file's top level): on to the terminal.
+function M.forward() assert(capture.forward()) end
 
-function M.stop()
-  _G.print, io.write, io.stdout = real_print, real_write, real_stdout
-  local out = sink and table.concat(sink) or nil
-  sink = nil
-  return out
+-- take() -> what was written since the last take or forward, its first
+-- MiB (the cap when print and io.write were captured in Lua), or nil. A
+-- runner after a death takes what the test it died in wrote.
+function M.take()
+  local out, size = capture.take(LIMIT)
+  if size <= LIMIT then return out end
+  return out .. string.format("\n[output cut at 1 MiB: %d more bytes]\n", size - LIMIT)
 end
 
 return M

@@ -22,6 +22,7 @@ local loop = require("sonde.c.loop")
 local task = require("sonde.task")
 local process = require("sonde.process")
 local util = require("sonde.report_util")
+local output = require("sonde.runner_capture")
 
 local M = {}
 
@@ -78,6 +79,7 @@ function M.worker_main()
   -- The parent passes an interrupt on: the running test is cancelled and
   -- reported, the unit ends, and the parent sends no more.
   task.on_interrupt(function() run:interrupt() end)
+  if run.capture then output.begin() end
   local root = task.run(function()
     for unit_line in io.lines() do
       local unit = cjson.decode(unit_line)
@@ -86,6 +88,7 @@ function M.worker_main()
       wire:send("unit_done", { name = unit.file })
     end
   end)
+  if run.capture then output.finish() end
   out:close()
   if root.err ~= nil then
     io.stderr:write("sonde worker: ", tostring(root.err), "\n", root.traceback or "", "\n")
@@ -138,8 +141,9 @@ function Pool:spawn_worker()
   return w
 end
 
--- What the worker's tests wrote to stderr goes on to ours, whole lines at
--- a time so that workers do not cut into each other's lines.
+-- What the worker wrote to stderr (sonde's own words; its tests' too with
+-- --no-capture) goes on to ours, whole lines at a time so that workers do
+-- not cut into each other's lines.
 local function forward_stderr(w, flush)
   local kept, total = w.p.handle:stderr()
   local new = ""

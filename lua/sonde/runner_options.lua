@@ -391,8 +391,9 @@ local function output_spec(spec, opts)
   return name, file
 end
 
--- open_reporters(opts) -> list | nil, err: each "NAME[=FILE]" output.
-function M.open_reporters(opts)
+-- open_reporters(opts, stdout) -> list | nil, err: each "NAME[=FILE]"
+-- output; those without a file write to `stdout`.
+function M.open_reporters(opts, stdout)
   local list, opened = {}, {}
   for _, spec in ipairs(opts.outputs) do
     local name, file = output_spec(spec, opts)
@@ -401,7 +402,7 @@ function M.open_reporters(opts)
       return nil, "unknown reporter '" .. name .. "' (expected one of: " .. table.concat(M.REPORTERS, ", ")
         .. ", or busted's utfTerminal, plainTerminal, gtest, TAP)"
     end
-    local out = io.stdout
+    local out = stdout
     if file then
       local f, err = io.open(file, "w")
       if not f then
@@ -411,7 +412,7 @@ function M.open_reporters(opts)
       out = f
       opened[#opened + 1] = f
     end
-    local r = require("sonde.reporters." .. name).new(out, opts)
+    local r = require("sonde.reporters." .. name).new(out, opts, file == nil)
     r.out, r.owns_out = out, file ~= nil
     list[#list + 1] = r
   end

@@ -8,6 +8,8 @@
 -- ready queue, and only while it is suspended, so nothing ever resumes a dead
 -- coroutine.
 local loop = require("sonde.c.loop")
+-- sonde's own words, not a test's output: to stderr as it was before any capture
+local terminal = require("sonde.c.capture").terminal
 
 local M = {}
 
@@ -339,7 +341,7 @@ local function call_done_callbacks(t)
   t.done_callbacks = nil
   for i = 1, #cbs do
     local ok, e = pcall(cbs[i], t)
-    if not ok then io.stderr:write("sonde: error in a done callback: ", describe(e), "\n") end
+    if not ok then terminal(2):write("sonde: error in a done callback: ", describe(e), "\n") end
   end
 end
 

@@ -21,8 +21,10 @@ local function wants_colour()
   return no_colour == nil or no_colour == ""
 end
 
-function M.new(out, opts)
-  local tty = out == io.stdout and loop.isatty(1)
+-- new(out, opts, on_stdout): on_stdout when `out` writes where fd 1 did
+-- when the run began (the terminal, maybe).
+function M.new(out, opts, on_stdout)
+  local tty = on_stdout and loop.isatty(1)
   return setmetatable({ out = out, opts = opts, verbose = opts.verbose, listing = opts.list,
     colour = tty and wants_colour(), live = tty and not opts.verbose and not opts.list,
     width = math.max(40, (tonumber(os.getenv("COLUMNS")) or 80) - 1), problems = {}, flaky = {}, pending = {},
