@@ -10,7 +10,8 @@ local sonde, fixture = support.sonde, support.fixture
 local function captured(out, name)
   local from = out:find(") " .. name .. "\n", 1, true)
   if not from then return nil end
-  local block = out:sub(from):match("\n  captured output:\n(.-)\n\n") or out:sub(from):match("\n  captured output:\n(.*)")
+  local failure = out:sub(from):match("^(.-)\n\n") or out:sub(from) -- failures are apart by a blank line
+  local block = failure:match("\n  captured output:\n(.*)$")
   if not block then return nil end
   local lines = {}
   for line in block:gmatch("[^\n]+") do lines[#lines + 1] = line:gsub("^    ", "") end
@@ -78,14 +79,25 @@ describe("output capture in --jobs workers", function()
 end)
 
 describe("output capture under the serial run's supervisor", function()
-  it("shows what a test wrote before it crashed its process", function()
+  it("shows what a test wrote before its process died", function()
     local code, out = sonde("test", fixture("runner/capture_crash.lua"))
     assert.are.equal(1, code)
-    assert.matches("killed by SIGSEGV", out)
-    assert.are.same({ "io.stderr before the crash", "write(1) before the crash" },
-      captured(out, "crashes after writing"))
-    assert.not_matches("after the crash", out)
+    assert.matches("killed by SIGKILL", out)
+    assert.are.same({ "io.stderr before the death", "write(1) before the death" }, captured(out, "dies after writing"))
+    assert.not_matches("after the death", out)
     assert.matches("\n1 passed, 1 failed\n$", out)
+  end)
+end)
+
+describe("output capture when a child opens /dev/stdout with O_TRUNC", function()
+  it("loses what was written before, and neither the run nor later tests' output", function()
+    local code, out = sonde("test", fixture("runner/capture_truncate.lua"))
+    assert.are.equal(1, code)
+    assert.matches("capture_truncate.lua:6: failed after the child\n", out)
+    assert.is_nil(captured(out, "has a child empty its stdout and write nothing"))
+    assert.are.same({ "from the child", "after the child" }, captured(out, "has a child empty its stderr and write"))
+    assert.are.same({ "its own output" }, captured(out, "fails with its own output"))
+    assert.matches("\n0 passed, 3 failed\n$", out)
   end)
 end)
 
