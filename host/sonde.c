@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "binding.h"
+#include "capture.h"
 #include "embedded.h"
 #include "http.h"
 #include "orphans.h"
@@ -142,7 +143,8 @@ static int call_module(sonde_t *S, const char *module, const char *fn, int nargs
     }
     int code = 2;
     if (rc != 0)
-        fprintf(stderr, "sonde: internal error: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+        dprintf(sonde_capture_real_fd(2), "sonde: internal error: %s\n", /* even from inside a captured run */
+                lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
     else
         code = (int)lua_tointeger(L, -1);
     lua_settop(L, base);

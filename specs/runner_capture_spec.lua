@@ -118,6 +118,15 @@ describe("the watchdog's last words about a test it cannot stop", function()
   end)
 end)
 
+describe("an internal error while fd 2 is captured", function()
+  it("reaches the terminal's stderr", function()
+    local code, _, err = sonde("test", fixture("runner/capture_broken.lua"))
+    assert.are.equal(2, code)
+    assert.matches("sonde: internal error: specs/fixtures/runner/capture_broken.lua:5: the runner is broken", err, 1,
+      true)
+  end)
+end)
+
 describe("output capture's bound", function()
   it("keeps a test's first MiB and says how much more it wrote", function()
     local dir = support.temp_dir()
