@@ -215,11 +215,12 @@ describe("no orphans", function()
   -- (setsid) and lose their parent: SIGINT and SIGTERM let the host stop
   -- them on its way out, as it adopted them (a subreaper), even one with an
   -- empty environment; after SIGKILL the host's watchdog finds them by the
-  -- mark that every descendant carries in its environment.
+  -- mark that every descendant carries in its environment. (The test names
+  -- them on stderr, which --no-capture lets through.)
   local ways = {
     { "sonde run", "run", support.fixture("spawn_and_hang.lua") },
-    { "sonde test", "test", support.fixture("runner/escapees.lua") },
-    { "sonde test --jobs 2", "test", "--jobs", "2", support.fixture("runner/escapees.lua") },
+    { "sonde test", "test", "--no-capture", support.fixture("runner/escapees.lua") },
+    { "sonde test --jobs 2", "test", "--jobs", "2", "--no-capture", support.fixture("runner/escapees.lua") },
   }
   for _, way in ipairs(ways) do
     for _, sig in ipairs({ "TERM", "INT", "KILL" }) do
