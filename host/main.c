@@ -85,7 +85,9 @@ int main(int argc, char **argv) {
         fputs(usage, stdout);
         return print_test_help();
     }
-    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+    /* busted's `--version` is `sonde test --version` to a busted user */
+    int test_version = argc >= 2 && strcmp(argv[1], "test") == 0 && has_arg(argc, argv, "--version");
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || test_version)) {
         printf("sonde %s\n", SONDE_VERSION);
         return 0;
     }

@@ -217,6 +217,12 @@ describe("busted projects run unchanged under sonde test", function()
     assert.are.equal("sonde test: .busted: task 'nightly' not found, or not a table\n", err)
   end)
 
+  it("answers busted's --version", function()
+    local code, out = support.sonde("test", "--version")
+    assert.are.equal(0, code)
+    assert.matches("^sonde %S+", out)
+  end)
+
   it("says which accepted busted flags it ignores", function()
     local dir = write_project({ ["spec/a_spec.lua"] = "it('a', function() end)" })
     local code, _, err = support.sonde("test", "--lua=luajit", "--coverage", { cwd = dir })

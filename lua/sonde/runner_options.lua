@@ -53,6 +53,7 @@ local OPTIONS = {
   { "-v", "--verbose", key = "verbose", kind = "flag", negatable = true, help = "one line per test" },
   { "--pass-with-no-tests", key = "pass_with_no_tests", kind = "flag", help = "a run that finds no test exits 0, not 5" },
   { "--worker", key = "worker", kind = "flag", hidden = true }, -- internal: a --jobs worker
+  { "--version", key = "version", kind = "flag", help = "print sonde's version (as sonde --version) and run nothing" },
 
   -- busted's flags, with busted's meaning
   { "-C", "--directory", key = "directory", kind = "string", arg = "DIR", busted = true,
