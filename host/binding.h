@@ -29,6 +29,17 @@ static inline void sonde_binding_class(lua_State *L, const char *mt, const luaL_
     lua_pop(L, 1);
 }
 
+/* Anchors in the registry, under `key`, a userdata whose __gc is `gc`: a
+ * module's way to run `gc` when the state closes. */
+static inline void sonde_binding_on_close(lua_State *L, const char *key, lua_CFunction gc) {
+    lua_newuserdata(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
 /* Pushes a new box of metatable `mt` holding NULL; the caller stores the
  * pointer once the object exists, so a raise before that leaks nothing. */
 static inline void **sonde_box_new(lua_State *L, const char *mt) {

@@ -119,11 +119,7 @@ int luaopen_sonde_c_capture(lua_State *L) {
     };
     lua_newtable(L);
     luaL_register(L, NULL, funcs);
-    lua_newuserdata(L, 1); /* its __gc forgets the reporters' stream */
-    lua_newtable(L);
-    lua_pushcfunction(L, lc_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, "sonde.capture.sentinel");
+    sonde_binding_on_close(L, "sonde.capture.sentinel",
+                           lc_gc); /* forgets the reporters' stream when the state closes */
     return 1;
 }

@@ -210,11 +210,6 @@ int luaopen_sonde_c_watchdog(lua_State *L) {
     }
     lua_newtable(L);
     luaL_register(L, NULL, funcs);
-    lua_newuserdata(L, 1); /* its __gc stops the thread when the state closes */
-    lua_newtable(L);
-    lua_pushcfunction(L, wd_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_setfield(L, LUA_REGISTRYINDEX, "sonde.watchdog.sentinel");
+    sonde_binding_on_close(L, "sonde.watchdog.sentinel", wd_gc); /* stops the thread when the state closes */
     return 1;
 }
