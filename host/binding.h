@@ -95,5 +95,6 @@ int luaopen_sonde_c_repl(lua_State *L);
 int luaopen_sonde_c_debug(lua_State *L);
 int luaopen_sonde_c_journal(lua_State *L);
 int luaopen_sonde_c_capture(lua_State *L);
+int luaopen_sonde_c_redis(lua_State *L);
 
 #endif
