@@ -12,12 +12,15 @@ local json = require("sonde.json")
 local http = require("sonde.http")
 local server = require("sonde.server")
 local trace = require("sonde.trace")
+local livecheck_bus = require("sonde.livecheck_bus")
+local livecheck_state = require("sonde.livecheck_state")
 
 local M = {}
 
 M.State = { INIT = "INIT", PASS = "PASS", FAIL = "FAIL", ERROR = "ERROR", TIMEOUT = "TIMEOUT", STALL = "STALL",
   SKIP = "SKIP" }
 local OK_STATES = { INIT = true, PASS = true, SKIP = true }
+M.OK_STATES = OK_STATES
 
 -- ------------------------------------------------------------ helpers
 
@@ -36,11 +39,6 @@ local function median(xs)
   local n = #s
   if n % 2 == 1 then return s[(n + 1) / 2] end
   return (s[n / 2] + s[n / 2 + 1]) / 2
-end
-
-local function push_history(list, value, max)
-  list[#list + 1] = value
-  if #list > max then table.remove(list, 1) end
 end
 
 local function check_fields(what, given, allowed, level)
@@ -203,9 +201,8 @@ Case.__index = Case
 Case.__tostring = function(c) return "<livecheck case " .. c.name .. ">" end
 
 local function new_case(app, opts)
-  local c = setmetatable({ app = app, status = M.State.INIT, consecutive_failures = 0, total_failures = 0,
-    total_by_state = {}, runtime_history = {}, latency_history = {}, frequency_history = {}, signals = {},
-    in_flight = {}, slot_queue = { first = 1, last = 0 } }, Case)
+  local c = setmetatable(livecheck_state.fresh(), Case)
+  c.app, c.signals, c.in_flight, c.slot_queue = app, {}, {}, { first = 1, last = 0 }
   for k, v in pairs(CASE_DEFAULTS) do c[k] = v end
   for k, v in pairs(opts) do
     if k ~= "signals" then c[k] = v end
@@ -230,34 +227,31 @@ local function check_case(app, opts)
 end
 
 function Case:seconds_since_last_fail()
-  return self.last_fail and (task.now() - self.last_fail) or nil
+  return self.last_fail and (task.time() - self.last_fail) or nil
+end
+
+-- Runs a transition of the case's state (sonde.livecheck_state) where the
+-- state lives, through the app's bus, and sends the suite report it asks
+-- for. p.now and p.delay are filled in.
+function Case:transition(op, p)
+  p.now, p.delay = task.time(), self.state_transition_delay
+  local bus = self.app.bus
+  local report
+  if bus.transition then report = bus:transition(self, op, p) else report = livecheck_state.apply(self, op, p) end
+  if report then
+    self.app:post_report { case_name = self.name, state = report.state, test = json.null, runtime = json.null,
+      signal_latency = {}, error = report.error, traceback = json.null, suite = true }
+  end
 end
 
 -- Tries to go back to PASS: only once state_transition_delay has passed
 -- since the last failure (faust's _maybe_recover_from_failed_state).
-function Case:maybe_recover()
-  if self.status == M.State.PASS then return end
-  local since = self:seconds_since_last_fail()
-  if since == nil or since > self.state_transition_delay then
-    self.status = M.State.PASS
-    self.consecutive_failures = 0
-    self.total_by_state.PASS = (self.total_by_state.PASS or 0) + 1
-  end
-end
+function Case:maybe_recover() self:transition("recover", {}) end
 
 -- A suite-level failure: reports are held off for state_transition_delay
 -- after the last failure; each new failure postpones reports and recovery.
 function Case:on_suite_fail(message, new_state)
-  new_state = new_state or M.State.FAIL
-  local since = self:seconds_since_last_fail()
-  local report = OK_STATES[self.status] or since == nil or since > self.state_transition_delay
-  self.status = new_state
-  self.last_fail = task.now()
-  self.last_failure = { error = message, at = task.time(), state = new_state }
-  if report then
-    self.app:post_report { case_name = self.name, state = new_state, test = json.null, runtime = json.null,
-      signal_latency = {}, error = message, traceback = json.null, suite = true }
-  end
+  self:transition("suite_fail", { message = message, state = new_state or M.State.FAIL })
 end
 
 local function execution_view(x)
@@ -266,32 +260,18 @@ local function execution_view(x)
 end
 
 function Case:record_failure(state, message)
-  self.status = state
-  self.consecutive_failures = self.consecutive_failures + 1
-  self.total_failures = self.total_failures + 1
-  self.total_by_state[state] = (self.total_by_state[state] or 0) + 1
-  self.last_failure = { error = message, at = task.time(), state = state }
-  if self.consecutive_failures >= self.max_consecutive_failures then
-    self:on_suite_fail(string.format("Failed after %d (max=%d)", self.consecutive_failures,
-      self.max_consecutive_failures), M.State.FAIL)
-  end
+  self:transition("failed", { state = state, message = message, max_failures = self.max_consecutive_failures })
 end
 
 -- Runs one execution to its report (faust's TestRunner.execute).
 function Case:execute(x)
   local now = task.now()
-  self.last_test_received = now
   local skip = not self.active and "case inactive" or (task.time() >= x.expires and "expired") or nil
   if skip then
-    self.total_by_state.SKIP = (self.total_by_state.SKIP or 0) + 1
+    self:transition("skipped", {})
     return { case_name = self.name, state = M.State.SKIP, test = execution_view(x), error = "skipped: " .. skip }
   end
-  if self.last_started then
-    local gap = now - self.last_started
-    push_history(self.frequency_history, gap, self.max_history)
-    if self.frequency then push_history(self.latency_history, gap - self.frequency, self.max_history) end
-  end
-  self.last_started = now
+  self:transition("started", { frequency = self.frequency, max_history = self.max_history })
   x.started, x.signal_latency = now, {}
   local tb
   contexts[task.current()] = x -- this task works for x until it ends
@@ -301,9 +281,7 @@ function Case:execute(x)
   end, self, unpack(x.args))
   local runtime = task.now() - now
   if ok then
-    push_history(self.runtime_history, runtime, self.max_history)
-    self:maybe_recover()
-    self.total_by_state.PASS = (self.total_by_state.PASS or 0) + 1
+    self:transition("passed", { runtime = runtime, max_history = self.max_history })
     return self.app:post_report { case_name = self.name, state = M.State.PASS, test = execution_view(x),
       runtime = runtime, signal_latency = x.signal_latency, error = json.null, traceback = json.null }
   end
@@ -389,16 +367,9 @@ function Case:start_timers()
   local app = self.app
   app:spawn(function()
     task.sleep(self.warn_stalled_after)
-    self.last_test_received = nil
-    local since = task.now()
+    local since = task.time() -- tests received before the checks begin do not count, as in faust
     while true do
-      local last = self.last_test_received or since
-      if task.now() - last >= self.warn_stalled_after then
-        self:on_suite_fail(string.format("Test stalled! Last received %gs ago (warn_stalled_after=%g).",
-          task.now() - last, self.warn_stalled_after), M.State.STALL)
-      else
-        self:maybe_recover()
-      end
+      self:transition("stall_check", { since = since, warn = self.warn_stalled_after })
       task.sleep(self.warn_stalled_after)
     end
   end)
