@@ -61,32 +61,33 @@ function M.run_file(path, args)
   return lost and 1 or 0
 end
 
--- Runs a LiveCheck app until SIGINT/SIGTERM, then drains and reports.
-local function live_main(chunk, path, args)
-  local app = chunk(unpack(args))
-  if type(app) == "function" then app = app() end
-  local livecheck = require("sonde.livecheck")
-  if getmetatable(app) ~= livecheck.App then
-    error(path .. ": expected the file to return a livecheck app (return livecheck.app{...} with its cases)", 0)
-  end
-  app:start()
-  io.stderr:write("sonde live: ", app.id, " serving ", app.url, " (Ctrl-C stops)\n")
-  local forever = task.event()
-  pcall(forever.wait, forever) -- until the interrupt cancels this wait
-  io.stderr:write("sonde live: stopping: draining executions and flushing reports\n")
-  app:stop(30)
-  return app:failing()
-end
-
--- run_live(path, args): `sonde live app.lua`; exit 1 when a case is failing
--- at exit, 0 otherwise.
+-- run_live(path, args): `sonde live app.lua [--bus URL]` or `sonde live
+-- --reports URL --app ID` (sonde.livecheck_cli); exit 1 when a case is
+-- failing at exit, 0 otherwise, 2 for a usage or load error.
 function M.run_live(path, args)
-  local chunk = load_script(path, args)
-  if not chunk then return 2 end
-  local t = task.run(live_main, chunk, path, args)
+  local cli = require("sonde.livecheck_cli")
+  table.insert(args, 1, path)
+  local ok, opts = pcall(cli.app_options, args)
+  if not ok then
+    io.stderr:write(tostring(opts), "\n")
+    return 2
+  end
+  local t
+  if opts.reports then
+    t = task.run(cli.run_reports, opts, args)
+  else
+    path = table.remove(args, 1)
+    if path == nil then
+      io.stderr:write("sonde live: expected the APP.lua that returns a livecheck app\n")
+      return 2
+    end
+    local chunk = load_script(path, args)
+    if not chunk then return 2 end
+    t = task.run(cli.run_app, chunk, path, args, opts)
+  end
   teardown_sessions()
   if t.err ~= nil then
-    io.stderr:write("sonde live: ", redact.text(trace.format(t.err, t.traceback)), "\n")
+    io.stderr:write("sonde live: ", (redact.text(trace.format(t.err, t.traceback)):gsub("^sonde live: ", "")), "\n")
     return 2
   end
   local failing = t.results[1]

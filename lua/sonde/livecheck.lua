@@ -400,7 +400,7 @@ end
 
 -- ------------------------------------------------------------ the app
 
-local APP_OPTIONS = { id = "string", port = "number", host = "string", report = "any", log = "any", bus = "table" }
+local APP_OPTIONS = { id = "string", port = "number", host = "string", report = "any", log = "any", bus = "any" }
 
 local App = {}
 App.__index = App
@@ -417,9 +417,36 @@ function M.app(opts)
   end
   local app = setmetatable({ id = opts.id or "livecheck", port = opts.port or 9999, host = opts.host or "127.0.0.1",
     report = opts.report, log_sink = opts.log, cases = {}, case_order = {}, resolved = {}, reports = 0,
-    scope = nil, tasks = {}, bus = opts.bus or require("sonde.livecheck_bus").in_process() }, App)
-  app.bus:subscribe(function(ev) app:resolve_signal(ev.case, ev.signal, ev.key, ev.value) end)
+    recent = {}, scope = nil, tasks = {} }, App)
+  app:use_bus(opts.bus, 2)
   return app
+end
+
+-- use_bus(spec): what signals, case state and reports travel on: nil for
+-- this process alone, a redis:// URL (or {url=, maxlen=, timeout=}) for
+-- Redis Streams, or an object with the interface of sonde.livecheck_bus.
+-- Chosen before start().
+function App:use_bus(spec, level)
+  level = (level or 1) + 1
+  if self.server then error("livecheck: app " .. self.id .. ": choose the bus before start()", level) end
+  self.bus = livecheck_bus.from(spec, self, level)
+  self.bus:subscribe(function(ev) self:deliver_signal(ev) end)
+end
+
+-- A signal from the bus: one for a case or signal this app does not have
+-- (another app's, or an older version's) is logged once and dropped.
+function App:deliver_signal(ev)
+  local c = self.cases[ev.case]
+  if not c or not c.signals[ev.signal] then
+    self.unknown_signals = self.unknown_signals or {}
+    local what = tostring(ev.case) .. "." .. tostring(ev.signal)
+    if not self.unknown_signals[what] then
+      self.unknown_signals[what] = true
+      self:log("signal " .. what .. " dropped: this app has no such " .. (c and "signal" or "case"))
+    end
+    return
+  end
+  self:resolve_signal(ev.case, ev.signal, ev.key, ev.value, ev.at)
 end
 
 function App:case(opts)
@@ -446,12 +473,12 @@ end
 -- Signals are kept per (case, signal, key) until their test expires. Each
 -- case also queues its slots in the order they were made, which is the
 -- order they expire in, so pruning looks only at those that have.
-function App:signal_slot(case_name, signal_name, key)
+function App:signal_slot(case_name, signal_name, key, at)
   local id = case_name .. "\0" .. signal_name .. "\0" .. tostring(key)
   local slot = self.resolved[id]
   if not slot then
     local c = self.cases[case_name]
-    slot = { id = id, event = task.event(), expires = task.time() + c.test_expires }
+    slot = { id = id, event = task.event(), expires = (at or task.time()) + c.test_expires }
     self.resolved[id] = slot
     local q = c.slot_queue
     q.last = q.last + 1
@@ -460,8 +487,11 @@ function App:signal_slot(case_name, signal_name, key)
   return slot
 end
 
-function App:resolve_signal(case_name, signal_name, key, value)
-  local slot = self:signal_slot(case_name, signal_name, key)
+-- resolve_signal(case, signal, key, value[, at]): `at` is when it was sent
+-- (epoch seconds), when the bus knows; its test expires from then.
+function App:resolve_signal(case_name, signal_name, key, value, at)
+  if at and at + self.cases[case_name].test_expires <= task.time() then return end -- its test has expired
+  local slot = self:signal_slot(case_name, signal_name, key, at)
   slot.value, slot.resolved, slot.at = value, true, task.now()
   slot.event:set()
   self:prune_signals()
@@ -505,6 +535,12 @@ end
 function App:post_report(report)
   self.reports = self.reports + 1
   self.last_report = report
+  self.recent[#self.recent + 1] = report
+  if #self.recent > 100 then table.remove(self.recent, 1) end
+  if self.bus.report then
+    local sent, err = pcall(self.bus.report, self.bus, report)
+    if not sent then self:log("report not kept on the bus: " .. task.describe(err)) end
+  end
   local sink = self.report
   if sink == nil or sink == false then return report end
   local ok, err = pcall(function()
@@ -539,14 +575,33 @@ function App:handle_signal(req)
   if not c.signals[body.signal] then
     return bad(404, "case '" .. c.name .. "' has no signal '" .. tostring(body.signal) .. "'")
   end
-  self.bus:publish { case = c.name, signal = body.signal, key = body.key, value = body.value }
+  local sent, err = pcall(self.bus.publish, self.bus,
+    { case = c.name, signal = body.signal, key = body.key, value = body.value })
+  if not sent then return bad(503, task.describe(err)) end
   return { status = 202, json = { ok = true } }
 end
 
+-- status() -> per-case state, counters and medians; with a shared bus,
+-- the whole deployment's (in_flight and signals_kept are this process's).
 function App:status()
+  local shared = self.bus.refresh and self.bus:refresh(self)
   local cases = {}
   for _, name in ipairs(self.case_order) do cases[name] = self.cases[name]:status_view() end
-  return { id = self.id, cases = cases, reports = self.reports, signals_kept = self:signal_count() }
+  return { id = self.id, cases = cases, reports = shared and shared.reports or self.reports,
+    signals_kept = self:signal_count(), bus = self.bus.describe and self.bus:describe() or json.null }
+end
+
+-- recent_reports([n=100]) -> the last reports, oldest first: every
+-- process's when the bus keeps them.
+function App:recent_reports(n)
+  n = math.min(n or 100, 1000)
+  if self.bus.recent_reports then
+    local ok, reports = pcall(self.bus.recent_reports, self.bus, n)
+    if ok then return reports end
+  end
+  local out = {}
+  for i = math.max(1, #self.recent - n + 1), #self.recent do out[#out + 1] = self.recent[i] end
+  return out
 end
 
 local function escape_html(s)
@@ -561,8 +616,9 @@ end
 
 function App:status_html()
   local rows = {}
+  local status = self:status()
   for _, name in ipairs(self.case_order) do
-    local s = self.cases[name]:status_view()
+    local s = status.cases[name]
     local failure = s.last_failure ~= json.null and s.last_failure.error or ""
     rows[#rows + 1] = string.format(
       "<tr class=%q><td>%s</td><td class=state>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
@@ -583,7 +639,7 @@ tr.stall .state{color:#9a6700;font-weight:bold}
 <th>runtime median (s)</th><th>latency median (s)</th><th>interval median (s)</th><th>last failure</th></tr>
 %s
 </table></body></html>
-]]):format(escape_html(self.id), escape_html(self.id), self.reports, self:signal_count(), table.concat(rows, "\n"))
+]]):format(escape_html(self.id), escape_html(self.id), status.reports, status.signals_kept, table.concat(rows, "\n"))
 end
 
 -- start(): serves POST /signal, GET /status and GET / (app.url), and starts
@@ -591,9 +647,13 @@ end
 function App:start()
   if self.server then error("livecheck: app " .. self.id .. " already started", 2) end
   self.scope = task.current_scope()
+  if self.bus.start then self.bus:start(self) end
   self.server = server.serve({ host = self.host, port = self.port }, function(s)
     s:post("/signal", function(req) return self:handle_signal(req) end)
     s:get("/status", function() return { json = self:status() } end)
+    s:get("/reports", function(req)
+      return { json = json.array(self:recent_reports(tonumber(req.query and req.query.count))) }
+    end)
     s:get("/", function()
       return { body = self:status_html(), headers = { ["Content-Type"] = "text/html; charset=utf-8" } }
     end)
@@ -616,6 +676,7 @@ function App:stop(grace)
   self.tasks = {}
   if self.server then self.server:close(1) end
   self.server = nil
+  if self.bus.stop then self.bus:stop() end
 end
 
 -- failing() -> names of the cases whose state is not OK

@@ -45,7 +45,7 @@ RedisError.__tostring = function(e) return e.message end
 local function redis_error(kind, what, detail, fields)
   local e = fields or {}
   local place = user_place()
-  e.kind, e.command = kind, what
+  e.kind, e.command, e.detail = kind, what, detail
   e.message = (place and place .. ": " or "") .. what .. ": " .. detail
   return setmetatable(e, RedisError)
 end
@@ -101,6 +101,11 @@ function M.parse_url(url)
     o.db = tonumber(db)
   end
   return o
+end
+
+-- redact(url) -> the URL with its password masked, for messages and logs
+function M.redact(url)
+  return (tostring(url):gsub("^(%a[%w+.-]*://[^/@]-):[^/@]*@", "%1:***@"))
 end
 
 -- --------------------------------------------------- one connection
@@ -200,6 +205,8 @@ local function open_conn(client, limit)
     c:close()
     return nil, err
   end
+  -- PING last: a server still loading its dataset after a restart answers
+  -- LOADING, and the connection is tried again later, as one that failed
   local setup, names = {}, {}
   if o.password then
     setup[#setup + 1] = o.username and { "AUTH", o.username, o.password } or { "AUTH", o.password }
@@ -209,15 +216,17 @@ local function open_conn(client, limit)
     setup[#setup + 1] = { "SELECT", o.db }
     names[#names + 1] = "SELECT " .. o.db
   end
-  if #setup > 0 then
-    local timeouts = {}
-    for i = 1, #setup do timeouts[i] = o.timeout end
-    local results = c:exchange(setup, timeouts, true)
-    for i, r in ipairs(results) do
-      if r[1] == nil then
-        c:close()
-        return nil, names[i] .. " failed: " .. tostring(r[2])
-      end
+  setup[#setup + 1], names[#names + 1] = { "PING" }, "PING"
+  local timeouts = {}
+  for i = 1, #setup do timeouts[i] = o.timeout end
+  local results = c:exchange(setup, timeouts, true)
+  for i, r in ipairs(results) do
+    if r[1] == nil then
+      c:close()
+      local why = tostring(r[2])
+      if why:find("^LOADING") then return nil, why end
+      if why:find("^NOAUTH") then return nil, "the server wants a password (redis://:PASSWORD@host): " .. why end
+      return nil, names[i] .. " failed: " .. why
     end
   end
   return c
