@@ -164,6 +164,48 @@ describe("livecheck on a Redis bus across three processes", function()
   end)
 end)
 
+describe("sonde live --reports", function()
+  it("follows every process's reports as JSON lines and serves them with the deployment's status", function()
+    if missing then pending(missing) end
+    local srv = redis_server.start()
+    finally(function() srv:stop() end)
+    local id = new_app_id()
+    local procs = {}
+    finally(function() stop_all(procs) end)
+    procs[1] = start_process(srv.url, id)
+    local a = procs[1]
+    http.post(a.control .. "/trigger", { json = { id = "v1", side = "buy", fail = true } })
+    local viewer = process.spawn { support.bin, "live", "--reports", srv.url, "--app", id }
+    procs[2] = { p = viewer }
+    local url = support.await_output(viewer, "stderr", "serving (http://[%d%.:]+)")
+    local line = support.await_output(viewer, "stdout", "([^\n]*\n)")
+    local report = json.decode(line)
+    assert.are.equal("v1", report.test.id)
+    assert.are.equal("ERROR", report.state)
+    local st = http.get(url .. "/status"):json()
+    assert.are.equal(id, st.id)
+    assert.are.equal("ERROR", st.cases.order.state)
+    assert.are.equal(1, st.cases.order.consecutive_failures)
+    assert.are.equal(1, st.reports)
+    local served = http.get(url .. "/reports"):json()
+    assert.are.equal("v1", served[1].test.id)
+    viewer:kill("INT")
+    assert.are.equal(0, viewer:wait(30))
+  end)
+
+  it("without --app, or with an app file too, is one line and exit 2", function()
+    local code, _, err = support.sonde("live", "--reports", "redis://127.0.0.1:1/0")
+    assert.are.equal(2, code)
+    assert.are.equal("sonde live: --reports needs --app ID, the id of the livecheck app\n", err)
+    code, _, err = support.sonde("live", "--reports", "redis://127.0.0.1:1/0", "--app", "x", "app.lua")
+    assert.are.equal(2, code)
+    assert.are.equal("sonde live: --reports takes no app file or other argument, got 'app.lua'\n", err)
+    code, _, err = support.sonde("live", "--reports", "nope://h", "--app", "x")
+    assert.are.equal(2, code)
+    assert.matches("^sonde live: %-%-reports: unsupported scheme 'nope://'", err)
+  end)
+end)
+
 describe("livecheck on a Redis bus when Redis restarts", function()
   it("processes reconnect and read on from their last id: nothing lost, nothing twice", function()
     if missing then pending(missing) end
