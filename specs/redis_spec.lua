@@ -254,6 +254,31 @@ describe("sonde.redis", function()
   end)
 end)
 
+describe("sonde.redis clients a test leaves open", function()
+  local srv, left, kept
+  setup(function()
+    if missing then return end
+    srv = redis_server.start()
+    kept = redis.connect(srv.url)
+  end)
+  teardown(function()
+    if srv then srv:stop() end
+  end)
+
+  it("are closed when the test ends (1: connects)", function()
+    if missing then pending(missing) end
+    left = redis.connect(srv.url)
+    assert.are.equal("PONG", left:ping())
+  end)
+
+  it("are closed when the test ends (2: the next test finds it closed; setup's lives on)", function()
+    if missing then pending(missing) end
+    assert.matches("redis PING: the client was closed at the end of the test that connected it$",
+      raised(function() left:ping() end))
+    assert.are.equal("PONG", kept:ping())
+  end)
+end)
+
 describe("sonde.redis when the server goes away", function()
   it("reconnects with backoff: a command waits for the server to come back", function()
     if missing then pending(missing) end

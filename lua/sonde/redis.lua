@@ -306,6 +306,11 @@ end
 local Client = {}
 M.Client = Client
 
+-- The clients not closed yet, each with the scope that made it: under the
+-- spec runner a test's clients are closed when it ends (its setup's when
+-- its block does), as its servers are.
+local open_clients = setmetatable({}, { __mode = "k" })
+
 local CONNECT_OPTIONS = { url = "string", host = "string", port = "port", db = "count", password = "string",
   username = "string", connect_timeout = "seconds", timeout = "seconds", backoff = "table" }
 
@@ -349,12 +354,14 @@ end
 function M.connect(arg)
   local o = check_connect(arg)
   local client = setmetatable({ opts = o, pool = {}, scripts = {}, subscriber = false, closed = false,
-    closed_at = false,
+    closed_at = false, scope = false,
     address = (o.host:find(":", 1, true) and "[" .. o.host .. "]" or o.host) .. ":" .. o.port }, Client)
   client.main = new_slot(client)
   local conn, err = open_conn(client)
   if not conn then error(client:connect_error("redis.connect", err, true), 2) end
   client.main.conn = conn
+  client.scope = task.current_scope()
+  open_clients[client] = true
   return client
 end
 
@@ -498,6 +505,7 @@ end
 -- close(): closes every connection; a command after it raises one line.
 function Client:close()
   if self.closed then return end
+  open_clients[self] = nil
   self.closed = true
   self.closed_at = user_place() or false
   self.main:close()
@@ -774,5 +782,24 @@ Client.__index = function(self, key)
   end
 end
 Client.__tostring = function(c) return "<redis client " .. c.address .. "/" .. c.opts.db .. ">" end
+
+local function close_left(owned, owner, when)
+  for c in pairs(open_clients) do
+    if owned(c, owner) then
+      c:close()
+      c.closed_at = when
+    end
+  end
+end
+
+function M._test_end(_, scope)
+  close_left(function(c) return c.scope == scope end, scope, "the end of the test that connected it")
+end
+
+function M._block_end(block)
+  close_left(function(c) return c.scope.block == block end, block, "the end of the block whose setup connected it")
+end
+
+require("sonde.test_hooks").add(M)
 
 return M
