@@ -290,7 +290,7 @@ describe("livecheck on a Redis bus: bad input", function()
     local code, _, err = support.sonde("live", support.fixture("livecheck/bus_app.lua"), "--bus",
       "redis://:wrong@127.0.0.1:" .. srv.port .. "/0")
     assert.are.equal(2, code)
-    assert.matches("^sonde live: livecheck: bus redis://:%*%*%*@127%.0%.0%.1:%d+/0: cannot connect to " ..
+    assert.matches("^sonde live: livecheck: bus redis://:%[redacted%]@127%.0%.0%.1:%d+/0: cannot connect to " ..
       "127%.0%.0%.1:%d+: AUTH failed: WRONGPASS[^\n]*\n$", without_control(err))
     assert.is_nil(err:find("wrong", 1, true), "the password is not shown")
   end)

@@ -103,9 +103,11 @@ function M.parse_url(url)
   return o
 end
 
--- redact(url) -> the URL with its password masked, for messages and logs
+-- redact(url) -> the URL with its password masked as sonde.redact masks
+-- secrets, for messages and logs
 function M.redact(url)
-  return (tostring(url):gsub("^(%a[%w+.-]*://[^/@]-):[^/@]*@", "%1:***@"))
+  local mark = require("sonde.redact").MARK
+  return (tostring(url):gsub("^(%a[%w+.-]*://[^/@]-):[^/@]*@", function(user) return user .. ":" .. mark .. "@" end))
 end
 
 -- --------------------------------------------------- one connection
