@@ -269,11 +269,13 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         finish_close(c);
         return;
     }
+    /* hiredis connects to one address: an IPv4 one when the name has any
+     * ("localhost" lists ::1 first, where a server bound to 127.0.0.1 is not) */
     char ip[64] = "";
-    if (status == 0 && res->ai_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof ip);
-    else if (status == 0 && res->ai_family == AF_INET6)
-        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof ip);
+    for (struct addrinfo *a = status == 0 ? res : NULL; a && !ip[0]; a = a->ai_next)
+        if (a->ai_family == AF_INET) uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
+    for (struct addrinfo *a = status == 0 ? res : NULL; a && !ip[0]; a = a->ai_next)
+        if (a->ai_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
     uv_freeaddrinfo(res);
     if (c->state != SONDE_REDIS_CONNECTING) return; /* timed out meanwhile */
     if (!ip[0]) {

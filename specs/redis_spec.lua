@@ -236,6 +236,16 @@ describe("sonde.redis", function()
       raised(function() redis.connect("redis://127.0.0.1:" .. guarded.port .. "/0") end))
   end)
 
+  it("a host name is resolved without blocking the loop", function()
+    local r = client { url = "redis://localhost:" .. srv.port .. "/0" }
+    assert.are.equal("PONG", r:ping())
+    -- (a resolver that does not answer is cut short by the connect timeout)
+    local msg, err = raised(function() redis.connect { url = "redis://no-such-host.invalid:6379/0", connect_timeout = 2 } end)
+    assert.matches("^specs/redis_spec%.lua:%d+: redis%.connect: cannot connect to no%-such%-host%.invalid:6379: ", msg)
+    assert.is_truthy(msg:find("cannot resolve the host: ", 1, true) or msg:find("timeout: no connection", 1, true), msg)
+    assert.are.equal("connect", err.kind)
+  end)
+
   it("an unreachable server is one line naming the address", function()
     if missing then pending(missing) end
     local port = require("sonde.fixture").unused_port()
