@@ -143,9 +143,10 @@ function Conn:exchange(commands, timeouts, holds)
       if batch.left == 0 then task.wake(me) end
     end)
     local req, err = self.handle:send(args, r.token, timeouts[i], holds)
-    if not req then
+    if not req then -- down in C already, though its event is still queued for Lua
+      self.down = true
       task.drop_token(r.token)
-      r.done, r.failed = true, { nil, err, "closed" }
+      r.done, r.failed = true, { nil, err, "closed", unsent = true }
       batch.left = batch.left - 1
     end
     r.req = req
@@ -438,8 +439,12 @@ function Client:run(args, holds)
   local deadline = task.now() + self.opts.timeout
   local slot = self.main
   if block then slot = table.remove(self.pool) or new_slot(self) end
-  local conn = slot:get(what, deadline)
-  local ok, results = pcall(conn.exchange, conn, { args }, { timeout_of(self, block) }, holds ~= false)
+  local ok, results
+  for _ = 1, 2 do
+    local conn = slot:get(what, deadline)
+    ok, results = pcall(conn.exchange, conn, { args }, { timeout_of(self, block) }, holds ~= false)
+    if not (ok and results[1].unsent) then break end -- one that was never sent is sent again, reconnected
+  end
   if block then
     if ok and not self.closed then self.pool[#self.pool + 1] = slot else slot:close() end
   end
@@ -557,7 +562,7 @@ local function resubscribe(conn, sub)
     for name, fns in pairs(names) do
       if #fns > 0 then args[#args + 1] = name end
     end
-    if #args > 1 then assert(conn.handle:subscribe(args)) end
+    if #args > 1 then conn.handle:subscribe(args) end -- when it is down, its event follows: subscribed again then
   end
   send("SUBSCRIBE", sub.channels)
   send("PSUBSCRIBE", sub.patterns)
@@ -598,7 +603,9 @@ local function subscribe(client, kind, name, fn, level)
     local key = kind:lower() .. "\0" .. name
     local ev = task.event()
     sub.confirmed[key] = ev
-    assert(conn.handle:subscribe({ kind, name }))
+    local sent, why = conn.handle:subscribe({ kind, name })
+    if not sent then error(redis_error("closed", "redis " .. kind, "connection to " .. client.address .. " lost (" ..
+      tostring(why) .. "); it is subscribed again once reconnected"), 0) end
     local ok, e = pcall(ev.wait, ev, client.opts.timeout)
     sub.confirmed[key] = nil
     if not ok then error(task.is_timeout(e) and redis_error("timeout", "redis " .. kind, "not confirmed") or e, 0) end
