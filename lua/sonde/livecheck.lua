@@ -5,8 +5,11 @@
 -- signals the system under test sends back (over HTTP to the app's server,
 -- or in-process), and every execution ends in a report. Tests go through an
 -- in-process queue, signals arrive at POST /signal, and reports go to a
--- JSON-lines file, a URL or a function. Every timer uses the scheduler's
--- clock, so hours of behaviour run in milliseconds under clock.virtual.
+-- JSON-lines file, a URL or a function. Signals, case state and reports
+-- travel on the app's bus (sonde.livecheck_bus): this process alone by
+-- default, or Redis Streams shared by N processes (sonde.livecheck_redis).
+-- Every timer uses the scheduler's clock, so hours of behaviour run in
+-- milliseconds under clock.virtual.
 local task = require("sonde.task")
 local json = require("sonde.json")
 local http = require("sonde.http")
@@ -20,7 +23,6 @@ local M = {}
 M.State = { INIT = "INIT", PASS = "PASS", FAIL = "FAIL", ERROR = "ERROR", TIMEOUT = "TIMEOUT", STALL = "STALL",
   SKIP = "SKIP" }
 local OK_STATES = { INIT = true, PASS = true, SKIP = true }
-M.OK_STATES = OK_STATES
 
 -- ------------------------------------------------------------ helpers
 
