@@ -60,4 +60,27 @@ function M.json_server(db)
   return srv, dir
 end
 
+-- redis_missing() -> why redis-server cannot run here, or nil.
+function M.redis_missing()
+  local ok, code = pcall(process.run, { "redis-server", "--version", timeout = 10 })
+  if ok and code == 0 then return nil end
+  return "redis-server is not installed (sh scripts/install-deps installs it)"
+end
+
+-- redis() -> {url=, port=}: a redis-server of this run on an unused
+-- loopback port, keeping nothing on disk; stopped when the run ends.
+function M.redis()
+  return fixture.session("examples: redis", function()
+    local port = fixture.unused_port()
+    local p = process.spawn { "redis-server", "--port", tostring(port), "--bind", "127.0.0.1", "--save", "",
+      "--appendonly", "no" }
+    local task = require("sonde.task")
+    while not p:stdout():find("Ready to accept connections", 1, true) do
+      if not p:running() then error("redis-server exited: " .. p:stdout() .. p:stderr(), 0) end
+      task.sleep(0.01)
+    end
+    return { url = "redis://127.0.0.1:" .. port .. "/0", port = port }, function() p:stop(5) end
+  end)
+end
+
 return M

@@ -31,7 +31,7 @@ end
 
 
 describe("the API scenario examples", function()
-  for _, file in ipairs({ "examples/httpbin_spec.lua", "examples/crud_spec.lua" }) do
+  for _, file in ipairs({ "examples/httpbin_spec.lua", "examples/crud_spec.lua", "examples/redis_spec.lua" }) do
     it(file .. " passes every test it lists, against the server it starts", function()
       local n = #listed(file)
       assert.is_true(n > 0, file .. " lists no tests")
