@@ -274,7 +274,7 @@ describe("livecheck on a Redis bus: bad input", function()
     local code, _, err = support.sonde("live", support.fixture("livecheck/bus_app.lua"), "--bus", "redis//nope")
     assert.are.equal(2, code)
     assert.are.equal("sonde live: --bus: malformed URL 'redis//nope': expected " ..
-      "redis://[[user]:password@]host[:port][/db]\n", err)
+      "redis://[[user]:password@]host[:port][/db][?timeout=S&connect_timeout=S]\n", err)
     local ok, msg = pcall(function() livecheck.app { id = "x", bus = "redis://h:port/0" } end)
     assert.is_false(ok)
     assert.matches("^specs/livecheck_redis_spec%.lua:%d+: livecheck%.app: bus: malformed URL 'redis://h:port/0': " ..

@@ -23,6 +23,8 @@ describe("redis URLs", function()
     assert.are.same({ host = "h", password = "p@ss", port = 1 }, redis.parse_url("redis://:p%40ss@h:1/"))
     assert.are.same({ host = "h", username = "u", password = "pw" }, redis.parse_url("redis://u:pw@h"))
     assert.are.same({ host = "::1", port = 7 }, redis.parse_url("redis://[::1]:7"))
+    assert.are.same({ host = "h", db = 3, timeout = 60, connect_timeout = 0.5 },
+      redis.parse_url("redis://h/3?timeout=60&connect_timeout=0.5"))
   end)
 
   it("a malformed URL is one line at the caller's, saying what was expected", function()
@@ -35,6 +37,8 @@ describe("redis URLs", function()
       { "redis://h/zero", "the database must be a number, as /0, got '/zero'" },
       { "redis://", "no host" },
       { "redis://secret@h", "the password goes after a colon" },
+      { "redis://h/0?timout=3", "unknown parameter 'timout' %(expected timeout=, connect_timeout=%)" },
+      { "redis://h/0?timeout=soon", "timeout must be a number of seconds" },
     }
     for _, c in ipairs(cases) do
       local msg = raised(function() redis.connect(c[1]) end)

@@ -98,7 +98,7 @@ function M.new(spec, app, level)
   if not parsed then error("livecheck.app: bus: " .. why, level) end
   local prefix = "livecheck:" .. app.id
   return setmetatable({ url = opts.url, shown_url = redis.redact(opts.url), maxlen = opts.maxlen or 10000,
-    timeout = opts.timeout or 30, app = app, prefix = prefix, signals_key = prefix .. ":signals",
+    timeout = opts.timeout or parsed.timeout or 30, app = app, prefix = prefix, signals_key = prefix .. ":signals",
     reports_key = prefix .. ":reports", cases_key = prefix .. ":cases", subscribers = {}, last_id = "0",
     malformed = 0 }, Bus)
 end

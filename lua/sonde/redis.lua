@@ -65,11 +65,31 @@ local function percent_decode(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
-local URL_SHAPE = "expected redis://[[user]:password@]host[:port][/db]"
+local URL_SHAPE = "expected redis://[[user]:password@]host[:port][/db][?timeout=S&connect_timeout=S]"
+local URL_PARAMS = { timeout = true, connect_timeout = true }
 
--- parse_url(url) -> {host=, port=, db=, username=, password=} | nil, why
+-- The query of a URL: timeout= and connect_timeout=, in seconds.
+local function url_params(url, query, o)
+  for pair in query:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=(.*)$")
+    if not k or not URL_PARAMS[k] then
+      return nil, "malformed URL '" .. url .. "': unknown parameter '" .. (k or pair) .. "' (expected timeout=, " ..
+        "connect_timeout=)"
+    end
+    local n = tonumber(v)
+    if not n or n < 0 then return nil, "malformed URL '" .. url .. "': " .. k .. " must be a number of seconds" end
+    o[k] = n
+  end
+  return o
+end
+
+-- parse_url(url) -> {host=, port=, db=, username=, password=, timeout=,
+-- connect_timeout=} | nil, why
 function M.parse_url(url)
   if type(url) ~= "string" then return nil, "the URL must be a string, got " .. type(url) end
+  local query
+  url, query = url:match("^([^?]*)%??(.*)$")
+  local full = query ~= "" and (url .. "?" .. query) or url
   local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
   if not scheme then return nil, "malformed URL '" .. url .. "': " .. URL_SHAPE end
   if scheme == "rediss" then return nil, "TLS (rediss://) is not supported: '" .. url .. "'" end
@@ -100,6 +120,7 @@ function M.parse_url(url)
     if not db then return nil, "malformed URL '" .. url .. "': the database must be a number, as /0, got '" .. path .. "'" end
     o.db = tonumber(db)
   end
+  if query ~= "" then return url_params(full, query, o) end
   return o
 end
 
