@@ -144,9 +144,24 @@ static void push_timings(lua_State *L, CURL *e) {
     }
 }
 
+static double info_bytes(CURL *e, CURLINFO what) {
+    curl_off_t n = 0;
+    curl_easy_getinfo(e, what, &n);
+    return (double)n;
+}
+
+static double info_long(CURL *e, CURLINFO what) {
+    long n = 0;
+    curl_easy_getinfo(e, what, &n);
+    return (double)n;
+}
+
 /* response() -> status, raw headers, body, effective url, http version,
- *               timings {dns, connect, tls, first_byte, total, redirect},
- *               connections opened for it (0 when one was reused) */
+ *               timings {dns, connect, tls, first_byte, total, redirect}
+ *               (seconds from the start, as libcurl counts them),
+ *               connections opened for it (0 when one was reused),
+ *               bytes sent (request headers and body), bytes received
+ *               (response headers and body, as they came over the wire) */
 static int transfer_response(lua_State *L) {
     sonde_transfer *t = check_transfer(L);
     long            status = 0, version = 0;
@@ -165,7 +180,9 @@ static int transfer_response(lua_State *L) {
     long connects = 0;
     curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
     lua_pushinteger(L, connects);
-    return 7;
+    lua_pushnumber(L, info_long(t->easy, CURLINFO_REQUEST_SIZE) + info_bytes(t->easy, CURLINFO_SIZE_UPLOAD_T));
+    lua_pushnumber(L, info_long(t->easy, CURLINFO_HEADER_SIZE) + info_bytes(t->easy, CURLINFO_SIZE_DOWNLOAD_T));
+    return 9;
 }
 
 /* close(), also __gc: frees the transfer now (its easy handle goes back to

@@ -15,6 +15,7 @@ static const char usage[] =
     "       sonde live APP.lua [ARGS...] run the LiveCheck app APP.lua returns until Ctrl-C\n"
     "            [--bus redis://HOST:PORT/DB]  as one of N processes sharing a Redis bus\n"
     "       sonde live --reports URL --app ID [--port N]  follow every process's reports\n"
+    "       sonde load SCRIPT [OPTIONS]  run SCRIPT's scenarios as a load test (sonde load --help)\n"
     "       sonde                        the REPL on a terminal, else runs stdin\n"
     "       sonde --version | --help\n"
     "\n";
@@ -70,6 +71,7 @@ static int run_command(sonde_t *S, int argc, char **argv) {
         }
         return sonde_run_live(S, argv[2], argc - 3, argv + 3);
     }
+    if (strcmp(cmd, "load") == 0) return sonde_run_load(S, argc - 2, argv + 2);
     if (strcmp(cmd, "repl") == 0) {
         if (argc > 2) {
             fprintf(stderr, "sonde repl: takes no arguments (use :load FILE at the prompt)\n");
@@ -78,7 +80,7 @@ static int run_command(sonde_t *S, int argc, char **argv) {
         return sonde_run_repl(S);
     }
     if (ends_with(cmd, ".lua")) return sonde_run_file(S, cmd, argc - 2, argv + 2);
-    fprintf(stderr, "sonde: unknown command '%s' (expected run, test, repl, live, --help or --version)\n", cmd);
+    fprintf(stderr, "sonde: unknown command '%s' (expected run, test, repl, live, load, --help or --version)\n", cmd);
     return 2;
 }
 

@@ -186,6 +186,11 @@ int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv) {
     return call_host(S, "run_live", 2);
 }
 
+int sonde_run_load(sonde_t *S, int argc, char **argv) {
+    push_strings(S->L, (const char *const *)argv, argc);
+    return call_host(S, "run_load", 1);
+}
+
 /* ------------------------------------------------------------ life cycle */
 
 static int open_libs(lua_State *L) {

@@ -68,6 +68,11 @@ int sonde_run_lua(sonde_t *S, int argc, char **argv);
  * was failing at exit) or 2 (it could not be loaded or started). */
 int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv);
 
+/* Runs `sonde load`: argv are its arguments (a script and options, or
+ * "merge" and files). Returns k6's exit codes: 0; 99 a threshold was
+ * crossed; 107 a script error; 2 usage; 130 interrupted. */
+int sonde_run_load(sonde_t *S, int argc, char **argv);
+
 /* The host's Lua state, for programs that push their own globals. */
 lua_State *sonde_lua(sonde_t *S);
 

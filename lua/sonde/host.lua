@@ -153,6 +153,14 @@ function M.run_lua(args)
   return M.run_file(script, rest)
 end
 
+-- run_load(args): `sonde load SCRIPT ...` and `sonde load merge ...`;
+-- exit codes as k6's (sonde.load_cli).
+function M.run_load(args)
+  local code = require("sonde.load_cli").main(args)
+  teardown_sessions()
+  return code
+end
+
 -- run_specs(paths, args): the spec runner; args may also hold paths.
 function M.run_specs(paths, args)
   local code = require("sonde.runner").main(paths, args)

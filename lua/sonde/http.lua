@@ -17,7 +17,7 @@ local CLIENT_OPTIONS = { base_url = "string", timeout = "seconds", connect_timeo
   http2 = "boolean", max_body = "count", params = "table" }
 local REQUEST_OPTIONS = { params = "table", headers = "table", json = "any", body = "string", form = "table",
   timeout = "seconds", connect_timeout = "seconds", follow_redirects = "boolean", verify = "boolean",
-  http2 = "boolean", retries = "count", max_body = "count" }
+  http2 = "boolean", retries = "count", max_body = "count", tags = "table" }
 
 -- ------------------------------------------------------------- counters
 
@@ -238,22 +238,41 @@ local function summarize(method, url, req_headers, r, err)
 end
 
 local function build_response(xfer, method, url, started)
-  local status, raw_headers, body, effective, version, timings, connects = xfer:response()
+  local status, raw_headers, body, effective, version, timings, connects, sent, received = xfer:response()
   xfer:close()
   return setmetatable({ status = status, ok = status >= 200 and status < 300, raw_headers = raw_headers,
     body = body, url = effective ~= "" and effective or url, method = method, http_version = version,
-    timings = timings, elapsed = task.now() - started, new_connections = connects }, Response)
+    timings = timings, elapsed = task.now() - started, new_connections = connects, bytes_sent = sent,
+    bytes_received = received }, Response)
 end
+
+-- The observer of every attempt (sonde.load's metrics), or nil.
+local observer = nil
+
+-- _observe(fn): fn(spec, response, nil, started) after each attempt that
+-- got a response, fn(spec, nil, err, started) after one that failed
+-- (spec.tags holds the request's tags= option). nil removes it.
+function M._observe(fn) observer = fn end
 
 -- One attempt: a response, or raises the transport error.
 local function attempt(spec)
   local started = task.now()
   total_requests, test_requests = total_requests + 1, test_requests + 1
   redact.note_request(spec.url, spec.headers)
-  local xfer = perform(spec)
+  local ok, xfer = pcall(perform, spec)
+  if not ok then
+    if observer and M.is_error(xfer) then observer(spec, nil, xfer, started) end
+    error(xfer, 0)
+  end
   local kind, message, code = xfer:result()
-  if kind then error(http_error(kind, spec.method, spec.url, message, { curl_code = code }), 0) end
-  return build_response(xfer, spec.method, spec.url, started)
+  if kind then
+    local e = http_error(kind, spec.method, spec.url, message, { curl_code = code })
+    if observer then observer(spec, nil, e, started) end
+    error(e, 0)
+  end
+  local r = build_response(xfer, spec.method, spec.url, started)
+  if observer then observer(spec, r, nil, started) end
+  return r
 end
 
 local RETRYABLE = { connect = true, timeout = true, closed = true, dns = true }
@@ -413,7 +432,8 @@ local function prepare(self, method, path, opts, level)
   return { method = method:upper(), url = url, headers = lines, body = body,
     timeout = pick(opts, self, "timeout"), connect_timeout = pick(opts, self, "connect_timeout"),
     verify = pick(opts, self, "verify"), follow = pick(opts, self, "follow_redirects"),
-    http2 = pick(opts, self, "http2"), max_body = pick(opts, self, "max_body") }, pick(opts, self, "retries")
+    http2 = pick(opts, self, "http2"), max_body = pick(opts, self, "max_body"), tags = opts.tags },
+    pick(opts, self, "retries")
 end
 
 -- request(method, path, opts) -> response

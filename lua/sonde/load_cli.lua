@@ -1,0 +1,421 @@
+-- sonde.load_cli: `sonde load SCRIPT [OPTIONS]` and `sonde load merge
+-- FILE...`.
+--
+-- A run goes: load the script (its top level is k6's init context: it
+-- defines options, functions and custom metrics), check options and
+-- thresholds, run setup(), the scenarios, teardown(data), then print the
+-- summary. Nothing starts until everything the script asked for has been
+-- checked. Exit codes, as k6's: 0; 99 a threshold was crossed; 107 a
+-- script error (at load, in options, in setup or teardown); 2 usage; 130
+-- interrupted.
+local task = require("sonde.task")
+local trace = require("sonde.trace")
+local loop = require("sonde.c.loop")
+local shard = require("sonde.runner_shard")
+local take_value = require("sonde.runner_options").take_value
+local load = require("sonde.load")
+local metrics = require("sonde.load_metrics")
+local options = require("sonde.load_options")
+local thresholds = require("sonde.load_thresholds")
+local load_run = require("sonde.load_run")
+local summary = require("sonde.load_summary")
+local output = require("sonde.load_output")
+
+local M = {}
+
+M.OK, M.THRESHOLDS, M.SCRIPT_ERROR, M.USAGE, M.INTERRUPTED = 0, 99, 107, 2, 130
+
+-- --------------------------------------------------------- command line
+
+local OPTIONS = {
+  { "-u", "--vus", key = "vus", kind = "int", min = 1, arg = "N", help = "VUs of the one scenario --duration or --iterations make" },
+  { "-d", "--duration", key = "duration", kind = "string", arg = "D", help = "run the VUs for D (30s, 1m30s): constant-vus" },
+  { "-i", "--iterations", key = "iterations", kind = "int", min = 1, arg = "N",
+    help = "N iterations shared by the VUs: shared-iterations (with --duration: at most that long)" },
+  { "-o", "--out", key = "outputs", kind = "list", arg = "json=FILE",
+    help = "write every sample and the final summary to FILE, one JSON object per line" },
+  { "--segment", key = "segment", kind = "string", arg = "K/N",
+    help = "run the K-th of N execution segments (VUs, iterations and arrivals split as k6 splits them)" },
+  { "-q", "--quiet", key = "quiet", kind = "flag", help = "no progress line" },
+  { "-h", "--help", key = "help", kind = "flag", help = "this text" },
+}
+
+local BY_NAME = {}
+for _, row in ipairs(OPTIONS) do
+  for _, name in ipairs(row) do BY_NAME[name] = row end
+end
+
+M.HELP = [[
+usage: sonde load SCRIPT [OPTIONS]       run SCRIPT's scenarios as a load test
+       sonde load merge [-o json=FILE] A.json B.json ...
+                                         add up the summaries of --out json files (segments)
+]]
+
+function M.help()
+  local lines = { M.HELP, "options:" }
+  for _, row in ipairs(OPTIONS) do
+    local names = table.concat(row, ", ") .. (row.arg and (" " .. row.arg) or "")
+    lines[#lines + 1] = string.format("  %-26s%s", names, row.help)
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "exit codes: 0; 99 a threshold was crossed; 107 a script error (at load, in options, "
+    .. "setup or teardown); 2 usage; 130 interrupted"
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- parse(args) -> opts | nil, message
+function M.parse(args)
+  local opts = { outputs = {}, paths = {} }
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name, inline = a:match("^(%-%-?[%w%-]+)=(.*)$")
+    name = name or a
+    local row = BY_NAME[name]
+    if row and row.kind == "flag" then
+      if inline then return nil, name .. " takes no value" end
+      opts[row.key] = true
+    elseif row then
+      local value = inline
+      if value == nil then
+        i = i + 1
+        value = args[i]
+        if value == nil then return nil, name .. " expects a value" end
+      end
+      local ok, err = take_value(opts, row, name, value)
+      if not ok then return nil, err end
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return nil, "unknown option '" .. a .. "' (see sonde load --help)"
+    else
+      opts.paths[#opts.paths + 1] = a
+    end
+    i = i + 1
+  end
+  return opts
+end
+
+-- settle(opts) -> cli | nil, message: the values a run needs
+local function settle(opts)
+  local cli = { vus = opts.vus, iterations = opts.iterations, quiet = opts.quiet }
+  if opts.duration then
+    cli.duration = options.seconds(opts.duration)
+    if not cli.duration or cli.duration <= 0 then
+      return nil, "--duration expects a duration such as 30s, 1m30s or 500ms, got '" .. opts.duration .. "'"
+    end
+  end
+  if opts.segment then
+    local seg, err = shard.parse(opts.segment)
+    if not seg then return nil, (err:gsub("%-%-shard", "--segment")) end
+    cli.segment = seg
+  end
+  for _, spec in ipairs(opts.outputs) do
+    local kind, file = spec:match("^(%w+)=(.+)$")
+    if kind == "html" then
+      return nil, "-o html is not available yet: sonde has no HTML report (use --out json=FILE)"
+    elseif kind ~= "json" then
+      return nil, "--out expects json=FILE, got '" .. spec .. "'"
+    end
+    if cli.json then return nil, "--out json=FILE may be given once" end
+    cli.json = file
+  end
+  return cli
+end
+
+-- ------------------------------------------------------------ the script
+
+-- ScriptError: a mistake of the script, printed as one line; exit 107
+local function script_error(message) return { script_error = message } end
+
+local function read_source(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- where(path, source, err) -> "path:LINE: message" for an OptionError
+local function where(path, source, err)
+  local line = options.locate(source, err.needles)
+  return (line and (path .. ":" .. line) or path) .. ": " .. err.message
+end
+
+-- prepare(path, cli) -> run, env | raises script_error
+local function prepare(path, source, cli)
+  local chunk, err = loadstring(source, "@" .. path)
+  if not chunk then error(script_error("cannot load " .. trace.load_message(path, err)), 0) end
+  local env = setmetatable({}, { __index = _G })
+  setfenv(chunk, env)
+  local registry = metrics.registry()
+  load._bind(nil, registry)
+  local ok, e = pcall(chunk)
+  if not ok then error(script_error(task.describe(e)), 0) end
+  local ok2, opts = pcall(options.normalize, rawget(env, "options"), env, cli)
+  if not ok2 then
+    if options.is_error(opts) then error(script_error(where(path, source, opts)), 0) end
+    error(opts, 0)
+  end
+  local ok3, entries = pcall(thresholds.build, opts.thresholds, registry)
+  if not ok3 then
+    if options.is_error(entries) then error(script_error(where(path, source, entries)), 0) end
+    error(entries, 0)
+  end
+  for _, stat in ipairs(opts.summary_trend_stats) do
+    if type(stat) ~= "string" or not metrics.parse_stat(stat) then
+      error(script_error(path .. ": options.summary_trend_stats: '" .. tostring(stat) ..
+        "' is no trend stat (expected avg, min, med, max, count or p(N))"), 0)
+    end
+  end
+  return load_run.new { env = env, options = opts, registry = registry, thresholds = entries }, env
+end
+
+-- ------------------------------------------------------------ the header
+
+local fmt = options.format_duration
+
+local function ordinal(n)
+  local last2, last = n % 100, n % 10
+  local suffix = (last2 >= 11 and last2 <= 13) and "th" or ({ "st", "nd", "rd" })[last] or "th"
+  return n .. suffix
+end
+
+local describe_executor -- below
+
+local function describe(sc)
+  local e, seg = sc.executor, sc.segment
+  local striped = seg and seg.n > 1 and string.format("; every %s arrival from the %s", ordinal(seg.n), ordinal(seg.k))
+    or ""
+  return describe_executor(sc, e) .. ((e == "constant-arrival-rate" or e == "ramping-arrival-rate") and striped or "")
+end
+
+describe_executor = function(sc, e)
+  if e == "shared-iterations" then
+    return string.format("%d iterations shared among %d VUs (max %s)", sc.iterations, math.min(sc.vus, sc.iterations),
+      fmt(sc.max_duration))
+  elseif e == "per-vu-iterations" then
+    return string.format("%d iterations for each of %d VUs (max %s)", sc.iterations, sc.vus, fmt(sc.max_duration))
+  elseif e == "constant-vus" then
+    return string.format("%d looping VUs for %s", sc.vus, fmt(sc.duration))
+  elseif e == "ramping-vus" then
+    local total = 0
+    for _, st in ipairs(sc.stages) do total = total + st.duration end
+    return string.format("up to %d looping VUs for %s over %d stages", load_run.max_vus(sc), fmt(total), #sc.stages)
+  elseif e == "constant-arrival-rate" then
+    return string.format("%g iterations/%s for %s (%d VUs, up to %d)", sc.rate, fmt(sc.time_unit), fmt(sc.duration),
+      sc.pre_allocated_vus, sc.max_vus)
+  end
+  local top = sc.start_rate
+  for _, st in ipairs(sc.stages) do top = math.max(top, st.target) end
+  return string.format("up to %g iterations/%s over %d stages (%d VUs, up to %d)", top, fmt(sc.time_unit),
+    #sc.stages, sc.pre_allocated_vus, sc.max_vus)
+end
+
+local function header(out, path, run, cli)
+  local scs = run.options.scenarios
+  local vus, longest = 0, 0
+  for _, sc in ipairs(scs) do
+    vus = vus + load_run.max_vus(sc)
+    longest = math.max(longest, load_run.max_duration(sc))
+  end
+  out:write("\n  script: ", path, cli.segment and string.format(" (segment %d/%d)", cli.segment.k, cli.segment.n) or "",
+    "\n")
+  if cli.json then out:write("  output: json=", cli.json, "\n") end
+  out:write(string.format("  scenarios: %d scenario%s, %d max VUs, %s max duration (incl. graceful stop):\n", #scs,
+    #scs == 1 and "" or "s", vus, fmt(longest)))
+  for _, sc in ipairs(scs) do
+    out:write(string.format("    * %s: %s, %s%s\n", sc.name, sc.executor, describe(sc),
+      sc.exec ~= "default" and (", exec: " .. sc.exec) or ""))
+  end
+  out:flush()
+end
+
+-- ----------------------------------------------------------- progress
+
+local function progress_line(run, elapsed)
+  local reqs = run.m.http_reqs.sum
+  local last = run.last_reqs or 0
+  run.last_reqs = reqs
+  local p95 = run.m.http_req_duration.hist:quantile(0.95)
+  io.stderr:write(string.format("\r\27[K  running %.0fs  %d/%d VUs  %s iterations  %.0f req/s  p95 %s  %d errors",
+    elapsed, run.active, run.allocated, summary.number(run.m.iterations.sum), reqs - last, summary.ms(p95),
+    run.errors.count))
+end
+
+-- ------------------------------------------------------------------ run
+
+local function call_hook(env, name, timeout, ...)
+  local fn = rawget(env, name)
+  if fn == nil then return true end
+  if type(fn) ~= "function" then return false, name .. " must be a function, got " .. type(fn) end
+  local r = task.pack(pcall(task.timeout, timeout, fn, ...))
+  if not r[1] then
+    local e = r[2]
+    if task.is_cancelled(e) then return false, "interrupted in " .. name, true end
+    if task.is_timeout(e) then return false, string.format("%s did not finish within %gs (%s_timeout)", name, timeout,
+      name) end
+    return false, name .. " failed: " .. task.describe(e)
+  end
+  return true, r[2]
+end
+
+-- run_script(path, cli[, out[, err]]) -> exit code, report (nil when it
+-- did not run). Inside a task; `out` is where the header and summary go
+-- (stdout), `err` where the one-line messages do (stderr).
+function M.run_script(path, cli, out, err)
+  out, err = out or io.stdout, err or io.stderr
+  local source = read_source(path)
+  if not source then
+    err:write("sonde load: cannot read ", path, ": no such file or not readable\n")
+    return M.USAGE
+  end
+  local ok, run, env = pcall(prepare, path, source, cli)
+  if not ok then
+    if type(run) == "table" and run.script_error then
+      err:write("sonde load: ", run.script_error, "\n")
+      return M.SCRIPT_ERROR
+    end
+    error(run, 0)
+  end
+  local writer
+  if cli.json then
+    local why
+    writer, why = output.open(cli.json)
+    if not writer then
+      err:write("sonde load: ", why, "\n")
+      return M.USAGE
+    end
+    run.registry.out = function(m, v, tags) writer:point(m, v, tags) end
+  end
+  header(out, path, run, cli)
+  if not cli.quiet and loop.isatty(2) then run.progress = progress_line end
+  local code, report = M.execute(run, env, path, err)
+  if run.progress then io.stderr:write("\r\27[K") end -- the progress line goes
+  if report then
+    if writer then writer:summary(summary.to_data(report)) end
+    out:write(summary.text(report))
+    out:flush()
+  end
+  if writer then writer:close() end
+  run.registry.out = nil
+  return code, report
+end
+
+-- execute(run, env, path, err) -> exit code, report: setup, scenarios,
+-- teardown
+function M.execute(run, env, path, err)
+  run:attach()
+  local ok, data, cancelled = call_hook(env, "setup", run.options.setup_timeout)
+  if not ok then
+    run:detach()
+    err:write("sonde load: ", data, "\n")
+    return cancelled and M.INTERRUPTED or M.SCRIPT_ERROR
+  end
+  local interrupted = false
+  local remove = task.on_interrupt(function() interrupted = true end)
+  run:execute(data)
+  remove()
+  run:attach()
+  local tok, terr = true, nil
+  if not interrupted then tok, terr = call_hook(env, "teardown", run.options.teardown_timeout, data) end
+  run:detach()
+  local report = summary.from_run(run, path)
+  if run.fatal then
+    err:write("sonde load: internal error: ", task.describe(run.fatal), "\n")
+    return 1, report
+  end
+  if interrupted then
+    err:write("sonde load: interrupted\n")
+    return M.INTERRUPTED, report
+  end
+  if not tok then
+    err:write("sonde load: ", terr, "\n")
+    return M.SCRIPT_ERROR, report
+  end
+  if not summary.passed(report) then
+    err:write("sonde load: thresholds crossed: ", summary.crossed(report), "\n")
+    return M.THRESHOLDS, report
+  end
+  return M.OK, report
+end
+
+-- --------------------------------------------------------------- merge
+
+-- merge(paths, cli, out) -> exit code, report
+function M.merge(paths, cli, out)
+  out = out or io.stdout
+  if #paths == 0 then
+    io.stderr:write("sonde load merge: expected the --out json files of the segments to merge\n")
+    return M.USAGE
+  end
+  local reports = {}
+  for _, p in ipairs(paths) do
+    local data, err = output.read_summary(p)
+    local report = data and select(1, summary.from_data(data, p))
+    if data and not report then err = select(2, summary.from_data(data, p)) end
+    if not report then
+      io.stderr:write("sonde load merge: ", err, "\n")
+      return M.USAGE
+    end
+    reports[#reports + 1] = report
+  end
+  local merged, err = summary.merge(reports)
+  if not merged then
+    io.stderr:write("sonde load merge: ", err, "\n")
+    return M.USAGE
+  end
+  if cli.json then
+    local writer, werr = output.open(cli.json)
+    if not writer then
+      io.stderr:write("sonde load merge: ", werr, "\n")
+      return M.USAGE
+    end
+    writer:summary(summary.to_data(merged))
+    writer:close()
+  end
+  out:write(summary.text(merged))
+  if not summary.passed(merged) then
+    io.stderr:write("sonde load merge: thresholds crossed: ", summary.crossed(merged), "\n")
+    return M.THRESHOLDS, merged
+  end
+  return M.OK, merged
+end
+
+-- -------------------------------------------------------------- main
+
+-- main(args) -> exit code: `sonde load ...` (not inside a task)
+function M.main(args)
+  local opts, err = M.parse(args)
+  if not opts then
+    io.stderr:write("sonde load: ", err, "\n")
+    return M.USAGE
+  end
+  if opts.help then
+    io.stdout:write(M.help())
+    return M.OK
+  end
+  local cli
+  cli, err = settle(opts)
+  if not cli then
+    io.stderr:write("sonde load: ", err, "\n")
+    return M.USAGE
+  end
+  local paths = opts.paths
+  local merging = paths[1] == "merge"
+  if merging then table.remove(paths, 1) end
+  if not merging and #paths ~= 1 then
+    io.stderr:write("sonde load: expected one SCRIPT to run", #paths > 1 and (", got " .. #paths) or "",
+      " (see sonde load --help)\n")
+    return M.USAGE
+  end
+  local t = task.run(function()
+    if merging then return M.merge(paths, cli) end
+    return M.run_script(paths[1], cli)
+  end)
+  if t.err ~= nil then
+    io.stderr:write("sonde load: internal error: ", trace.format(t.err, t.traceback), "\n")
+    return 1
+  end
+  return t.results[1]
+end
+
+return M
