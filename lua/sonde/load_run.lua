@@ -232,19 +232,26 @@ end
 
 local function pos(x) return x > 0 and x or 0 end
 
+-- The metrics of a request: whether one has a sub-metric decides whether
+-- a request's own tags are made at all.
+local HTTP_METRICS = { "http_reqs", "http_req_failed", "http_req_duration", "http_req_connecting", "http_req_tls_handshaking",
+  "http_req_waiting", "http_req_receiving", "data_sent", "data_received" }
+
 -- on_http(spec, response | nil, err, started): sonde.http's observer.
 function Run:on_http(spec, r, _, started)
   local t = task.current()
   local vu = t and t.scope.load_vu
   local status = r and r.status or 0
   local expected = status >= 200 and status < 400
-  local user = spec.tags
-  local tags = { name = user and user.name or spec.url, method = spec.method, status = status,
-    expected_response = expected }
-  if user then
-    for k, v in pairs(user) do tags[k] = v end
+  local tags = vu and vu.tags or self.tags
+  if self.tagged then -- a sub-metric or --out reads them: the request's own
+    local user = spec.tags
+    tags = over({ name = user and user.name or spec.url, method = spec.method, status = status,
+      expected_response = expected }, tags)
+    if user then
+      for k, v in pairs(user) do tags[k] = v end
+    end
   end
-  over(tags, vu and vu.tags or self.tags)
   local lag = vu and vu.lag or 0
   local reg, m = self.registry, self.m
   reg:add(m.http_reqs, 1, tags)
@@ -331,8 +338,7 @@ function Run:execute(data)
       if th.abort_on_fail then self.watch_abort = true end
     end
   end
-  load._bind(self, self.registry)
-  http._observe(function(spec, r, err, started) self:on_http(spec, r, err, started) end)
+  self:attach()
   self.started = now()
   self.planned = 0 -- when the last scenario ends, graceful stops aside
   for _, sc in ipairs(self.options.scenarios) do
@@ -358,6 +364,10 @@ end
 
 -- attach(): setup and teardown's requests count too (k6 counts them).
 function Run:attach()
+  self.tagged = self.registry.out ~= nil
+  for _, name in ipairs(HTTP_METRICS) do
+    if self.m[name].subs then self.tagged = true end
+  end
   load._bind(self, self.registry)
   http._observe(function(spec, r, err, started) self:on_http(spec, r, err, started) end)
 end
