@@ -312,8 +312,12 @@ function M.execute(run, env, path, err)
   end
   local interrupted = false
   local remove = task.on_interrupt(function() interrupted = true end)
-  run:execute(data)
+  local ran, why = pcall(run.execute, run, data)
   remove()
+  if not ran then -- sonde's own failure: leave sonde.http unobserved all the same
+    run:detach()
+    error(why, 0)
+  end
   run:attach()
   local tok, terr = true, nil
   if not interrupted then tok, terr = call_hook(env, "teardown", run.options.teardown_timeout, data) end
