@@ -323,6 +323,60 @@ describe("sonde load metrics and thresholds", function()
       assert.is_true(values(data, "http_req_duration").max < 1000)
     end)
 
+    -- real time: bounds that only a broken executor can cross
+    it("constant-vus and ramping-arrival-rate on real time: one request per iteration, counts within bounds", function()
+      local code, data, text = run(string.format([[
+        local http = require("sonde.http")
+        local load = require("sonde.load")
+        local URL = %q
+        options = { scenarios = {
+          looping = { executor = "constant-vus", vus = 3, duration = "1s" },
+          rising = { executor = "ramping-arrival-rate", start_rate = 0, pre_allocated_vus = 5, max_vus = 20,
+            stages = { { duration = "1s", target = 20 } }, exec = "once" },
+        }, thresholds = { ["iterations{scenario:looping}"] = { "count>=3" }, ["iterations{scenario:rising}"] = { "count>0" },
+          ["dropped_iterations{scenario:rising}"] = { "count>=0" } } }
+        function default()
+          http.get(URL .. "/small.json")
+          load.sleep(0.2)
+        end
+        function once() http.get(URL .. "/health") end
+      ]], ngx.url))
+      assert.are.equal(0, code, text)
+      assert.are.equal(values(data, "iterations").count, values(data, "http_reqs").count)
+      -- 3 VUs for 1 s of iterations >= 0.2 s: each starts 1 to 5 of them
+      local looping = values(data, "iterations{scenario:looping}").count
+      assert.is_true(looping >= 3 and looping <= 15, "looping iterations: " .. looping)
+      -- 0 to 20 a second over 1 s is 10 arrivals, each run or dropped
+      assert.are.equal(10, values(data, "iterations{scenario:rising}").count +
+        values(data, "dropped_iterations{scenario:rising}").count)
+    end)
+
+    it("a slow server's queueing shows in http_req_duration under an arrival rate", function()
+      local server = require("sonde.server")
+      local task = require("sonde.task")
+      local slow = server.serve({}, function(s)
+        s:get("/slow", function()
+          task.sleep(0.3)
+          return "ok"
+        end)
+      end)
+      local code, data, text = run(string.format([[
+        local http = require("sonde.http")
+        options = { scenarios = { orders = { executor = "constant-arrival-rate", rate = 5, duration = "2s",
+          pre_allocated_vus = 1, max_vus = 1 } } }
+        function default() http.get(%q) end
+      ]], slow.url .. "/slow"))
+      slow:close()
+      assert.are.equal(0, code, text)
+      local d = values(data, "http_req_duration")
+      -- every request takes 0.3 s; arrivals come every 0.2 s to one VU, so
+      -- the third (due at 0.4 s) cannot start before 0.6 s: >= 0.5 s late
+      -- to finish. Measured from when each was sent, none would pass 0.3 s.
+      assert.is_true(d.min >= 290, "min " .. d.min)
+      assert.is_true(d.max >= 490, "max " .. d.max)
+      assert.are.equal(10, values(data, "iterations").count + values(data, "dropped_iterations").count)
+    end)
+
     it("a crossed threshold exits 99 and is marked ✗ in the summary", function()
       local path = script(string.format([[
         local http = require("sonde.http")
