@@ -21,14 +21,11 @@ function M._bind(run, registry)
   state.run, state.registry = run, registry or metrics.registry()
 end
 
-function M._registry() return state.registry end
-
 -- The VU whose iteration is running (or that spawned the running task).
 local function current_vu()
   local t = task.current()
   return t and t.scope.load_vu
 end
-M._current_vu = current_vu
 
 -- ---------------------------------------------------------------- checks
 

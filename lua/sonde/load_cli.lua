@@ -35,7 +35,7 @@ local OPTIONS = {
   { "-o", "--out", key = "outputs", kind = "list", arg = "json=FILE",
     help = "write every sample and the final summary to FILE, one JSON object per line" },
   { "--segment", key = "segment", kind = "string", arg = "K/N",
-    help = "run the K-th of N execution segments (VUs, iterations and arrivals split as k6 splits them)" },
+    help = "run the K-th of N execution segments (VUs, iterations and arrivals split so the N add up to the whole)" },
   { "-q", "--quiet", key = "quiet", kind = "flag", help = "no progress line" },
   { "-h", "--help", key = "help", kind = "flag", help = "this text" },
 }

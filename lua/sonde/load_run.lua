@@ -197,14 +197,6 @@ local function over(tags, base)
   return setmetatable(tags, mt)
 end
 
--- flatten(tags) -> a plain table of a sample's tags and those under them
-function M.flatten(tags)
-  local out, mt = {}, getmetatable(tags)
-  if mt and mt.__index then out = M.flatten(mt.__index) end
-  for k, v in pairs(tags) do out[k] = v end
-  return out
-end
-
 -- ---------------------------------------------------- checks and custom
 
 function Run:check(name, ok, vu, tags)
