@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 
 #define JOURNAL_MAGIC 0x736f6e64u /* "sond" */
-#define JOURNAL_START (1u << 20)  /* first size; pages are only used as written */
+#define RECORDS_AT sizeof(sonde_journal_head)
+#define JOURNAL_START (1u << 20) /* first size; pages are only used as written */
 
 static struct {
     int                 fd;
@@ -36,6 +37,10 @@ fail:
 
 sonde_journal_head *sonde_journal(void) { return j.head; }
 
+void sonde_journal_note_stop(void) {
+    if (j.head) __atomic_fetch_add(&j.head->stops, 1, __ATOMIC_RELAXED);
+}
+
 static int remap(size_t size) {
     void *p = mremap(j.head, j.size, size, MREMAP_MAYMOVE);
     if (p == MAP_FAILED) return -1;
@@ -51,7 +56,7 @@ int sonde_journal_attach(void) {
 }
 
 static int reserve(size_t need) {
-    size_t used = sizeof *j.head + j.head->length;
+    size_t used = RECORDS_AT + j.head->length;
     if (used + need <= j.size) return 0;
     size_t size = j.size;
     while (used + need > size) size *= 2;
@@ -59,19 +64,20 @@ static int reserve(size_t need) {
     return remap(size);
 }
 
-int sonde_journal_append(uint32_t kind, uint64_t ordinal, double duration, uint32_t requests, const char *text,
+int sonde_journal_append(uint32_t kind, uint64_t step, double duration, uint32_t requests, const char *text,
                          uint32_t len) {
     size_t padded = ((size_t)len + 7) & ~(size_t)7;
     if (!j.head || reserve(sizeof(sonde_journal_record) + padded) != 0) return -1;
-    char                 *at = (char *)(j.head + 1) + j.head->length;
+    char                 *at = (char *)j.head + RECORDS_AT + j.head->length;
     sonde_journal_record *r = (sonde_journal_record *)at;
-    *r = (sonde_journal_record){kind, len, ordinal, duration, requests, 0};
+    *r = (sonde_journal_record){kind, len, step, duration, requests, 0};
     if (len) memcpy(r + 1, text, len);
     __atomic_store_n(&j.head->length, j.head->length + sizeof *r + padded, __ATOMIC_RELEASE);
+    j.head->in_step = 0; /* what a step reports comes once its user code has run */
     return 0;
 }
 
 const char *sonde_journal_records(uint64_t *len) {
     *len = j.head ? j.head->length : 0;
-    return j.head ? (const char *)(j.head + 1) : NULL;
+    return j.head ? (const char *)j.head + RECORDS_AT : NULL;
 }

@@ -14,17 +14,17 @@ static int lj_active(lua_State *L) {
     return 1;
 }
 
-/* start(ordinal): the test of this ordinal starts. */
+/* start(step): the step of this number starts. */
 static int lj_start(lua_State *L) {
     sonde_journal_head *h = head(L);
-    h->started = (uint64_t)luaL_checknumber(L, 1);
-    h->in_test = 1;
+    h->step = (uint64_t)luaL_checknumber(L, 1);
+    h->in_step = 1;
     return 0;
 }
 
-/* idle(): no test runs (its result is journaled). */
-static int lj_idle(lua_State *L) {
-    head(L)->in_test = 0;
+/* done(): no step runs (its results are journaled). */
+static int lj_done(lua_State *L) {
+    head(L)->in_step = 0;
     return 0;
 }
 
@@ -33,14 +33,14 @@ static int appended(lua_State *L, int rc) {
     return 0;
 }
 
-/* pass(ordinal, duration, requests): test `ordinal` passed; no test runs. */
+/* pass(step, duration, requests): the test of that step passed. */
 static int lj_pass(lua_State *L) {
-    head(L)->in_test = 0;
+    head(L);
     return appended(L, sonde_journal_append(SONDE_JOURNAL_PASS, (uint64_t)luaL_checknumber(L, 1),
                                             luaL_checknumber(L, 2), (uint32_t)luaL_checkinteger(L, 3), NULL, 0));
 }
 
-/* event(ordinal, json): any other event, after test `ordinal` started. */
+/* event(step, json): any other event, after that step started. */
 static int lj_event(lua_State *L) {
     head(L);
     size_t      len;
@@ -49,18 +49,25 @@ static int lj_event(lua_State *L) {
         L, sonde_journal_append(SONDE_JOURNAL_EVENT, (uint64_t)luaL_checknumber(L, 1), 0, 0, json, (uint32_t)len));
 }
 
-/* resume() -> nil, or the ordinal of the test a runner died in and how. */
+/* resume() -> nil, or the step a runner died in and how. */
 static int lj_resume(lua_State *L) {
     sonde_journal_head *h = sonde_journal();
     if (!h || h->resume_at == 0) return 0;
     lua_pushnumber(L, (lua_Number)h->resume_at);
     lua_pushstring(L, h->how);
-    h->how[0] = 0; /* the watchdog's words are for one death */
     return 2;
 }
 
-/* records() -> list of {ordinal, duration, requests} (a pass) or
- * {ordinal, json} (any other event), in the order they were written. */
+/* stops() -> how many SIGINT/SIGTERM asked the run to stop so far (one may
+ * have come before this runner could handle it). */
+static int lj_stops(lua_State *L) {
+    sonde_journal_head *h = sonde_journal();
+    lua_pushinteger(L, h ? (lua_Integer)h->stops : 0);
+    return 1;
+}
+
+/* records() -> list of {step, duration, requests} (a pass) or {step,
+ * json} (any other event), in the order they were written. */
 static int lj_records(lua_State *L) {
     uint64_t    len;
     const char *at = sonde_journal_records(&len), *end = at + len;
@@ -68,7 +75,7 @@ static int lj_records(lua_State *L) {
     for (int n = 1; at && at < end; n++) {
         const sonde_journal_record *r = (const sonde_journal_record *)at;
         lua_createtable(L, 3, 0);
-        lua_pushnumber(L, (lua_Number)r->ordinal);
+        lua_pushnumber(L, (lua_Number)r->step);
         lua_rawseti(L, -2, 1);
         if (r->kind == SONDE_JOURNAL_PASS) {
             lua_pushnumber(L, r->duration);
@@ -87,8 +94,8 @@ static int lj_records(lua_State *L) {
 
 int luaopen_sonde_c_journal(lua_State *L) {
     static const luaL_Reg funcs[] = {
-        {"active", lj_active}, {"start", lj_start},   {"idle", lj_idle},       {"pass", lj_pass},
-        {"event", lj_event},   {"resume", lj_resume}, {"records", lj_records}, {NULL, NULL},
+        {"active", lj_active}, {"start", lj_start},     {"done", lj_done},   {"pass", lj_pass}, {"event", lj_event},
+        {"resume", lj_resume}, {"records", lj_records}, {"stops", lj_stops}, {NULL, NULL},
     };
     lua_newtable(L);
     luaL_register(L, NULL, funcs);

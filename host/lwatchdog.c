@@ -89,23 +89,25 @@ static void flush_if_free(FILE *f) {
 }
 
 /* Last resort, on the watchdog thread: say what is stuck, stop the children
- * and leave. stdout goes to the test's captured output (which a supervisor's
- * next runner reports), the reporters' stream and the words to the terminal. */
+ * and leave. stdout goes to the test's captured output, the reporters' stream
+ * and the words to the terminal. Under the supervisor of a serial run
+ * (journal.h), the words also go to the error of the step that was running,
+ * and a new process takes the run on. */
 static void stop_process(void) {
     char                msg[512];
     sonde_journal_head *journal = sonde_journal();
-    int                 supervised = journal && journal->in_test;
-    int                 n = snprintf(msg, sizeof msg,
-                                     "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it "
-                                                     "is in C code or JIT-compiled Lua, or catches the timeout error); %s\n",
-                                     lw.what, lw.name, lw.file, lw.line, lw.timeout,
-                     supervised ? "its process is stopped, the test is an error and the run goes on"
-                                                : "stopping the run (with --jobs N only its worker would stop)");
-    if (supervised) /* the supervisor's words for the test's error (snprintf is not async-signal-safe; this is a thread)
-                     */
-        snprintf(journal->how, sizeof journal->how,
-                 "stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled Lua, "
-                 "or it caught the timeout error), so its process was killed",
+    int                 supervised = journal && journal->in_step;
+    int                 n =
+        snprintf(msg, sizeof msg,
+                 "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it is in "
+                 "C code or JIT-compiled Lua, or it catches the timeout error); %s\n",
+                 lw.what, lw.name, lw.file, lw.line, lw.timeout,
+                 supervised ? "its process is stopped, it is an error and the run goes on in a new process"
+                            : "stopping the run (with --jobs N only its worker would stop)");
+    if (supervised) /* snprintf is not async-signal-safe, but this is a thread, not a handler */
+        snprintf(journal->watchdog, sizeof journal->watchdog,
+                 "was stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled "
+                 "Lua, or it caught the timeout error)",
                  lw.timeout);
     flush_if_free(stdout);
     flush_if_free(sonde_capture_terminal());

@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "embedded.h"
 #include "http.h"
+#include "journal.h"
 #include "orphans.h"
 #include "process.h"
 #include "supervise.h"
@@ -41,6 +42,7 @@ static void on_stop_signal(int sig, siginfo_t *si, void *uc) {
     (void)uc;
     int copy = si && si->si_code == SI_QUEUE && si->si_value.sival_int == SONDE_FORWARDED;
     if (copy && signal_loop->interrupts > 0) return;
+    if (!copy) sonde_journal_note_stop(); /* for the supervisor, if any: the run was asked to stop */
     if (++signal_loop->interrupts >= 2) {
         sonde_proc_kill_all_now();
         _exit(128 + sig);

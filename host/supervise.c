@@ -4,16 +4,20 @@
  * module's segfault), calls exit() from C, or cannot be interrupted past its
  * timeout would otherwise take the whole run with it: no summary, empty
  * reports. So `sonde test` forks before it makes a Lua state: the child is
- * the runner, and journals its results into memory it shares with the
- * parent (journal.h). When the runner dies in the middle of a test, the
- * parent forks another, which replays the journal, reports that test as an
- * error saying how its process ended, and goes on from the next test.
- * --jobs workers need none of this (their parent already handles a death).
+ * the runner, and journals its steps and results into memory it shares
+ * with the parent (journal.h). When the runner dies in the middle of a step
+ * (a test, a hook, a describe body, loading a file), the parent forks
+ * another, which replays the journal, reports that step as an error saying
+ * how its process ended, and goes on from the next one. A runner that ends
+ * between steps ends the run with its own exit code. --jobs workers need
+ * none of this (their parent already handles a death).
  *
  * Signals sent to the supervisor are passed on to the runner, the first
  * one marked (sigqueue with SONDE_FORWARDED): Ctrl-C at a terminal reaches
  * both processes, and the runner must not count the copy as a second
- * interrupt (which exits at once). */
+ * interrupt (which exits at once). A SIGINT or SIGTERM is also counted in
+ * the journal: a runner that dies after one is replaced by one that stops
+ * the run at once (exit 130, reports written). */
 #define _GNU_SOURCE
 #include "supervise.h"
 
@@ -29,14 +33,17 @@
 #include "capture.h"
 #include "journal.h"
 
-static volatile pid_t runner;
-static volatile int   forwarded;
+static volatile pid_t runner; /* 0 between runners */
+static volatile int   passed; /* signals passed on to this runner */
 static const int      passed_on[] = {SIGINT, SIGTERM, SIGHUP};
 
+/* Counted in the journal first: a runner that was not there yet, or not
+ * handling signals yet, reads the count when it starts its run. */
 static void pass_on(int sig) {
+    sonde_journal_note_stop();
     pid_t pid = runner;
     if (pid <= 0) return;
-    if (forwarded++ == 0) {
+    if (passed++ == 0) {
         union sigval v = {.sival_int = SONDE_FORWARDED};
         sigqueue(pid, sig, v);
     } else {
@@ -52,35 +59,47 @@ static void handle_signals(void (*handler)(int)) {
     for (size_t i = 0; i < sizeof passed_on / sizeof *passed_on; i++) sigaction(passed_on[i], &sa, NULL);
 }
 
-/* In the new runner: dies with the supervisor, and handles signals itself. */
+/* In the new runner: dies with the supervisor. SIGINT and SIGTERM are
+ * ignored until its host handles them (sonde_new): the supervisor counts
+ * them meanwhile, so one that comes that early still stops the run. */
 static int become_runner(pid_t supervisor) {
     handle_signals(SIG_DFL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != supervisor) _exit(1); /* the supervisor died before prctl */
     sonde_journal_attach();
     return -1;
 }
 
-/* How a runner that died in a test ended, unless the watchdog said it. */
+/* How a runner that died in a step ended, for that step's error: the
+ * watchdog's words when it stopped the process. */
 static void describe_death(sonde_journal_head *h, int status) {
-    if (h->how[0]) return;
-    if (WIFSIGNALED(status))
-        snprintf(h->how, sizeof h->how, "its process was killed by SIG%s", sigabbrev_np(WTERMSIG(status)));
-    else
-        snprintf(h->how, sizeof h->how, "its process exited with code %d in the middle of the test (exit() from C?)",
-                 WEXITSTATUS(status));
+    if (h->watchdog[0]) {
+        memcpy(h->how, h->watchdog, sizeof h->how);
+        h->watchdog[0] = 0;
+    } else if (WIFSIGNALED(status)) {
+        snprintf(h->how, sizeof h->how, "was killed by SIG%s", sigabbrev_np(WTERMSIG(status)));
+    } else {
+        snprintf(h->how, sizeof h->how, "exited with code %d (exit() called from C?)", WEXITSTATUS(status));
+    }
 }
 
+/* The run's exit code once a runner ended it between steps: its own. A
+ * death there is in sonde's own code, not in a test's. */
 static int exit_code_of(int status) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     int sig = WTERMSIG(status);
-    if (sig != SIGINT && sig != SIGTERM)
-        fprintf(stderr, "sonde test: the run was killed by SIG%s outside any test\n", sigabbrev_np(sig));
+    if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP)
+        fprintf(stderr,
+                "sonde test: the runner was killed by SIG%s outside any test, in sonde's own code; the run "
+                "stops here\n",
+                sigabbrev_np(sig));
     return 128 + sig;
 }
 
-/* A runner that a signal sent to it alone stopped (or that left at once
- * on a second one) ended the run as asked: no new runner. */
+/* A runner that SIGINT/SIGTERM/SIGHUP ended, or that left at once on a
+ * second one (exit code 128 + the signal), ended the run as asked. */
 static int stopped_on_request(int status) {
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status) - 128;
     for (size_t i = 0; i < sizeof passed_on / sizeof *passed_on; i++)
@@ -96,6 +115,7 @@ int sonde_supervise(void) {
     handle_signals(pass_on);
     for (;;) {
         fflush(NULL);
+        passed = 0;
         pid_t pid = fork();
         if (pid == 0) return become_runner(self);
         if (pid < 0) {
@@ -107,10 +127,14 @@ int sonde_supervise(void) {
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
         runner = 0;
-        if (!h->in_test || forwarded || stopped_on_request(status)) return exit_code_of(status);
+        if (!h->in_step || (h->stops && stopped_on_request(status))) return exit_code_of(status);
+        if (h->step <= h->resume_at) { /* cannot happen: a new runner only starts steps past it */
+            fprintf(stderr, "sonde test: a new runner died in step %llu again; the run stops here\n",
+                    (unsigned long long)h->step);
+            return 2;
+        }
         describe_death(h, status);
-        h->resume_at = h->started;
-        h->resumes++;
-        h->in_test = 0;
+        h->resume_at = h->step;
+        h->in_step = 0;
     }
 }

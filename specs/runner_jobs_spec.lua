@@ -122,10 +122,11 @@ describe("a test that never yields", function()
     assert.matches("ok %d+ %- outer third", out)
   end)
 
-  it("in compiled code it cannot stop ends the run with one line naming the test", function()
+  it("in compiled code it cannot stop stops its process with one line naming the test; the run goes on", function()
     local code, out, err = sonde("test", "-o", "tap", "--timeout", "0.3", fixture("runner/stuck.lua"))
     assert.are.equal(1, code)
-    assert.matches("ok 1 %- passes first\n", out)
+    assert.matches("ok 1 %- passes first\nnot ok 2 %- is stuck in compiled code\n", out)
+    assert.matches("ok 3 %- never reached in this file\n", out)
     assert.matches("^sonde: test 'is stuck in compiled code' %(specs/fixtures/runner/stuck.lua:4%) is still running "
       .. "after its 0.3s timeout and cannot be interrupted", err)
   end)

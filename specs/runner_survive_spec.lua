@@ -46,3 +46,218 @@ describe("a run that finds no test", function()
     assert.are.equal(0, (sonde("test", "--shard", "1/2", dir)))
   end)
 end)
+
+-- ------------------------------------------------- a test that kills its process
+
+local cjson = require("cjson")
+local process = require("sonde.process")
+
+local DIES = "specs/fixtures/runner/dies/"
+
+-- Under ASan a SIGSEGV would be ASan's report and exit 1: let the signal
+-- kill the process as it does without ASan.
+local ENV = { env = { ASAN_OPTIONS = "handle_segv=0" .. (os.getenv("ASAN_OPTIONS") and ":" .. os.getenv("ASAN_OPTIONS")
+  or "") } }
+
+local function read(path)
+  local f = assert(io.open(path))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+-- statuses(status, order) -> the statuses of a tap() result in run order.
+local function statuses(status, order)
+  local list = {}
+  for i, name in ipairs(order) do list[i] = status[name] end
+  return list
+end
+
+-- reports(dir, names, statuses) -> json report, junit text, tap file text:
+-- each written whole and valid, each with these results in this order.
+local function reports(dir, names, expected)
+  local json = cjson.decode(read(dir .. "/r.json"))
+  local got = {}
+  for i, s in ipairs(json.sections) do got[i] = s.name end
+  assert.are.same(names, got)
+  local junit = read(dir .. "/r.xml")
+  local lint, _, lint_err = process.run { "xmllint", "--noout", dir .. "/r.xml", timeout = 30 }
+  assert.are.equal(0, lint, lint_err)
+  local _, cases = junit:gsub("<testcase ", "")
+  assert.are.equal(#names, cases)
+  local tap = read(dir .. "/r.tap")
+  assert.matches("\n1%.%." .. #names .. "\n", tap)
+  local status, order = support.tap(tap)
+  assert.are.same(names, order)
+  assert.are.same(expected, statuses(status, order))
+  return json, junit, tap
+end
+
+-- test_reporting(dir, args...) -> sonde("test", args...), with json, junit
+-- and tap reports written in dir.
+local function test_reporting(dir, ...)
+  return sonde("test", "-o", "json=" .. dir .. "/r.json", "-o", "junit=" .. dir .. "/r.xml", "-o",
+    "tap=" .. dir .. "/r.tap", ...)
+end
+
+describe("a serial run", function()
+  it("goes on past tests that crash, exit from C or cannot be stopped; each is an error saying how", function()
+    local dir = support.temp_dir()
+    local code, out, err = test_reporting(dir, "-o", "tap", "--timeout", "0.3", fixture("runner/dies/tests.lua"), ENV)
+    assert.are.equal(1, code, err)
+    local names = { "passes first", "segfaults", "fails after the crash", "exits from C", "passes after the exit",
+      "catches its timeout forever", "raises after the stuck test", "loops gsub over 50 MB", "passes last" }
+    local expected = { "ok", "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "not ok", "ok" }
+    local status, order = tap(out)
+    assert.are.same(names, order)
+    assert.are.same(expected, statuses(status, order))
+    assert.matches("\n# 3 passed, 6 failed, 0 skipped", out)
+    local json, junit = reports(dir, names, expected)
+    local by_name = {}
+    for _, s in ipairs(json.sections) do by_name[s.name] = s end
+    assert.are.same({ passed = 3, failed = 6, failures = 1, errors = 5, skipped = 0, flaky = 0 }, json.counts)
+    assert.are.equal("the process running this test was killed by SIGSEGV; the run went on in a new process",
+      by_name["segfaults"].error)
+    assert.are.equal("the process running this test exited with code 3 (exit() called from C?); the run went on in a "
+      .. "new process", by_name["exits from C"].error)
+    for _, stuck in ipairs({ "catches its timeout forever", "loops gsub over 50 MB" }) do
+      assert.matches("^the process running this test was stopped after its 0.3s timeout: it could not be interrupted "
+        .. "%(it was in C code", by_name[stuck].error)
+      assert.are.equal("error", by_name[stuck].status)
+    end
+    assert.are.equal("fail", by_name["fails after the crash"].status)
+    assert.matches("tests.lua:16: boom", by_name["raises after the stuck test"].error, 1, true)
+    assert.matches("<system-out>printed before the crash\n</system-out>", junit, 1, true)
+    assert.matches("sonde: test 'catches its timeout forever' %(specs/fixtures/runner/dies/tests.lua:13%) is still "
+      .. "running after its 0.3s timeout and cannot be interrupted .*; its process is stopped, it is an error and the "
+      .. "run goes on in a new process\n", err)
+  end)
+
+  it("says how on the human report, with the closing counts line", function()
+    local code, out = sonde("test", fixture("runner/dies/quick.lua"), ENV)
+    assert.are.equal(1, code)
+    assert.matches("two segfaults\n  at specs/fixtures/runner/dies/quick.lua:5\n  the process running this test was "
+      .. "killed by SIGSEGV", out)
+    assert.matches("\n3 passed, 3 failed\n$", out)
+  end)
+
+  it("walks again in the order of the seed with --shuffle --seed N, and of the seed it drew with --shuffle", function()
+    local quick = fixture("runner/dies/quick.lua")
+    local function listed(seed)
+      local code, list = sonde("test", "--list", "--shuffle", "--seed", seed, quick)
+      assert.are.equal(0, code)
+      local names = {}
+      for name in list:gmatch(":%d+: ([^\n]+)") do names[#names + 1] = name end
+      return names
+    end
+    local _, out = sonde("test", "-o", "tap", "--shuffle", "--seed", "7", quick, ENV)
+    local status, order = tap(out)
+    assert.are.same(listed("7"), order)
+    assert.are.same({ "ok", "not ok", "ok", "not ok", "not ok", "ok" }, { status["one passes"], status["two segfaults"],
+      status["three passes"], status["four exits from C"], status["five fails"], status["six passes"] })
+    local dir = support.temp_dir()
+    sonde("test", "--shuffle", "-o", "json=" .. dir .. "/r.json", quick, ENV)
+    local json = cjson.decode(read(dir .. "/r.json"))
+    local names = {}
+    for i, s in ipairs(json.sections) do names[i] = s.name end
+    assert.are.same(listed(tostring(json.seed)), names)
+  end)
+
+  it("reports each round's deaths under --repeat 2", function()
+    local dir = support.temp_dir()
+    local code, out = test_reporting(dir, "-o", "tap", "--repeat", "2", fixture("runner/dies/quick.lua"), ENV)
+    assert.are.equal(1, code)
+    local names, expected = {}, {}
+    for round = 1, 2 do
+      for _, t in ipairs({ { "one passes", "ok" }, { "two segfaults", "not ok" }, { "three passes", "ok" },
+        { "four exits from C", "not ok" }, { "five fails", "not ok" }, { "six passes", "ok" } }) do
+        names[#names + 1] = string.format("%s [%d/2]", t[1], round)
+        expected[#expected + 1] = t[2]
+      end
+    end
+    local status, order = tap(out)
+    assert.are.same(names, order)
+    assert.are.same(expected, statuses(status, order))
+    local json = reports(dir, names, expected)
+    assert.are.equal(2, json.sections[8].iteration)
+  end)
+
+  it("stops at a death with --fail-fast, reports written", function()
+    local dir = support.temp_dir()
+    local code, out = test_reporting(dir, "-o", "tap", "--fail-fast", fixture("runner/dies/quick.lua"), ENV)
+    assert.are.equal(1, code)
+    local status, order = tap(out)
+    assert.are.same({ "one passes", "two segfaults" }, order)
+    assert.are.same({ "ok", "not ok" }, statuses(status, order))
+    reports(dir, order, { "ok", "not ok" })
+  end)
+
+  it("makes a death in a hook or a describe body that hook's or body's error, and sets blocks up again after it", function()
+    local code, out = sonde("test", "-o", "tap", fixture("runner/dies/hooks.lua"), ENV)
+    assert.are.equal(1, code)
+    local status, order = tap(out)
+    assert.are.same({ "a setup that crashes (setup)", "a before_each that crashes first",
+      "a before_each that crashes second", "a teardown that crashes passes before it", "a teardown that crashes (teardown)",
+      "a describe body that crashes", "a block set up before a crash crashes",
+      "a block set up before a crash is set up again after it", "passes at the end" }, order)
+    assert.are.same({ "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "not ok", "ok", "ok" },
+      statuses(status, order))
+    assert.matches('message: "setup: the process running this hook was killed by SIGSEGV', out, 1, true)
+    assert.matches('message: "teardown: the process running this hook was killed by SIGSEGV', out, 1, true)
+    assert.matches('at: "specs/fixtures/runner/dies/hooks.lua:5"', out, 1, true)
+    assert.matches('message: "the process running this describe body was killed by SIGSEGV', out, 1, true)
+    assert.not_matches("must not run", out)
+  end)
+
+  it("makes a death while a file loads that file's load error; the files before and after it keep their results",
+    function()
+      local dir = support.temp_dir()
+      local code, out = test_reporting(dir, "-o", "tap", fixture("runner/hooks.lua"),
+        fixture("runner/dies/loads.lua"), fixture("runner/dies/quick.lua"), ENV)
+      assert.are.equal(2, code)
+      local status, order = tap(out)
+      local names = { "outer first", "outer inner second", "outer third", fixture("runner/dies/loads.lua"), "one passes",
+        "two segfaults", "three passes", "four exits from C", "five fails", "six passes" }
+      local expected = { "ok", "ok", "ok", "not ok", "ok", "not ok", "ok", "not ok", "not ok", "ok" }
+      assert.are.same(names, order)
+      assert.are.same(expected, statuses(status, order))
+      assert.matches("loads.lua: the process loading this file was killed by SIGSEGV", out, 1, true)
+      reports(dir, names, expected)
+    end)
+
+  it("stopped by SIGINT after a death exits 130 with its reports written", function()
+    local dir = support.temp_dir()
+    local p = process.spawn { support.bin, "test", "--no-capture", "-o", "tap", "-o", "json=" .. dir .. "/r.json", "-o",
+      "junit=" .. dir .. "/r.xml", "-o", "tap=" .. dir .. "/r.tap", fixture("runner/dies/interrupted.lua"), env = ENV.env }
+    local ok, err = pcall(function()
+      support.await_output(p, "stderr", "ready")
+      p:kill("INT")
+      assert.are.equal(130, p:wait(30))
+      local status, order = tap(p:stdout())
+      assert.are.same({ "passes first", "segfaults", "waits" }, order)
+      assert.are.same({ "ok", "not ok", "not ok" }, statuses(status, order))
+      assert.matches("cancelled: interrupted", p:stdout())
+      reports(dir, order, { "ok", "not ok", "not ok" })
+    end)
+    p:stop(1)
+    assert(ok, err)
+  end)
+
+  it("with --jobs 2 is still a dead worker's errors", function()
+    local code, out = sonde("test", "-o", "tap", "--jobs", "2", fixture("runner/dies/quick.lua"),
+      fixture("runner/hooks.lua"), ENV)
+    assert.are.equal(1, code)
+    local status = tap(out)
+    assert.are.same({ "ok", "not ok", "not ok", "ok" }, { status["one passes"], status["two segfaults"],
+      status["six passes"], status["outer third"] })
+    assert.matches("the worker running this test stopped: its worker was killed by SIGSEGV", out, 1, true)
+  end)
+
+  it("ends at a crash with SONDE_SUPERVISE=off, as a run without its supervisor", function()
+    local code, out, _, signal = sonde("test", "-o", "tap", fixture("runner/dies/quick.lua"),
+      { env = { SONDE_SUPERVISE = "off", ASAN_OPTIONS = ENV.env.ASAN_OPTIONS } })
+    assert.are.equal("SEGV", signal, code)
+    assert.matches("ok 1 - one passes\n", out, 1, true)
+    assert.not_matches("three passes", out)
+  end)
+end)

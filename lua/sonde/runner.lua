@@ -132,6 +132,10 @@ end
 local close_scope = task.close_scope
 local note_first
 
+-- What a step of the run does (see "steps" below): it runs; the walk after
+-- a death passes it; or it is the one a runner died in.
+local RUN, WALK, DIED = 1, 2, 3
+
 -- ------------------------------------------------------------------ watchdog
 
 -- The scope whose code the watchdog may stop, and what it is, while a test
@@ -173,7 +177,7 @@ function Run.new(opts, reporters)
   local run = setmetatable({ opts = opts, reporters = reporters, handlers = {}, load_errors = 0, total = 0,
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
     capture = not opts.no_capture and not opts.list and output.ready(),
-    started_at = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0, started = 0,
+    started_at = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0, steps = 0, epoch = 0,
     in_shard = opts.shard and shard.selector(opts.shard, opts.durations) }, Run)
   for _, event in ipairs(EVENTS) do
     local list = {}
@@ -299,8 +303,20 @@ function Run:finish_result(result)
   if self.opts.fail_fast and util.is_failed(s, self.opts) then self.stopping = true end
 end
 
+-- replay_event(ev): an event another process reported (a --jobs worker, a
+-- runner that died), as if this run had: counted, and passed on to its
+-- reporters.
+function Run:replay_event(ev)
+  if ev.e == "test_end" then
+    self:finish_result(ev.d)
+  elseif ev.e == "load_error" then
+    self:record_load_error(ev.d)
+  elseif ev.e ~= "plan" then
+    self:emit(ev.e, ev.d)
+  end
+end
+
 function Run:record_load_error(result)
-  if self.skipping then return end -- a runner that died reported it; it is in the journal
   self.load_errors = self.load_errors + 1
   self.counts.error = self.counts.error + 1
   self.total = self.total + 1
@@ -329,22 +345,18 @@ end
 
 -- run_hooks(block, list, phase) -> ok: each hook as a task under the
 -- timeout; a failing one is one error, and (as busted) the others still run.
+-- Each hook is a step of its own (see "steps" below): one that the walk
+-- after a death passes failed if it failed in the run walked.
 function Run:run_hooks(block, list, phase)
   local ok_all = true
   for _, hook in ipairs(list) do
-    dsl.set_context(block)
-    local holder = {}
-    local scope = task.scope(phase)
-    scope.block = block -- what it starts may live until the block ends
-    local err, tb = self:run_with_timeout(scope, phase, block, function()
-      local ok, e, t = protected(hook.fn)
-      if not ok then holder.err, holder.tb = e, t end
-    end)
-    for _, lost in ipairs(close_scope(scope, phase .. " ended")) do
-      if err == nil then err, tb = lost.err, lost.traceback end
+    local how, n = self:step(phase == "setup" and block.parent or block)
+    local err, tb, printed
+    if how == RUN then
+      err, tb, printed = self:run_hook(block, hook, phase)
+    elseif how == DIED then
+      err, printed = self:died("the process running this hook"), self.walk.output
     end
-    local printed = self.capture and output.take() or nil
-    if err == nil and holder.err ~= nil then err, tb = holder.err, holder.tb end
     if err ~= nil then
       ok_all = false
       local name = block_name(block) .. " (" .. phase .. ")"
@@ -352,11 +364,30 @@ function Run:run_hooks(block, list, phase)
       if phase == "lazy_setup" or phase == "lazy_teardown" then -- the shard of the test that needed it
         owner = block.first and { file = block.first.file, name = block.first.full_name } or owner
       end
-      self:hook_error(name, hook, err, tb, phase, printed, owner)
+      if not self.walking then self:hook_error(name, hook, err, tb, phase, printed, owner) end
     end
+    if self:step_done(n) then ok_all = false end
   end
   dsl.set_context(nil)
   return ok_all
+end
+
+-- run_hook(block, hook, phase) -> nil | err, traceback, and what it printed.
+function Run:run_hook(block, hook, phase)
+  dsl.set_context(block)
+  local holder = {}
+  local scope = task.scope(phase)
+  scope.block = block -- what it starts may live until the block ends
+  local err, tb = self:run_with_timeout(scope, phase, block, function()
+    local ok, e, t = protected(hook.fn)
+    if not ok then holder.err, holder.tb = e, t end
+  end)
+  for _, lost in ipairs(close_scope(scope, phase .. " ended")) do
+    if err == nil then err, tb = lost.err, lost.traceback end
+  end
+  local printed = self.capture and output.take() or nil
+  if err == nil and holder.err ~= nil then err, tb = holder.err, holder.tb end
+  return err, tb, printed
 end
 
 -- Blocks from the file down to the test's parent, computed once per block.
@@ -500,41 +531,54 @@ end
 
 -- Lazy setups from the outermost block in: each block's run once, just
 -- before the first test that needs it. A failed one skips its block's tests
--- (busted counts only the hook's error).
+-- (busted counts only the hook's error). One that ran in a process that
+-- has died since (an earlier epoch) runs again.
 function Run:lazy_ready(block)
-  if block.lazy_ok then return true end -- its ancestors were ready when it was
+  local ok = block.lazy_ok
+  if ok and block.lazy_epoch == self.epoch then return true end -- its ancestors were ready when it was
+  if ok == false then return false end
   if block.parent and not self:lazy_ready(block.parent) then return false end
-  if block.lazy_ok == nil then
-    block.lazy_ok = #block.lazy_setup == 0 or self:run_hooks(block, block.lazy_setup, "lazy_setup")
-  end
+  block.lazy_ok = #block.lazy_setup == 0 or self:run_hooks(block, block.lazy_setup, "lazy_setup")
+  block.lazy_epoch = self.epoch
   return block.lazy_ok
 end
 
 function Run:run_test(test)
-  local ordinal = self.started + 1
-  self.started = ordinal
-  if self.skipping then return self:skip_test(test, ordinal) end
-  if self.resumed then self:catch_up(test.parent) end
   if test.pending then
+    if self.walking then return end -- its result is in the journal
     local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
     result.status, result.message = "pending", test.pending_reason
     self:emit("test_start", result)
     return self:finish_result(result)
   end
-  if self.journal then journal.start(ordinal) end
-  if self.resumed and self:setup_failed(test.parent) then return end
   if not self:lazy_ready(test.parent) then return end
+  local how, n = self:step(test.parent)
+  if how ~= RUN then return self:test_not_run(test, how, n) end
   local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
   self:emit("test_start", result)
   self:attempt(test, result)
   if self.opts.retries > 0 then self:retry(test, result) end
-  self:finish_result(result)
+  self:finish_result(result) -- its record in the journal ends the step
   local extras = self.extras
   self.test, self.result, self.extras = nil, nil, nil
   if extras == nil then return end
   for _, x in ipairs(extras) do
     self:hook_error(test.full_name .. " (" .. x.phase .. ")", x.hook, x.err, x.tb, x.phase)
   end
+end
+
+-- test_not_run(test, how, n): a test the walk after a death passes (it ran
+-- in the process that died: its results are in the journal), or the one
+-- that process died in (an error saying how).
+function Run:test_not_run(test, how, n)
+  if how == DIED and not self.walking then
+    local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
+    result.status, result.message, result.output = "error", self:died("the process running this test"), self.walk.output
+    self:emit("test_start", result)
+    self:finish_result(result)
+  end
+  self.walk.test = test
+  self:step_done(n)
 end
 
 -- --retries N: a failed test runs again, up to N more times; one that then
@@ -553,7 +597,7 @@ end
 -- A describe body that raised is one error, as busted counts it (a
 -- failed test of the run, not a file that could not load).
 function Run:report_describe_error(block)
-  if self.skipping or not self:owns(block.file, block.full_name) then return end
+  if self.walking or not self:owns(block.file, block.full_name) then return end
   local e = block.load_error
   local result = new_result(block.full_name, block.file, e.line, nil, self)
   result.status, result.message, result.traceback = "error", e.message, e.traceback
@@ -565,13 +609,20 @@ end
 -- block (busted's order: after the tests before it, with what their hooks
 -- left), as a task under the per-test timeout; then marks what it added.
 function Run:load_block(block)
-  local scope = task.scope("describe " .. block.full_name)
-  local err, tb = self:run_with_timeout(scope, "describe", block, function() dsl.load_body(block) end)
-  for _, lost in ipairs(close_scope(scope, "the describe body ended")) do
-    if err == nil then err, tb = lost.err, lost.traceback end
+  local how, n = self:step(block.parent)
+  local err, tb
+  if how == DIED then
+    err = self:died("the process running this describe body")
+  else
+    local scope = task.scope("describe " .. block.full_name)
+    err, tb = self:run_with_timeout(scope, "describe", block, function() dsl.load_body(block) end)
+    for _, lost in ipairs(close_scope(scope, "the describe body ended")) do
+      if err == nil then err, tb = lost.err, lost.traceback end
+    end
   end
+  self:forward_output()
+  self:step_done(n)
   self.unloaded = self.unloaded - 1
-  if self.capture then output.forward() end
   if err ~= nil and not block.load_error then dsl.fail_block(block, err, tb) end
   if block.load_error then return false end
   self:mark(block)
@@ -588,7 +639,10 @@ function Run:children_of(block)
     return block.children
   end
   if not block.shuffled then
-    if not self.opts.seed then self:draw_seed() end -- randomize() alone: reported at the end
+    if not self.opts.seed then -- randomize() alone: reported at the end
+      self.opts.seed = M.fresh_seed()
+      if self.journal then journal.note("seed", self.opts.seed) end
+    end
     local seed = self.opts.seed
     local random = shard.seeded_random(seed, block.file .. "\0" .. block.full_name, self.iteration)
     block.shuffled = shard.shuffled(block.children, random)
@@ -622,64 +676,97 @@ note_first = function(block, test)
   end
 end
 
--- draw_seed(): a seed for this run, journaled for a runner that goes on
--- after this one dies, so that it walks in the same order.
-function Run:draw_seed()
-  self.opts.seed = M.fresh_seed()
-  if self.journal then journal.note("seed", self.opts.seed) end
-end
+-- ------------------------------------------------------------------ steps
 
--- --------------------------------------------------- after a runner died
+-- A serial run under `sonde test`'s supervisor numbers its steps, each
+-- piece of user code it runs, and journals their results
+-- (sonde.runner_journal has the whole story). A runner started after one
+-- died walks the same steps without running them (`walking`), replaying
+-- each one's results, up to the step that runner died in.
 
--- skip_test(test, ordinal): while a new runner walks up to the test that
--- an earlier one died in. Tests before it ran there: the walk keeps their
--- nodes for the replay. At it, the journal is replayed and the test is an
--- error; from the next test on the run goes on as usual.
-function Run:skip_test(test, ordinal)
-  local r = self.resume
-  if ordinal < r.at then
-    self.skipped[ordinal] = { test = test, iteration = self.iteration }
-    return
+-- step(block) -> RUN, WALK or DIED, and the step's number. After a death
+-- (epoch > 0), setups of `block` and the blocks around it that ran in a
+-- process that has died since run again first.
+function Run:step(block)
+  if self.journal == nil then return RUN, 0 end
+  if self.epoch > 0 and block then self:catch_up(block) end
+  local n = self.steps + 1
+  self.steps = n
+  if not self.walking then
+    journal.start(n)
+    return RUN, n
   end
-  self:end_skipping()
-  local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
-  result.status = "error"
-  result.message = "the process running this test died: " .. r.how .. "; the run went on in a new process"
-  result.output = r.output
-  self:emit("test_start", result)
-  self:finish_result(result)
+  local walk = self.walk
+  walk.test = nil
+  if n == walk.at then
+    self:end_walk(n)
+    return DIED, n
+  end
+  if walk.deaths[n] then -- an earlier runner died there: what it was is in the journal, not run again
+    self.epoch = self.epoch + 1
+    return DIED, n
+  end
+  return WALK, n
 end
 
-function Run:end_skipping()
-  journal.replay(self, self.resume, function(ordinal, duration, requests)
-    local seen = self.skipped[ordinal]
-    local now = self.iteration
-    self.iteration = seen.iteration
-    local result = new_result(seen.test.full_name, seen.test.file, seen.test.line, seen.test.tag_list, self)
-    self.iteration = now
+-- step_done(n) -> when walking, whether step n failed in the run walked.
+-- (A record in the journal also ends the step that was running: a test's
+-- result does.)
+function Run:step_done(n)
+  if self.journal == nil then return false end
+  if not self.walking then return journal.done() end
+  return journal.replay_through(self, self.walk, n, self.walk.pass)
+end
+
+-- forward_output(): what a file's top level or a describe body wrote goes
+-- on to the terminal; when walking, the terminal has shown it already.
+function Run:forward_output()
+  if not self.capture then return end
+  if self.walking then output.take() else output.forward() end
+end
+
+-- died(subject) -> the error of the step a runner died in.
+function Run:died(subject)
+  return subject .. " " .. self.walk.how .. "; the run went on in a new process"
+end
+
+-- The walk: terminal reporters are silent (they showed what the walk
+-- replays), reporters that write files hear the replay.
+function Run:start_walk()
+  local walk = self.walk
+  self.walking, walk.unmute = true, journal.mute(self.reporters)
+  walk.pass = function(duration, requests) -- a passing test's result, named after the test walked
+    local test = walk.test or { full_name = "(a test that passed before a runner died)", line = 0 }
+    local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
     result.duration, result.requests = duration, requests
     return result
-  end)
-  self.skipping, self.skipped, self.resumed = false, nil, true
-  self.unmute()
-end
-
--- catch_up(block): strict setups the walk put off, outermost first, before
--- the first test after a death that runs in their blocks.
-function Run:setup_failed(block)
-  for _, b in ipairs(chain_of(block)) do
-    if b.setup_failed then return true end
   end
-  return false
 end
 
+-- end_walk(n): the records up to step n replayed, the run goes on live
+-- from there.
+function Run:end_walk(n)
+  local walk = self.walk
+  journal.replay_through(self, walk, n, walk.pass)
+  self.walking = false
+  walk.unmute()
+  if n ~= math.huge then
+    self.epoch = self.epoch + 1
+    journal.note("died", n)
+  end
+  if walk.interrupted then self:interrupt() end
+end
+
+-- catch_up(block): setups of `block` and its ancestors that ran in a
+-- process that has died since run again, outermost first, before the
+-- next step inside them.
 function Run:catch_up(block)
   local chain = chain_of(block)
   for i = 1, #chain do
     local b = chain[i]
-    if b.setup_deferred then
-      b.setup_deferred = nil
-      b.setup_failed = not self:run_hooks(b, b.setup, "setup")
+    if b.setup_epoch ~= nil and b.setup_epoch ~= self.epoch then
+      b.setup_epoch = self.epoch
+      self:run_hooks(b, b.setup, "setup")
     end
   end
 end
@@ -695,12 +782,8 @@ function Run:run_block(block)
       return self:report_describe_error(block)
     end
   end
-  local ready
-  if self.skipping then -- tests that ran before a runner died: their setup runs if a later test needs it
-    block.setup_deferred, ready = true, true
-  else
-    ready = self:run_hooks(block, block.setup, "setup")
-  end
+  local ready = self:run_hooks(block, block.setup, "setup")
+  block.setup_epoch = self.epoch
   if ready then
     for _, child in ipairs(self:children_of(block)) do
       if self.stopping then break end
@@ -713,23 +796,32 @@ function Run:run_block(block)
       end
     end
   end
+  -- teardowns run where their setups did: not after a death took the
+  -- process, unless a later step in the block set it up again
   if block.lazy_ok ~= nil then
-    self:run_hooks(block, block.lazy_teardown, "lazy_teardown")
+    if block.lazy_epoch == self.epoch then self:run_hooks(block, block.lazy_teardown, "lazy_teardown") end
     block.lazy_ok = nil
   end
-  if not block.setup_deferred then self:run_hooks(block, block.teardown, "teardown") end
+  if block.setup_epoch == self.epoch then self:run_hooks(block, block.teardown, "teardown") end
+  block.setup_epoch = nil
   module_hooks("_block_end", block)
   if block.kind ~= "file" then dsl.leave(block) end
 end
 
 function Run:load(path)
+  local how, n = self:step(nil)
+  if how == DIED then
+    self:step_done(n)
+    return nil, { message = path .. ": " .. self:died("the process loading this file"), line = 0 }
+  end
   local file, load_err
   local scope = task.scope("loading " .. path)
   local err, tb = self:run_with_timeout(scope, "loading", { file = path, line = 0, full_name = "" }, function()
     file, load_err = dsl.load_file(path)
   end)
   close_scope(scope, "loading ended")
-  if self.capture then output.forward() end
+  self:forward_output()
+  self:step_done(n)
   if err ~= nil then
     if file then dsl.leave(file) end
     return nil, { message = path .. ": " .. task.describe(err), traceback = trace.trim(tb), line = 0 }
@@ -785,7 +877,7 @@ end
 function Run:run_file(path)
   local file, load_err = self:load(path)
   if load_err then
-    if not self:owns(path, "") then return end
+    if self.walking or not self:owns(path, "") then return end
     local result = new_result(path, path, load_err.line, nil, self)
     result.status, result.message, result.traceback = "error", load_err.message, load_err.traceback
     return self:record_load_error(result)
@@ -795,10 +887,10 @@ function Run:run_file(path)
     self:mark(file)
     self:list_block(file)
   else
-    if not self.skipping then self:emit("file_start", { name = path }) end
+    if not self.walking then self:emit("file_start", { name = path }) end
     self:mark(file)
     self:run_block(file)
-    if not self.skipping then self:emit("file_end", { name = path }) end
+    if not self.walking then self:emit("file_end", { name = path }) end
   end
   dsl.leave(file)
 end
@@ -820,16 +912,16 @@ end
 -- On SIGINT/SIGTERM: the running test is cancelled and reported, nothing
 -- more starts.
 function Run:interrupt()
+  if self.walking then self.walk.interrupted = true return end -- once the walk is over
   self.interrupted, self.stopping = true, true
   if self.running then self.running:cancel("interrupted") end
 end
 
 function Run:main(files)
-  if self.resume then -- the terminal saw what the runner that died reported
-    self.skipping, self.skipped, self.unmute = true, {}, journal.mute(self.reporters)
-  end
+  if self.walk then self:start_walk() end
   self:emit("suite_start", { opts = self.opts, seed = self.opts.seed })
   local remove = task.on_interrupt(function() self:interrupt() end)
+  if self.journal and journal.stops() > 0 then self:interrupt() end -- before this runner could handle it
   for iteration = 1, self.opts.list and 1 or self.opts.repeat_count do -- a list names each test once
     self.iteration = iteration
     for _, path in ipairs(files) do
@@ -838,7 +930,7 @@ function Run:main(files)
     end
   end
   remove()
-  if self.skipping then self:end_skipping() end -- the walk never met the test a runner died in
+  if self.walking then self:end_walk(math.huge) end -- the walk never met the step a runner died in
   local summary = self:summary()
   self:emit("suite_end", summary)
   return summary
@@ -919,21 +1011,21 @@ function M.main(paths, args)
   end
   local opts, err = busted_config.parse(paths, args)
   if not opts then return usage_error(err) end
-  -- A serial run under the supervisor journals its results; after a death
-  -- the next runner resumes from the journal, in the same order.
+  -- A serial run under the supervisor journals its steps; a runner started
+  -- after a death walks them again, in the same order (the same seed).
   local journaled = opts.jobs == 1 and not opts.list and not opts.worker and journal.active()
-  local resume = journaled and journal.resumed() or nil
-  if resume then -- what the test that the last runner died in wrote is in the capture the two share
-    resume.output = output.take()
-    opts.seed = resume.notes.seed or opts.seed
+  local walk = journaled and journal.resumed() or nil
+  if walk then -- what the step the last runner died in wrote is in the capture the two share
+    walk.output = output.take()
+    opts.seed = walk.notes.seed or opts.seed
   end
-  local drawn = (opts.shuffle or opts.interleave) and not opts.seed
+  local drawn = opts.seed == nil
   if opts.shuffle and not opts.seed then opts.seed = M.fresh_seed() end
   if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
-  if journaled and drawn and not resume then journal.note("seed", opts.seed) end
+  if journaled and drawn and opts.seed then journal.note("seed", opts.seed) end
   local allow_exit = forbid_exit()
   if opts.worker then return require("sonde.runner_jobs").worker_main() end
-  if not resume then
+  if not walk then
     for _, note in ipairs(opts.notes) do io.stderr:write("sonde test: ", note, "\n") end
   end
   local ready, perr = busted_config.prepare(opts)
@@ -943,16 +1035,8 @@ function M.main(paths, args)
   files = M.ordered(files, opts)
   local reporters, rerr = options.open_reporters(opts, output.stdout(opts))
   if not reporters then return usage_error(rerr) end
-  local listeners = reporters
-  if journaled then
-    listeners = { unpack(reporters) }
-    listeners[#listeners + 1] = journal.recorder()
-  end
-  local run = Run.new(opts, listeners)
-  if journaled then
-    listeners[#listeners].run, run.journal, run.resume = run, true, resume
-    if resume then run.started_at = resume.notes.started_at else journal.note("started_at", run.started_at) end
-  end
+  local run = Run.new(opts, journaled and journal.listening(reporters) or reporters)
+  if journaled then journal.attach(run, walk) end
   local root
   if opts.jobs > 1 and not opts.list and #files > 0 then
     root = task.run(function() return require("sonde.runner_jobs").main(run, files) end)
@@ -961,6 +1045,7 @@ function M.main(paths, args)
     root = task.run(function() return run:main(files) end)
     if run.capture then output.finish() end
   end
+  if journaled then journal.done() end -- no step runs any more, however the run ended
   allow_exit()
   options.close_reporters(reporters)
   if root.err ~= nil then

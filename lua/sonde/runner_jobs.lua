@@ -23,6 +23,7 @@ local task = require("sonde.task")
 local process = require("sonde.process")
 local util = require("sonde.report_util")
 local output = require("sonde.runner_capture")
+local encode_event = require("sonde.runner_journal").encode_event
 
 local M = {}
 
@@ -43,20 +44,8 @@ local function wire_reporter(out)
   return r
 end
 
--- Only what a reporter reads crosses the wire.
-local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback", "last_exchange",
-  "output", "attempts", "iteration", "timeout", "tests", "open" }
-
--- encode_event(event, data) -> one JSON line's text of what reporters read
--- of an event (also the supervisor's journal, sonde.runner_journal).
-function M.encode_event(event, data)
-  local clean = {}
-  for _, k in ipairs(FIELDS) do clean[k] = data[k] end
-  return cjson.encode({ e = event, d = clean })
-end
-
 function Wire:send(event, data)
-  self.out:write(M.encode_event(event, data), "\n")
+  self.out:write(encode_event(event, data), "\n")
   self.out:flush()
 end
 
@@ -298,22 +287,10 @@ function Pool:drive()
   end
 end
 
--- replay_event(run, ev): an event another process reported, as if this
--- run had: counted, and passed on to its reporters.
-function M.replay_event(run, ev)
-  if ev.e == "test_end" then
-    run:finish_result(ev.d)
-  elseif ev.e == "load_error" then
-    run:record_load_error(ev.d)
-  elseif ev.e ~= "plan" then
-    run:emit(ev.e, ev.d)
-  end
-end
-
 function Pool:replay(unit)
   local run = self.run
   run.iteration = unit.iteration
-  for _, ev in ipairs(unit.events) do M.replay_event(run, ev) end
+  for _, ev in ipairs(unit.events) do run:replay_event(ev) end
   unit.events = nil
 end
 

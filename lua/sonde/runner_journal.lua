@@ -1,36 +1,60 @@
 -- sonde.runner_journal: a serial run's side of its supervisor
 -- (host/supervise.c): every result goes into the journal the two share, and
--- a runner forked after another died in a test replays it, then goes on.
+-- a runner forked after another died replays it, then goes on.
 --
--- A passing test is journaled as its ordinal (the count of tests started
--- so far, in run order), duration and requests: no text, so the record
--- costs a store and the runner's per-test path stays as fast as without
--- it. Everything else is the JSON line a --jobs worker would send. A new
--- runner walks the same files in the same order (the seed is journaled),
--- running describe bodies but no hook or test, up to the test that was
--- running; there it replays the journal (a pass takes its name, file and
--- line from the walk) and reports that test as an error.
+-- The runner numbers its steps, each piece of user code it runs: loading a
+-- file, a describe body, each setup, lazy_setup, teardown and lazy_teardown
+-- hook, each test with its before_each, after_each and finally. Every
+-- record carries the number of the step last started. A passing test is
+-- journaled as numbers alone (its step, duration and requests), so its
+-- cost is a store; everything else is the JSON line a --jobs worker would
+-- send. A record ends the step that was running (a test's result is
+-- reported once its code has run); a step that reports nothing ends with
+-- done().
+--
+-- A runner forked after a death walks the same files in the same order
+-- (the seed is journaled): it loads files and runs describe bodies, which
+-- the walk needs, but runs no hook and no test; at the end of each step it
+-- walked it replays that step's records (a pass takes its name, file and
+-- line from the walk), so the run stops where the dead runner's did under
+-- --fail-fast, and a setup that failed there fails here. At the step the
+-- runner died in, the walk ends: that step is an error saying how its
+-- process ended, and the run goes on live. Steps that killed an earlier
+-- runner are not run again by later walks.
 local journal = require("sonde.c.journal")
 local cjson = require("cjson")
-local jobs = require("sonde.runner_jobs")
 
 local M = {}
 
 M.active = journal.active
+M.start, M.done, M.stops = journal.start, journal.done, journal.stops
 
 -- ----------------------------------------------------------- journaling
+
+-- Only what a reporter reads is journaled, and crosses a --jobs worker's
+-- wire (sonde.runner_jobs).
+local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback", "last_exchange",
+  "output", "attempts", "iteration", "timeout", "tests", "open" }
+
+-- encode_event(event, data) -> the JSON text of what reporters read of an
+-- event; a run replays it with run:replay_event(cjson.decode(text)).
+function M.encode_event(event, data)
+  local clean = {}
+  for _, k in ipairs(FIELDS) do clean[k] = data[k] end
+  return cjson.encode({ e = event, d = clean })
+end
 
 local Recorder = {}
 Recorder.__index = Recorder
 
 -- recorder() -> a reporter that journals what it is told, about the run
--- set as its `run` field (it reads the ordinal of the test started last).
+-- set as its `run` field (it reads the number of the step started last).
 function M.recorder()
   return setmetatable({ on = true }, Recorder)
 end
 
 function Recorder:event(event, data)
-  if self.on then journal.event(self.run.started, jobs.encode_event(event, data)) end
+  if self.on then journal.event(self.run.steps, M.encode_event(event, data)) end
 end
 
 function Recorder:file_start(data) self:event("file_start", data) end
@@ -40,35 +64,55 @@ function Recorder:load_error(result) self:event("load_error", result) end
 function Recorder:test_end(r)
   if not self.on then return end
   if r.status == "pass" and r.output == nil and r.attempts == nil and r.last_exchange == nil then
-    return journal.pass(self.run.started, r.duration, r.requests)
+    return journal.pass(self.run.steps, r.duration, r.requests)
   end
-  journal.event(self.run.started, jobs.encode_event("test_end", r))
-  journal.idle()
+  journal.event(self.run.steps, M.encode_event("test_end", r))
+end
+
+-- listening(reporters) -> the reporters and a recorder after them.
+function M.listening(reporters)
+  local list = { unpack(reporters) }
+  list[#list + 1] = M.recorder()
+  return list
+end
+
+-- attach(run, walk): the run journals its steps (its recorder, made by
+-- listening, reads their numbers); `walk` is resumed()'s, for a runner
+-- after a death.
+function M.attach(run, walk)
+  run.reporters[#run.reporters].run = run
+  run.journal, run.walk = true, walk
+  if walk then
+    run.started_at = walk.notes.started_at or run.started_at
+  else
+    M.note("started_at", run.started_at)
+  end
 end
 
 -- note(key, value): a fact of the run a later runner takes over: the seed
--- drawn (to walk in the same order), when the run started (its duration).
+-- drawn (to walk in the same order), when the run started (its duration),
+-- a step that killed its runner ("died": not to be run again).
 function M.note(key, value)
   journal.event(0, cjson.encode({ e = "note", d = { [key] = value } }))
 end
 
--- start(ordinal): the test of this ordinal starts (for the supervisor to
--- know which one a death took).
-M.start = journal.start
-
 -- ------------------------------------------------------------- resuming
 
--- resumed() -> nil, or what a runner after a death needs: the ordinal of the
--- test that was running, how its process ended, the records, the notes.
+-- resumed() -> nil, or what a runner after a death needs: the step `at`
+-- that was running, `how` its process ended, the records, the notes and
+-- the steps that killed a runner. (What the step printed is in the
+-- capture the runners share: sonde.runner_capture.)
 function M.resumed()
   local at, how = journal.resume()
   if not at then return nil end
-  local resume = { at = at, how = how, records = journal.records(), notes = {} }
+  local resume = { at = at, how = how, records = journal.records(), next = 1, notes = {}, deaths = {} }
   for _, rec in ipairs(resume.records) do
     if rec[3] == nil then
       local ev = cjson.decode(rec[2])
       if ev.e == "note" then
-        for k, v in pairs(ev.d) do resume.notes[k] = v end
+        for k, v in pairs(ev.d) do
+          if k == "died" then resume.deaths[v] = true else resume.notes[k] = v end
+        end
       end
       rec[2] = ev
     end
@@ -76,27 +120,36 @@ function M.resumed()
   return resume
 end
 
--- replay(run, resume, new_pass): the journal's events to the run's
--- reporters; new_pass(ordinal, duration, requests) makes a passing test's
--- result from the walk.
-function M.replay(run, resume, new_pass)
-  for _, rec in ipairs(resume.records) do
+-- replay_through(run, resume, step, new_pass) -> whether a result replayed
+-- failed: the records up to those of `step`, to the run's reporters and
+-- counts; new_pass(duration, requests) makes a passing test's result.
+function M.replay_through(run, resume, step, new_pass)
+  local records, failed = resume.records, false
+  local i = resume.next
+  while records[i] and records[i][1] <= step do
+    local rec = records[i]
     if rec[3] ~= nil then
-      run:finish_result(new_pass(rec[1], rec[2], rec[3]))
+      run:finish_result(new_pass(rec[2], rec[3]))
     elseif rec[2].e ~= "note" then
-      jobs.replay_event(run, rec[2])
+      local ev = rec[2]
+      if ev.e == "load_error" or (ev.e == "test_end" and ev.d.status ~= "pass") then failed = true end
+      run:replay_event(ev)
     end
+    i = i + 1
   end
+  resume.next = i
+  return failed
 end
 
--- mute(reporters) -> unmute(): reporters that write to the terminal say
--- nothing while a runner replays what an earlier one already showed.
+-- mute(reporters) -> unmute(): while a runner walks what an earlier one
+-- already showed, reporters that write to the terminal say nothing, and
+-- the recorder journals nothing.
 local SILENT = { write = function() end, flush = function() end }
 
 function M.mute(reporters)
   local kept = {}
   for _, r in ipairs(reporters) do
-    if r.on ~= nil then
+    if getmetatable(r) == Recorder then
       r.on = false
     elseif not r.owns_out then
       kept[r], r.out = r.out, SILENT
@@ -104,7 +157,7 @@ function M.mute(reporters)
   end
   return function()
     for _, r in ipairs(reporters) do
-      if r.on ~= nil then r.on = true end
+      if getmetatable(r) == Recorder then r.on = true end
       if kept[r] then r.out = kept[r] end
     end
   end
