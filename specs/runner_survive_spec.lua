@@ -196,29 +196,30 @@ describe("a serial run", function()
     local code, out = sonde("test", "-o", "tap", fixture("runner/dies/hooks.lua"), ENV)
     assert.are.equal(1, code)
     local status, order = tap(out)
-    assert.are.same({ "a setup that crashes (setup)", "a before_each that crashes first",
+    assert.are.same({ "a setup that raises (setup)", "a setup that crashes (setup)", "a before_each that crashes first",
       "a before_each that crashes second", "a teardown that crashes passes before it", "a teardown that crashes (teardown)",
       "a describe body that crashes", "a block set up before a crash crashes",
       "a block set up before a crash is set up again after it", "passes at the end" }, order)
-    assert.are.same({ "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "not ok", "ok", "ok" },
+    assert.are.same({ "not ok", "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "not ok", "ok", "ok" },
       statuses(status, order))
     assert.matches('message: "setup: the process running this hook was killed by SIGSEGV', out, 1, true)
     assert.matches('message: "teardown: the process running this hook was killed by SIGSEGV', out, 1, true)
-    assert.matches('at: "specs/fixtures/runner/dies/hooks.lua:5"', out, 1, true)
+    assert.matches('at: "specs/fixtures/runner/dies/hooks.lua:10"', out, 1, true)
     assert.matches('message: "the process running this describe body was killed by SIGSEGV', out, 1, true)
     assert.not_matches("must not run", out)
   end)
 
-  it("makes a death while a file loads that file's load error; the files before and after it keep their results",
+  it("makes a death while a file loads that file's load error; what came before it and the files after it stay",
     function()
       local dir = support.temp_dir()
-      local code, out = test_reporting(dir, "-o", "tap", fixture("runner/hooks.lua"),
+      local code, out = test_reporting(dir, "-o", "tap", fixture("syntax_error.lua"), fixture("runner/hooks.lua"),
         fixture("runner/dies/loads.lua"), fixture("runner/dies/quick.lua"), ENV)
       assert.are.equal(2, code)
       local status, order = tap(out)
-      local names = { "outer first", "outer inner second", "outer third", fixture("runner/dies/loads.lua"), "one passes",
-        "two segfaults", "three passes", "four exits from C", "five fails", "six passes" }
-      local expected = { "ok", "ok", "ok", "not ok", "ok", "not ok", "ok", "not ok", "not ok", "ok" }
+      local names = { fixture("syntax_error.lua"), "outer first", "outer inner second", "outer third",
+        fixture("runner/dies/loads.lua"), "one passes", "two segfaults", "three passes", "four exits from C", "five fails",
+        "six passes" }
+      local expected = { "not ok", "ok", "ok", "ok", "not ok", "ok", "not ok", "ok", "not ok", "not ok", "ok" }
       assert.are.same(names, order)
       assert.are.same(expected, statuses(status, order))
       assert.matches("loads.lua: the process loading this file was killed by SIGSEGV", out, 1, true)
