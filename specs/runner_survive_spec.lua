@@ -198,9 +198,9 @@ describe("a serial run", function()
     local status, order = tap(out)
     assert.are.same({ "a setup that raises (setup)", "a setup that crashes (setup)", "a before_each that crashes first",
       "a before_each that crashes second", "a teardown that crashes passes before it", "a teardown that crashes (teardown)",
-      "a describe body that crashes", "a block set up before a crash crashes",
+      "a describe body that crashes", "a block set up before a crash pends first", "a block set up before a crash crashes",
       "a block set up before a crash is set up again after it", "passes at the end" }, order)
-    assert.are.same({ "not ok", "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "not ok", "ok", "ok" },
+    assert.are.same({ "not ok", "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "skip", "not ok", "ok", "ok" },
       statuses(status, order))
     assert.matches('message: "setup: the process running this hook was killed by SIGSEGV', out, 1, true)
     assert.matches('message: "teardown: the process running this hook was killed by SIGSEGV', out, 1, true)
@@ -225,6 +225,19 @@ describe("a serial run", function()
       assert.matches("loads.lua: the process loading this file was killed by SIGSEGV", out, 1, true)
       reports(dir, names, expected)
     end)
+
+  it("says so when the spec files define other tests when loaded again after a death", function()
+    local dir = support.temp_dir()
+    local code, out = test_reporting(dir, "-o", "tap", fixture("runner/dies/changes.lua"),
+      { env = { SONDE_FIXTURE_MARK = dir .. "/mark", ASAN_OPTIONS = ENV.env.ASAN_OPTIONS } })
+    assert.are.equal(1, code)
+    local status, order = tap(out)
+    assert.are.equal("not ok", status["(the rest of the run)"], out)
+    assert.are.equal("(the rest of the run)", order[#order])
+    assert.matches("a runner died in step 4 of the run (it was killed by SIGSEGV), and a new runner loaded the spec "
+      .. "files again but never reached that step", out, 1, true)
+    assert.are.equal(3, #cjson.decode(read(dir .. "/r.json")).sections)
+  end)
 
   it("stopped by SIGINT after a death exits 130 with its reports written", function()
     local dir = support.temp_dir()

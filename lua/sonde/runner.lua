@@ -757,6 +757,20 @@ function Run:end_walk(n)
   if walk.interrupted then self:interrupt() end
 end
 
+-- lost_walk(): the walk never met the step a runner died in: the spec
+-- files did not define the same steps when loaded again. What the journal
+-- holds is reported, and one error says that the rest of the run is lost.
+function Run:lost_walk()
+  local walk = self.walk
+  self:end_walk(math.huge)
+  local result = new_result("(the rest of the run)", walk.file or "", 0, nil, self)
+  result.status = "error"
+  result.message = string.format("a runner died in step %d of the run (it %s), and a new runner loaded the spec files "
+    .. "again but never reached that step: they did not define the same tests and hooks again; the tests after it did "
+    .. "not run", walk.at, walk.how)
+  self:finish_result(result)
+end
+
 -- catch_up(block): setups of `block` and its ancestors that ran in a
 -- process that has died since run again, outermost first, before the
 -- next step inside them.
@@ -875,6 +889,7 @@ function Run:list_block(block)
 end
 
 function Run:run_file(path)
+  if self.walking then self.walk.file = path end -- for lost_walk
   local file, load_err = self:load(path)
   if load_err then
     if self.walking or not self:owns(path, "") then return end
@@ -930,7 +945,7 @@ function Run:main(files)
     end
   end
   remove()
-  if self.walking then self:end_walk(math.huge) end -- the walk never met the step a runner died in
+  if self.walking then self:lost_walk() end
   local summary = self:summary()
   self:emit("suite_end", summary)
   return summary

@@ -47,9 +47,9 @@ end
 local Recorder = {}
 Recorder.__index = Recorder
 
--- recorder() -> a reporter that journals what it is told, about the run
--- set as its `run` field (it reads the number of the step started last).
-function M.recorder()
+-- A reporter that journals what it is told, about the run set as its
+-- `run` field (it reads the number of the step started last).
+local function recorder()
   return setmetatable({ on = true }, Recorder)
 end
 
@@ -72,7 +72,7 @@ end
 -- listening(reporters) -> the reporters and a recorder after them.
 function M.listening(reporters)
   local list = { unpack(reporters) }
-  list[#list + 1] = M.recorder()
+  list[#list + 1] = recorder()
   return list
 end
 
@@ -121,7 +121,8 @@ function M.resumed()
 end
 
 -- replay_through(run, resume, step, new_pass) -> whether a result replayed
--- failed: the records up to those of `step`, to the run's reporters and
+-- failed (a hook's error: pending tests reported after it carry its step
+-- too): the records up to those of `step`, to the run's reporters and
 -- counts; new_pass(duration, requests) makes a passing test's result.
 function M.replay_through(run, resume, step, new_pass)
   local records, failed = resume.records, false
@@ -132,7 +133,8 @@ function M.replay_through(run, resume, step, new_pass)
       run:finish_result(new_pass(rec[2], rec[3]))
     elseif rec[2].e ~= "note" then
       local ev = rec[2]
-      if ev.e == "load_error" or (ev.e == "test_end" and ev.d.status ~= "pass") then failed = true end
+      local status = ev.e == "test_end" and ev.d.status
+      if ev.e == "load_error" or status == "error" or status == "fail" then failed = true end
       run:replay_event(ev)
     end
     i = i + 1
