@@ -76,7 +76,7 @@ local function sorted_pairs(t)
 end
 
 -- encode_query{a=1, b={2,3}} -> "a=1&b=2&b=3" (keys sorted, lists repeated)
-function M.encode_query(params)
+local function encode_query(params)
   local parts = {}
   for k, v in sorted_pairs(params) do
     if type(v) == "table" then
@@ -104,7 +104,7 @@ end
 
 local function with_params(url, params)
   if not params or next(params) == nil then return url end
-  local q = M.encode_query(params)
+  local q = encode_query(params)
   if q == "" then return url end
   return url .. (url:find("?", 1, true) and "&" or "?") .. q
 end
@@ -361,7 +361,7 @@ local function body_of(opts, headers_set)
     if not ok then error((tostring(s):gsub("^.-json%.encode", "json=")), 0) end
     return s, not headers_set["content-type"] and "application/json" or nil
   end
-  if opts.form then return M.encode_query(opts.form), not headers_set["content-type"] and
+  if opts.form then return encode_query(opts.form), not headers_set["content-type"] and
       "application/x-www-form-urlencoded" or nil end
   return opts.body, nil
 end

@@ -75,7 +75,7 @@ end
 -- select.pattern (default "_spec") and none of select.exclude_pattern, in
 -- subdirectories too unless select.recursive is false. Files named on the
 -- command line are taken as they are.
-function M.discover(paths, select)
+local function discover(paths, select)
   select = select or {}
   local patterns = select.pattern and #select.pattern > 0 and select.pattern or { "_spec" }
   local excludes = select.exclude_pattern or {}
@@ -1051,7 +1051,7 @@ function M.main(paths, args)
   end
   local ready, perr = busted_config.prepare(opts)
   if not ready then return usage_error(perr) end
-  local files, derr = M.discover(opts.paths, opts)
+  local files, derr = discover(opts.paths, opts)
   if not files then return usage_error(derr) end
   files = M.ordered(files, opts)
   local reporters, rerr = options.open_reporters(opts, output.stdout(opts))

@@ -23,10 +23,9 @@ end
 
 -- A query string's key or value: '+' is a space there.
 local function unescape(s) return percent_decode((s:gsub("+", " "))) end
-M.unescape = unescape
 
 -- parse_query("a=1&b=2&b=3") -> {a="1", b={"2","3"}}
-function M.parse_query(q)
+local function parse_query(q)
   local out = {}
   for pair in (q or ""):gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
@@ -216,7 +215,7 @@ function Server:handle(id, method, target, flat_headers, body)
   local headers = headers_of(flat_headers)
   if authority then headers._lower.host = authority end
   local req = setmetatable({ method = method, path = path, target = target, params = params_or_status,
-    query = M.parse_query(query), headers = headers, body = body, server = self }, Request)
+    query = parse_query(query), headers = headers, body = body, server = self }, Request)
   local livecheck = package.loaded["sonde.livecheck"]
   if livecheck then livecheck.enter_from_headers(req.headers) end -- faust's middleware
   local ok, res = pcall(route.handler, req)

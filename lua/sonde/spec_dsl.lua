@@ -496,7 +496,7 @@ function M.spec_line(path, message, traceback)
   return tonumber(tostring(message):match("^" .. here) or (traceback or ""):match(here))
 end
 
-function M.line_of(message)
+local function line_of(message)
   return tonumber(tostring(message):match("^[^:\n]+:(%d+):"))
 end
 
@@ -506,7 +506,7 @@ end
 function M.load_file(path)
   local chunk, err = require("sonde.chunk_cache").loadfile(path)
   if not chunk then
-    return nil, { message = trace.load_message(path, err), line = M.line_of(err) }
+    return nil, { message = trace.load_message(path, err), line = line_of(err) }
   end
   -- Interpreted, so a test that loops without yielding still runs the
   -- watchdog's hook (compiled traces do not run hooks).
@@ -524,7 +524,7 @@ function M.load_file(path)
     M.leave(file)
     local msg, tb = task.describe(lerr), trace.trim(holder.tb)
     local line = M.spec_line(path, msg, tb)
-    if not M.line_of(msg) then -- not positioned (a table, a timeout): where the file was when it raised
+    if not line_of(msg) then -- not positioned (a table, a timeout): where the file was when it raised
       msg = path .. (line and (":" .. line) or "") .. ": " .. msg
     end
     return nil, { message = msg, traceback = tb, line = line }

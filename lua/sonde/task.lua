@@ -529,7 +529,6 @@ end
 local function timeout_error(what, seconds)
   return new_error("timeout", string.format("timeout: %s did not finish within %gs", what, seconds))
 end
-M.timeout_error = timeout_error
 
 -- wait(obj, timeout, what): suspends until obj schedules the task; raises a
 -- timeout error naming `what`. For modules that build their own waits.
@@ -697,7 +696,6 @@ local function run_ready()
   end
   head, tail = 1, 0
 end
-M.run_ready = run_ready
 
 -- One turn of the loop: runs ready tasks, then (unless `until_done` has
 -- finished meanwhile) waits for and dispatches the next completions.
