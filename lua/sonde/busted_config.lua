@@ -15,8 +15,8 @@ local options = require("sonde.runner_options")
 local M = {}
 
 -- busted's default module paths, prefixed to package.path / cpath.
-M.LPATH = "./src/?.lua;./src/?/?.lua;./src/?/init.lua"
-M.CPATH = "./csrc/?.so;./csrc/?/?.so"
+local LPATH = "./src/?.lua;./src/?/?.lua;./src/?/init.lua"
+local CPATH = "./csrc/?.so;./csrc/?/?.so"
 
 -- Keys busted stores but that are no options of a task.
 local IGNORED = { version = true, help = true }
@@ -118,15 +118,15 @@ end
 
 -- default_root() -> where specs are when neither the command line nor a
 -- config file says: busted's spec/, else sonde's specs/.
-function M.default_root()
+local function default_root()
   if loop.stat("spec") == "dir" then return { "spec" } end
   return { "specs" }
 end
 
 -- prefix_paths(opts): busted's module paths before the usual ones.
-function M.prefix_paths(opts)
-  local lpath = opts.lpath or M.LPATH
-  local cpath = opts.cpath or M.CPATH
+local function prefix_paths(opts)
+  local lpath = opts.lpath or LPATH
+  local cpath = opts.cpath or CPATH
   if lpath ~= "" then package.path = (lpath .. ";" .. package.path):gsub(";;+", ";") end
   if cpath ~= "" then package.cpath = (cpath .. ";" .. package.cpath):gsub(";;+", ";") end
 end
@@ -178,7 +178,7 @@ function M.prepare(opts)
   -- under plain lua with busted; under a runner it does nothing.
   package.preload["busted.runner"] = function() return function() end end
   package.preload["busted"] = function() return require("sonde.spec_dsl").busted_module() end
-  M.prefix_paths(opts)
+  prefix_paths(opts)
   set_arg(opts.argv)
   require("sonde.spec_dsl").configure { lazy = opts.lazy, auto_insulate = opts.auto_insulate ~= false }
   for i, statement in ipairs(opts.execute or {}) do
@@ -203,7 +203,7 @@ function M.parse(paths, args)
   end
   local ok, lerr = M.load(opts)
   if not ok then return nil, lerr end
-  return options.finish(opts, #opts.paths == 0 and M.default_root() or nil)
+  return options.finish(opts, #opts.paths == 0 and default_root() or nil)
 end
 
 return M

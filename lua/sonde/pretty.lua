@@ -63,7 +63,6 @@ local function binary(s)
   end
   return false
 end
-M.is_binary = binary
 
 -- Cuts s to at most n bytes without splitting a UTF-8 character.
 local function cut(s, n)
