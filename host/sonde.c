@@ -153,7 +153,7 @@ static int call_module(sonde_t *S, const char *module, const char *fn, int nargs
     return code;
 }
 
-static int call_host(sonde_t *S, const char *fn, int nargs) { return call_module(S, "sonde.host", fn, nargs); }
+static int call_host(sonde_t *S, const char *fn, int nargs) { return call_module(S, "sonde.boot.host", fn, nargs); }
 
 static void push_strings(lua_State *L, const char *const *list, int n) {
     lua_createtable(L, n, 0);

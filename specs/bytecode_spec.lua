@@ -1,6 +1,6 @@
--- sonde.bytecode: bytecode that keeps the keys table constructors reserve
+-- sonde.boot.bytecode: bytecode that keeps the keys table constructors reserve
 -- (LuaJIT's own string.dump drops them before 2024, LuaJIT issue #1155).
-local bytecode = require("sonde.bytecode")
+local bytecode = require("sonde.boot.bytecode")
 
 local function keys_of(dump)
   local out = {}
@@ -27,7 +27,7 @@ local SHAPES = {
   { function(x) local t = setmetatable({ a = x }, { __index = function() return "dflt" end }) return { t.a, t.zz } end, 3 },
 }
 
-describe("sonde.bytecode", function()
+describe("sonde.boot.bytecode", function()
   it("loads back to functions that build the same tables as the source", function()
     for i, shape in ipairs(SHAPES) do
       local fn = shape[1]

@@ -1,4 +1,4 @@
--- sonde.chunk_cache: compiled chunks kept between runs, never stale. Each
+-- sonde.boot.chunk_cache: compiled chunks kept between runs, never stale. Each
 -- case runs sonde in a process of its own with its own cache directory
 -- (the directory is chosen once per process).
 local support = require("specs.support")
@@ -22,7 +22,7 @@ local function run(script, cache, file)
 end
 
 local LOAD = [[
-local chunk, err = require("sonde.chunk_cache").loadfile(arg[1])
+local chunk, err = require("sonde.boot.chunk_cache").loadfile(arg[1])
 if not chunk then print("error: " .. err) else print(chunk()) end
 ]]
 
@@ -47,7 +47,7 @@ local function cached_files(cache)
   return names
 end
 
-describe("sonde.chunk_cache", function()
+describe("sonde.boot.chunk_cache", function()
   it("loads the compiled chunk on the next run, not the source", function()
     local cache, file = scratch("m.lua", 'return "from source"\n')
     assert.are.equal("from source\n", run(LOAD, cache, file))
@@ -101,7 +101,7 @@ describe("sonde.chunk_cache", function()
 
   it("loads what is no regular file (a pipe) as loadfile does", function()
     local cache, script = scratch("from_stdin.lua",
-      'local chunk, err = require("sonde.chunk_cache").loadfile("/dev/stdin")\nprint(chunk and chunk() or err)\n')
+      'local chunk, err = require("sonde.boot.chunk_cache").loadfile("/dev/stdin")\nprint(chunk and chunk() or err)\n')
     local code, out, err = support.sonde("run", script, { stdin = 'return "from the pipe"\n', env = { SONDE_CACHE_DIR = cache } })
     assert.are.equal(0, code, err)
     assert.are.equal("from the pipe\n", out)
@@ -119,7 +119,7 @@ describe("sonde.chunk_cache", function()
   it("keeps line numbers and the file name in errors from a cached chunk", function()
     local cache, file = scratch("boom.lua", "local x = 1\n\nerror('boom')\n")
     local script = [[
-local chunk = require("sonde.chunk_cache").loadfile(arg[1])
+local chunk = require("sonde.boot.chunk_cache").loadfile(arg[1])
 print(select(2, pcall(chunk)))
 ]]
     run(script, cache, file)
@@ -142,7 +142,7 @@ print(select(2, pcall(chunk)))
   it("serves sonde's own modules read from source (SONDE_LUA_PATH), starting from an empty cache", function()
     local cache = support.temp_dir() .. "/cache"
     for _ = 1, 2 do -- filling the cache, then reading it
-      local code, out, err = support.sonde("run", "-", { stdin = 'print(require("sonde.bytecode").dump ~= nil)',
+      local code, out, err = support.sonde("run", "-", { stdin = 'print(require("sonde.boot.bytecode").dump ~= nil)',
         env = { SONDE_CACHE_DIR = cache, SONDE_LUA_PATH = "lua" } })
       assert.are.equal(0, code, err)
       assert.are.equal("true\n", out)
@@ -227,7 +227,7 @@ print(select(2, pcall(chunk)))
     end
   end)
 
-  it("keys entries by the sonde build: an edited sonde.bytecode (SONDE_LUA_PATH) does not read the old ones", function()
+  it("keys entries by the sonde build: an edited sonde.boot.bytecode (SONDE_LUA_PATH) does not read the old ones", function()
     local dir = support.temp_dir()
     sh("cp", "-r", "lua", dir .. "/lua")
     local cache, file = dir .. "/cache", dir .. "/m.lua"
@@ -239,7 +239,7 @@ print(select(2, pcall(chunk)))
       assert.are.equal("1\n", out)
     end
     load_with_tree()
-    local bytecode_lua = dir .. "/lua/sonde/bytecode.lua"
+    local bytecode_lua = dir .. "/lua/sonde/boot/bytecode.lua"
     write(bytecode_lua, read(bytecode_lua) .. "-- a new format\n")
     load_with_tree()
     local names = cached_files(cache)
@@ -249,7 +249,7 @@ print(select(2, pcall(chunk)))
 
   it("hashes the modules compiled into the binary, for the key of a binary that loads them", function()
     local loop = require("sonde.c.loop")
-    local writer, cache = loop.embedded_hash("sonde.bytecode"), loop.embedded_hash("sonde.chunk_cache")
+    local writer, cache = loop.embedded_hash("sonde.boot.bytecode"), loop.embedded_hash("sonde.boot.chunk_cache")
     assert.matches("^%x+$", writer)
     assert.are.equal(16, #writer)
     assert.are_not.equal(writer, cache)
@@ -286,7 +286,7 @@ print(select(2, pcall(chunk)))
     local dir = support.temp_dir()
     local cache = dir .. "/cache"
     local script = [[
-local cc = require("sonde.chunk_cache")
+local cc = require("sonde.boot.chunk_cache")
 for i = 1, 20 do
   local path = arg[1] .. "/m" .. i .. ".lua"
   local f = assert(io.open(path, "w"))

@@ -6,8 +6,8 @@ local servers = require("specs.servers")
 local clock = require("sonde.clock")
 local json = require("sonde.json")
 local load = require("sonde.load")
-local load_cli = require("sonde.load_cli")
-local summary = require("sonde.load_summary")
+local load_cli = require("sonde.load.cli")
+local summary = require("sonde.load.summary")
 
 -- A sink for the header and summary of a run in this process.
 local function buffer()

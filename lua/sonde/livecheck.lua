@@ -6,8 +6,8 @@
 -- or in-process), and every execution ends in a report. Tests go through an
 -- in-process queue, signals arrive at POST /signal, and reports go to a
 -- JSON-lines file, a URL or a function. Signals, case state and reports
--- travel on the app's bus (sonde.livecheck_bus): this process alone by
--- default, or Redis Streams shared by N processes (sonde.livecheck_redis).
+-- travel on the app's bus (sonde.livecheck.bus): this process alone by
+-- default, or Redis Streams shared by N processes (sonde.livecheck.redis).
 -- Every timer uses the scheduler's clock, so hours of behaviour run in
 -- milliseconds under clock.virtual.
 local task = require("sonde.task")
@@ -15,8 +15,8 @@ local json = require("sonde.json")
 local http = require("sonde.http")
 local server = require("sonde.server")
 local trace = require("sonde.trace")
-local livecheck_bus = require("sonde.livecheck_bus")
-local livecheck_state = require("sonde.livecheck_state")
+local livecheck_bus = require("sonde.livecheck.bus")
+local livecheck_state = require("sonde.livecheck.state")
 
 local M = {}
 
@@ -232,7 +232,7 @@ function Case:seconds_since_last_fail()
   return self.last_fail and (task.time() - self.last_fail) or nil
 end
 
--- Runs a transition of the case's state (sonde.livecheck_state) where the
+-- Runs a transition of the case's state (sonde.livecheck.state) where the
 -- state lives, through the app's bus, and sends the suite report it asks
 -- for. p.now and p.delay are filled in.
 function Case:transition(op, p)
@@ -426,7 +426,7 @@ end
 
 -- use_bus(spec): what signals, case state and reports travel on: nil for
 -- this process alone, a redis:// URL (or {url=, maxlen=, timeout=}) for
--- Redis Streams, or an object with the interface of sonde.livecheck_bus.
+-- Redis Streams, or an object with the interface of sonde.livecheck.bus.
 -- Chosen before start().
 function App:use_bus(spec, level)
   level = (level or 1) + 1

@@ -10,11 +10,11 @@
 -- run`) checks are evaluated and return their result, and metrics take
 -- samples that nobody reports.
 local task = require("sonde.task")
-local metrics = require("sonde.load_metrics")
+local metrics = require("sonde.load.metrics")
 
 local M = {}
 
--- The run in progress and its registry; sonde.load_run binds them.
+-- The run in progress and its registry; sonde.load.run binds them.
 local state = { run = nil, registry = metrics.registry() }
 
 function M._bind(run, registry)

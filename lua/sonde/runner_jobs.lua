@@ -122,7 +122,7 @@ end
 function Pool:spawn_worker()
   local results = os.tmpname()
   -- a cache this process refused (and said so) is refused for its workers too
-  local env = require("sonde.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
+  local env = require("sonde.boot.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
   local p = process.spawn { loop.exe_path(), "test", "--worker", env = env }
   local w = { p = p, results = results, reader = assert(io.open(results, "r")), offset = 0, partial = "",
     err_seen = 0, err_partial = "" }

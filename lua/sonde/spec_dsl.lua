@@ -504,7 +504,7 @@ end
 -- file has been entered (M.enter): the caller leaves it (M.leave) once the
 -- file has run, which undoes what it changed in _G and package.loaded.
 function M.load_file(path)
-  local chunk, err = require("sonde.chunk_cache").loadfile(path)
+  local chunk, err = require("sonde.boot.chunk_cache").loadfile(path)
   if not chunk then
     return nil, { message = trace.load_message(path, err), line = line_of(err) }
   end

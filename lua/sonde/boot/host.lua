@@ -1,10 +1,10 @@
--- sonde.host: what the C host calls (sonde.h's run functions).
+-- sonde.boot.host: what the C host calls (sonde.h's run functions).
 --
 -- Each entry returns the process exit code: 0 passed, 1 failed, 2 usage or
 -- load error. Output for the user is one clear line per mistake.
 local task = require("sonde.task")
 local trace = require("sonde.trace")
-local chunk_cache = require("sonde.chunk_cache")
+local chunk_cache = require("sonde.boot.chunk_cache")
 local redact = require("sonde.redact")
 
 local M = {}
@@ -62,10 +62,10 @@ function M.run_file(path, args)
 end
 
 -- run_live(path, args): `sonde live app.lua [--bus URL]` or `sonde live
--- --reports URL --app ID` (sonde.livecheck_cli); exit 1 when a case is
+-- --reports URL --app ID` (sonde.livecheck.cli); exit 1 when a case is
 -- failing at exit, 0 otherwise, 2 for a usage or load error.
 function M.run_live(path, args)
-  local cli = require("sonde.livecheck_cli")
+  local cli = require("sonde.livecheck.cli")
   table.insert(args, 1, path)
   local ok, opts = pcall(cli.app_options, args)
   if not ok then
@@ -154,9 +154,9 @@ function M.run_lua(args)
 end
 
 -- run_load(args): `sonde load SCRIPT ...` and `sonde load merge ...`;
--- exit codes as k6's (sonde.load_cli).
+-- exit codes as k6's (sonde.load.cli).
 function M.run_load(args)
-  local code = require("sonde.load_cli").main(args)
+  local code = require("sonde.load.cli").main(args)
   teardown_sessions()
   return code
 end

@@ -1,4 +1,4 @@
--- sonde.livecheck_cli: what `sonde live` does with its command line.
+-- sonde.livecheck.cli: what `sonde live` does with its command line.
 --
 --   sonde live APP.lua [--bus URL] [ARGS...]   runs the app APP.lua returns,
 --       on the bus URL names (one of N processes) when given
@@ -79,7 +79,7 @@ function M.run_reports(opts, args)
   if #args > 0 then error("sonde live: --reports takes no app file or other argument, got '" .. args[1] .. "'", 0) end
   if port and not tonumber(port) then error("sonde live: --port expects a number, got '" .. port .. "'", 0) end
   local viewer = { id = id, log = function(_, message) io.stderr:write("sonde live: ", message, "\n") end }
-  local bus = require("sonde.livecheck_redis").new(url, viewer, 1)
+  local bus = require("sonde.livecheck.redis").new(url, viewer, 1)
   bus:client() -- an unreachable server is one line, before anything is served
   local server = require("sonde.server")
   local srv = server.serve({ port = tonumber(port) or 0 }, function(s)

@@ -1,4 +1,4 @@
--- sonde.livecheck_bus: how signals, case state and reports travel between
+-- sonde.livecheck.bus: how signals, case state and reports travel between
 -- the processes of a LiveCheck deployment. A bus is an object with:
 --
 --   bus:publish(event)        -- {case, signal, key, value}, from anywhere;
@@ -10,7 +10,7 @@
 -- and optionally (each has a default when absent):
 --
 --   bus:start(app), bus:stop()     -- connect and start reading / let go
---   bus:transition(case, op, p)    -- runs sonde.livecheck_state's transition
+--   bus:transition(case, op, p)    -- runs sonde.livecheck.state's transition
 --                                  -- where the state lives, leaves the result
 --                                  -- in the case's fields, returns its report
 --   bus:refresh(app) -> {reports=} -- brings the cases' fields up to date
@@ -21,11 +21,11 @@
 --   bus:describe() -> table        -- what GET /status shows of the bus
 --
 -- The in-process bus below is the default: `sonde live` is one process and
--- signals arrive over HTTP at the app's own server. sonde.livecheck_redis
+-- signals arrive over HTTP at the app's own server. sonde.livecheck.redis
 -- is the bus across hosts (Redis Streams); Kafka would be one more file
 -- with the same functions (librdkafka, topic "livecheck-bus" keyed by test
 -- id, as faust does).
-local livecheck_state = require("sonde.livecheck_state")
+local livecheck_state = require("sonde.livecheck.state")
 
 local M = {}
 
@@ -58,7 +58,7 @@ function M.from(spec, app, level)
   level = level + 1
   if spec == nil then return M.in_process() end
   if type(spec) == "string" or type(spec) == "table" and spec.url ~= nil and spec.publish == nil then
-    local bus = require("sonde.livecheck_redis").new(spec, app, level)
+    local bus = require("sonde.livecheck.redis").new(spec, app, level)
     return bus -- not a tail call: `level` counts this frame
   end
   if type(spec) == "table" and type(spec.publish) == "function" and type(spec.subscribe) == "function" then

@@ -1,4 +1,4 @@
--- sonde.bytecode: string.dump, keeping what table constructors reserve.
+-- sonde.boot.bytecode: string.dump, keeping what table constructors reserve.
 --
 -- A constructor such as { name = x, line = 1 } compiles to a template
 -- table that holds every key, the ones whose values come later with nil

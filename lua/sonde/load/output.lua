@@ -1,4 +1,4 @@
--- sonde.load_output: `--out json=FILE`, k6's JSON output: one object per
+-- sonde.load.output: `--out json=FILE`, k6's JSON output: one object per
 -- line, a "Metric" line when a metric gets its first sample, a "Point"
 -- line per sample ({time, value, tags}), and at the end a "Summary" line
 -- (sonde's: what `sonde load merge` reads back).

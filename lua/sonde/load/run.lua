@@ -1,4 +1,4 @@
--- sonde.load_run: one load test: the VUs of every scenario, their
+-- sonde.load.run: one load test: the VUs of every scenario, their
 -- iterations and the metrics they make, thresholds watched while it runs.
 --
 -- A VU is a task in a scope of its own, which carries the VU (scope.load_vu)
@@ -10,8 +10,8 @@
 local task = require("sonde.task")
 local http = require("sonde.http")
 local load = require("sonde.load")
-local executors = require("sonde.load_executors")
-local thresholds = require("sonde.load_thresholds")
+local executors = require("sonde.load.executors")
+local thresholds = require("sonde.load.thresholds")
 
 local M = {}
 

@@ -1,11 +1,11 @@
--- sonde.load_thresholds: k6's thresholds. A threshold is "AGG OP NUMBER"
+-- sonde.load.thresholds: k6's thresholds. A threshold is "AGG OP NUMBER"
 -- ("p(95)<200", "rate<0.01", "avg<=100", "count>10") on a metric or on a
 -- sub-metric ("http_req_duration{scenario:orders}"); given as a table,
 -- {threshold=, abort_on_fail=true, delay_abort_eval="10s"} stops the run
--- when it is crossed. Parsing raises an OptionError (sonde.load_options) so
+-- when it is crossed. Parsing raises an OptionError (sonde.load.options) so
 -- the CLI names the script's line.
-local metrics = require("sonde.load_metrics")
-local options = require("sonde.load_options")
+local metrics = require("sonde.load.metrics")
+local options = require("sonde.load.options")
 
 local M = {}
 

@@ -1,10 +1,10 @@
--- sonde.chunk_cache: compiled Lua kept between runs, as Python keeps .pyc
+-- sonde.boot.chunk_cache: compiled Lua kept between runs, as Python keeps .pyc
 -- files. Parsing is most of what loading a large spec file costs (a 5000-
 -- test file: 11-14 ms to parse, 3 ms to load compiled), and every run of
 -- sonde test parses luassert's two dozen files again.
 --
 -- A cached file is LuaJIT's own bytecode (with line information, and the
--- keys table constructors reserve: sonde.bytecode), named by a hash of the
+-- keys table constructors reserve: sonde.boot.bytecode), named by a hash of the
 -- format, the LuaJIT version, this sonde build and the source's path, and
 -- by the 64-bit hash of the source's content: a file whose content differs
 -- in any byte has another name, and is compiled afresh. The source is
@@ -118,12 +118,12 @@ end
 
 -- What a cached chunk was made by: its key changes with any of them. The
 -- sonde build counts through the code of the two modules that make the
--- cache's bytes, sonde.bytecode (which writes them) and this one (which
+-- cache's bytes, sonde.boot.bytecode (which writes them) and this one (which
 -- compiles): the hash of their bytecode as compiled into the binary (which
 -- changes with their source and with the LuaJIT that built it), or of
 -- their source files when they load from a source tree (SONDE_LUA_PATH).
 -- jit.version names the LuaJIT that loads the chunks.
-local MAKERS = { "sonde.bytecode", "sonde.chunk_cache" }
+local MAKERS = { "sonde.boot.bytecode", "sonde.boot.chunk_cache" }
 local maker
 
 local function build_identity()
@@ -200,7 +200,7 @@ end
 -- Entries are the user's alone (mode 0600).
 local dir_made -- make_dirs(dir) succeeded in this run
 
--- sonde.bytecode's dump, required at the first store (most runs store
+-- sonde.boot.bytecode's dump, required at the first store (most runs store
 -- nothing); false while it loads, since from source it loads through here.
 local dump
 
@@ -208,7 +208,7 @@ local function store(file, chunk)
   if dump == false then return end
   if dump == nil then
     dump = false
-    local loaded, bytecode = pcall(require, "sonde.bytecode")
+    local loaded, bytecode = pcall(require, "sonde.boot.bytecode")
     dump = loaded and bytecode.dump or nil
     if not dump then return end
   end

@@ -1,4 +1,4 @@
--- sonde.load_executors: k6's six executors, each a function(run, sc,
+-- sonde.load.executors: k6's six executors, each a function(run, sc,
 -- group, start) that runs one scenario's VUs from `start` (task.now()) and
 -- returns once they have all stopped.
 --

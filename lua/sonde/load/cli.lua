@@ -1,4 +1,4 @@
--- sonde.load_cli: `sonde load SCRIPT [OPTIONS]` and `sonde load merge
+-- sonde.load.cli: `sonde load SCRIPT [OPTIONS]` and `sonde load merge
 -- FILE...`.
 --
 -- A run goes: load the script (its top level is k6's init context: it
@@ -14,12 +14,12 @@ local loop = require("sonde.c.loop")
 local shard = require("sonde.runner_shard")
 local take_value = require("sonde.runner_options").take_value
 local load = require("sonde.load")
-local metrics = require("sonde.load_metrics")
-local options = require("sonde.load_options")
-local thresholds = require("sonde.load_thresholds")
-local load_run = require("sonde.load_run")
-local summary = require("sonde.load_summary")
-local output = require("sonde.load_output")
+local metrics = require("sonde.load.metrics")
+local options = require("sonde.load.options")
+local thresholds = require("sonde.load.thresholds")
+local load_run = require("sonde.load.run")
+local summary = require("sonde.load.summary")
+local output = require("sonde.load.output")
 
 local M = {}
 

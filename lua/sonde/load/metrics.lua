@@ -1,4 +1,4 @@
--- sonde.load_metrics: the metrics of a load run, as k6 keeps them.
+-- sonde.load.metrics: the metrics of a load run, as k6 keeps them.
 --
 -- Four types: a counter sums what is added, a gauge keeps the last value
 -- (and min, max), a rate counts the share of non-zero samples, a trend

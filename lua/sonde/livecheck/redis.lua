@@ -1,5 +1,5 @@
--- sonde.livecheck_redis: the LiveCheck bus on Redis Streams, so that
--- `sonde live` is one of N processes on many hosts (sonde.livecheck_bus
+-- sonde.livecheck.redis: the LiveCheck bus on Redis Streams, so that
+-- `sonde live` is one of N processes on many hosts (sonde.livecheck.bus
 -- describes the interface). For an app with id A:
 --
 --   livecheck:A:signals   a stream: XADD ... * case C signal S key K value JSON;
@@ -8,7 +8,7 @@
 --                         signal sent anywhere resolves the wait that owns
 --                         its key, wherever that runs
 --   livecheck:A:case:C    a hash per case: state, counters, last failure,
---                         histories; sonde.livecheck_state's transitions run
+--                         histories; sonde.livecheck.state's transitions run
 --                         on it in the server (EVALSHA), atomically
 --   livecheck:A:reports   a stream of every process's reports
 --   livecheck:A           a hash: reports (how many were sent)
@@ -20,7 +20,7 @@ local task = require("sonde.task")
 local json = require("sonde.json")
 local redis = require("sonde.redis")
 local options = require("sonde.options")
-local livecheck_state = require("sonde.livecheck_state")
+local livecheck_state = require("sonde.livecheck.state")
 
 local M = {}
 

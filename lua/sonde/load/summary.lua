@@ -1,12 +1,12 @@
--- sonde.load_summary: the end of a load test. A report holds what the run
+-- sonde.load.summary: the end of a load test. A report holds what the run
 -- measured (each metric's series, thresholds, checks, iteration errors);
 -- it becomes the k6-like text summary, and the JSON "Summary" line of
 -- `--out json=FILE`, which carries the raw state (counts, sums,
 -- histogram buckets) so that `sonde load merge` adds segments up exactly.
 local histogram = require("sonde.c.histogram")
 local task = require("sonde.task")
-local metrics = require("sonde.load_metrics")
-local thresholds = require("sonde.load_thresholds")
+local metrics = require("sonde.load.metrics")
+local thresholds = require("sonde.load.thresholds")
 
 local M = {}
 

@@ -1,4 +1,4 @@
--- sonde.livecheck_state: a case's state machine, in one place for both
+-- sonde.livecheck.state: a case's state machine, in one place for both
 -- buses. Each transition is a pure function of the state s and its
 -- parameters p (times are epoch seconds, from the caller): the in-process
 -- bus runs it on the case itself; the Redis bus ships the same source to
@@ -116,7 +116,7 @@ M.NUMBERS = { "consecutive_failures", "total_failures", "last_fail", "last_test_
 M.TABLES = { "total_by_state", "last_failure", "runtime_history", "latency_history", "frequency_history" }
 
 -- Loaded here under this file's name, its lines where they are in it.
-M.transitions = assert(loadstring(("\n"):rep(15) .. M.SOURCE, "@lua/sonde/livecheck_state.lua"))()
+M.transitions = assert(loadstring(("\n"):rep(15) .. M.SOURCE, "@lua/sonde/livecheck/state.lua"))()
 
 -- fresh() -> the state of a case nothing has happened to
 function M.fresh()
@@ -127,7 +127,7 @@ end
 -- apply(s, op, p) -> the transition's suite report or nil
 function M.apply(s, op, p)
   local fn = M.transitions[op]
-  if not fn then error("livecheck_state: no transition '" .. tostring(op) .. "'", 2) end
+  if not fn then error("sonde.livecheck.state: no transition '" .. tostring(op) .. "'", 2) end
   return fn(s, p)
 end
 

@@ -1,4 +1,4 @@
--- sonde.load_options: a load script's `options` (and the command line's
+-- sonde.load.options: a load script's `options` (and the command line's
 -- --vus/--duration/--iterations) checked and turned into scenarios, as k6
 -- reads its options: every scenario gets its executor's defaults, the
 -- shortcuts (vus, duration, iterations, stages) make a scenario "default",
