@@ -15,6 +15,7 @@
 
 #include "binding.h"
 #include "embedded.h"
+#include "sonde.h"
 
 sonde_loop *sonde_binding_loop(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, SONDE_LOOP_KEY);
@@ -389,6 +390,16 @@ static int loop_chdir(lua_State *L) {
     return 1;
 }
 
+/* cwd() -> the process's working directory | nil, err */
+static int loop_cwd(lua_State *L) {
+    char   buf[4096];
+    size_t len = sizeof buf;
+    int    rc = uv_cwd(buf, &len);
+    if (rc < 0) return sonde_binding_fail(L, rc);
+    lua_pushlstring(L, buf, len);
+    return 1;
+}
+
 /* isatty(fd) -> bool */
 static int loop_isatty(lua_State *L) {
     lua_pushboolean(L, uv_guess_handle((uv_file)luaL_checkinteger(L, 1)) == UV_TTY);
@@ -441,11 +452,14 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"isatty", loop_isatty},
         {"unused_port", loop_unused_port},
         {"chdir", loop_chdir},
+        {"cwd", loop_cwd},
         {NULL, NULL},
     };
     lua_newtable(L);
     luaL_register(L, NULL, funcs);
     lua_pushinteger(L, SONDE_TOKEN_INTERRUPT);
     lua_setfield(L, -2, "TOKEN_INTERRUPT");
+    lua_pushliteral(L, SONDE_VERSION);
+    lua_setfield(L, -2, "version");
     return 1;
 }

@@ -24,17 +24,42 @@ local REQUEST_OPTIONS = { params = "table", headers = "table", json = "any", bod
 local total_requests = 0 -- this process
 local test_requests = 0 -- since the runner's last reset
 local last_exchange = nil -- of the current test, for failure output
+local hooks = require("sonde.test_hooks")
+local records = nil -- the current test's requests, when hooks.detail asks for them
+local MAX_RECORDS = 200 -- per test; its request count goes on
 
 function M.request_count() return total_requests end
 
 -- The runner calls these between tests (see sonde.runner).
 function M._test_reset()
   test_requests, last_exchange = 0, nil
+  if records ~= nil then records = nil end
 end
 
+-- With hooks.detail (a report that draws requests, sonde.reporters.html),
+-- a result also carries its requests: {target (redacted "METHOD url"),
+-- origin, status or error (the kind), timings (curl's, seconds from the
+-- start: dns, connect, tls, first_byte, total)}.
 function M._test_end(result)
   result.requests = test_requests
   if result.status ~= "pass" then result.last_exchange = M.last_exchange() end
+  if records ~= nil then
+    result.http, records = records, nil
+  end
+end
+
+local function origin_of(url)
+  return url:match("^(%a[%w+.-]*://[^/?#]+)") or url
+end
+
+local function record(spec, r, err)
+  records = records or {}
+  if #records >= MAX_RECORDS then return end
+  local timings = r and r.timings
+  records[#records + 1] = { target = redact.text(spec.method .. " " .. spec.url),
+    origin = redact.text(origin_of(spec.url)), status = r and r.status, error = err and err.kind,
+    timings = timings and { dns = timings.dns, connect = timings.connect, tls = timings.tls,
+      first_byte = timings.first_byte, total = timings.total } }
 end
 
 -- ------------------------------------------------------------- errors
@@ -262,16 +287,19 @@ local function attempt(spec)
   local ok, xfer = pcall(perform, spec)
   if not ok then
     if observer and M.is_error(xfer) then observer(spec, nil, xfer, started) end
+    if hooks.detail and M.is_error(xfer) then record(spec, nil, xfer) end
     error(xfer, 0)
   end
   local kind, message, code = xfer:result()
   if kind then
     local e = http_error(kind, spec.method, spec.url, message, { curl_code = code })
     if observer then observer(spec, nil, e, started) end
+    if hooks.detail then record(spec, nil, e) end
     error(e, 0)
   end
   local r = build_response(xfer, spec.method, spec.url, started)
   if observer then observer(spec, r, nil, started) end
+  if hooks.detail then record(spec, r) end
   return r
 end
 
@@ -476,6 +504,6 @@ function M.curl_version() return chttp.curl_version() end
 -- (sonde.redact).
 function M.redact(names) redact.add_names(names, 2) end
 
-require("sonde.test_hooks").add(M)
+hooks.add(M)
 
 return M

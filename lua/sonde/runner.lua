@@ -178,7 +178,8 @@ function Run.new(opts, reporters)
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
     capture = not opts.no_capture and not opts.list and output.ready(),
     started_at = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0, steps = 0, epoch = 0,
-    in_shard = opts.shard and shard.selector(opts.shard, opts.durations) }, Run)
+    in_shard = opts.shard and shard.selector(opts.shard, opts.durations), detail = opts.detail }, Run)
+  require("sonde.test_hooks").detail = opts.detail
   for _, event in ipairs(EVENTS) do
     local list = {}
     for _, r in ipairs(reporters) do
@@ -202,6 +203,20 @@ function Run:emit(event, data)
   second[event](second, data)
   if list[3] == nil then return end
   for i = 3, #list do list[i][event](list[i], data) end
+end
+
+-- end_suite(summary): the last event, where most reporters write. One that
+-- raises is one line naming it and an exit code of 2; the others still
+-- write.
+function Run:end_suite(summary)
+  for _, r in ipairs(self.handlers.suite_end) do
+    local ok, err = xpcall(r.suite_end, debug.traceback, r, summary)
+    if not ok then
+      summary.report_errors, r.failed = (summary.report_errors or 0) + 1, true
+      io.stderr:write("sonde test: the ", r.name or "?", " reporter failed, its report is incomplete: ",
+        tostring(err):match("^[^\n]*"), "\n")
+    end
+  end
 end
 
 -- Calls fn under a handler that keeps the traceback of the raising frame.
@@ -527,12 +542,35 @@ function Run:attempt(test, result)
   end
   dsl.set_context(nil)
   dsl.revert(snapshot)
-  result.duration = real_now() - started
+  local finished = real_now()
+  result.duration = finished - started
+  if self.detail then
+    result.started = result.started or started
+    result.finished = finished
+  end
 end
 
 local function attempt_record(result)
   return { status = result.status, message = result.message, traceback = result.traceback,
     output = result.output, duration = result.duration }
+end
+
+-- path_of(test) -> the names of the blocks from the file down to the
+-- test's, then the test's (kept once per block): what a report that draws
+-- the tree needs (opts.detail, set by a reporter that asks for it).
+local function path_of(test)
+  local block = test.parent
+  local names = block.names
+  if not names then
+    names = {}
+    for _, b in ipairs(chain_of(block)) do
+      if b.kind ~= "file" then names[#names + 1] = tostring(b.name) end
+    end
+    block.names = names
+  end
+  local path = { unpack(names) }
+  path[#path + 1] = tostring(test.name)
+  return path
 end
 
 -- Lazy setups from the outermost block in: each block's run once, just
@@ -554,6 +592,7 @@ function Run:run_test(test)
     if self.walking then return end -- its result is in the journal
     local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
     result.status, result.message = "pending", test.pending_reason
+    if self.detail then result.path = path_of(test) end
     self:emit("test_start", result)
     return self:finish_result(result)
   end
@@ -561,6 +600,7 @@ function Run:run_test(test)
   local how, n = self:step(test.parent)
   if how ~= RUN then return self:test_not_run(test, how, n) end
   local result = new_result(test.full_name, test.file, test.line, test.tag_list, self)
+  if self.detail then result.path = path_of(test) end
   self:emit("test_start", result)
   self:attempt(test, result)
   if self.opts.retries > 0 then self:retry(test, result) end
@@ -940,7 +980,7 @@ end
 
 function Run:main(files)
   if self.walk then self:start_walk() end
-  self:emit("suite_start", { opts = self.opts, seed = self.opts.seed })
+  self:emit("suite_start", { opts = self.opts, seed = self.opts.seed, started_at = self.started_at, workers = 1 })
   local remove = task.on_interrupt(function() self:interrupt() end)
   if self.journal and journal.stops() > 0 then self:interrupt() end -- before this runner could handle it
   for iteration = 1, self.opts.list and 1 or self.opts.repeat_count do -- a list names each test once
@@ -953,7 +993,7 @@ function Run:main(files)
   remove()
   if self.walking then self:lost_walk() end
   local summary = self:summary()
-  self:emit("suite_end", summary)
+  self:end_suite(summary)
   return summary
 end
 
@@ -964,7 +1004,7 @@ M.NO_TESTS = 5
 
 function M.exit_code(summary)
   if summary.interrupted then return 130 end
-  if summary.load_errors > 0 then return 2 end
+  if summary.load_errors > 0 or (summary.report_errors or 0) > 0 then return 2 end
   if summary.no_tests then return M.NO_TESTS end
   return summary.failed > 0 and 1 or 0
 end
@@ -1068,11 +1108,13 @@ function M.main(paths, args)
   end
   if journaled then journal.done() end -- no step runs any more, however the run ended
   allow_exit()
-  options.close_reporters(reporters)
+  local unwritten = options.close_reporters(reporters)
   if root.err ~= nil then
     io.stderr:write("sonde test: internal error: ", trace.format(root.err, root.traceback), "\n")
     return 2
   end
+  local summary = root.results[1]
+  summary.report_errors = (summary.report_errors or 0) + unwritten
   if not opts.list and not options.to_terminal(reporters) then -- every report went to a file
     local human = require("sonde.reporters.human")
     io.stdout:write(human.details(root.results[1]), "\n", human.closing_line(root.results[1]), "\n")

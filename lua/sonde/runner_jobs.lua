@@ -93,7 +93,7 @@ local function worker_options(opts, results)
   local o = {}
   for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags", "timeout", "retries", "fail_on_flaky",
     "fail_fast", "seed", "shuffle", "shuffle_tests", "sort_tests", "interleave", "repeat_count", "no_capture", "lpath",
-    "cpath", "helper", "xhelper", "execute", "lazy", "auto_insulate", "argv" }) do
+    "cpath", "helper", "xhelper", "execute", "lazy", "auto_insulate", "argv", "detail" }) do
     o[k] = opts[k]
   end
   o.shard, o.durations = opts.shard, opts.durations
@@ -258,14 +258,15 @@ function Pool:count_progress(unit)
   unit.seen = #unit.events
 end
 
--- One driver task per worker: takes units until none is left.
-function Pool:drive()
+-- One driver task per worker: takes units until none is left. `lane`
+-- numbers the driver (a report's timeline draws one lane per worker).
+function Pool:drive(lane)
   local w
   while true do
     local unit = self:next_unit()
     if not unit then break end
     w = w or self:spawn_worker()
-    unit.events, unit.seen = {}, 0
+    unit.events, unit.seen, unit.lane = {}, 0, lane
     w.unit = unit
     w.p:write(cjson.encode({ file = unit.file, iteration = unit.iteration }) .. "\n")
     self.workers[w] = true
@@ -290,7 +291,10 @@ end
 function Pool:replay(unit)
   local run = self.run
   run.iteration = unit.iteration
-  for _, ev in ipairs(unit.events) do run:replay_event(ev) end
+  for _, ev in ipairs(unit.events) do
+    if ev.e == "test_end" or ev.e == "load_error" then ev.d.worker = unit.lane end -- its timeline lane
+    run:replay_event(ev)
+  end
   unit.events = nil
 end
 
@@ -330,13 +334,13 @@ function M.main(run, files)
   local pool = setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {},
     counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
     size = math.min(run.opts.jobs, #units) }, Pool)
-  run:emit("suite_start", { opts = run.opts, seed = run.opts.seed })
+  run:emit("suite_start", { opts = run.opts, seed = run.opts.seed, started_at = run.started_at, workers = pool.size })
   local remove = task.on_interrupt(function()
     run.interrupted = true
     pool:stop("interrupted")
   end)
   local drivers, failure = {}, nil
-  for i = 1, pool.size do drivers[i] = task.spawn(pool.drive, pool) end
+  for i = 1, pool.size do drivers[i] = task.spawn(pool.drive, pool, i) end
   for _, d in ipairs(drivers) do
     while not d:done() do
       local ok, e = pcall(d.join, d)
@@ -351,7 +355,7 @@ function M.main(run, files)
   if failure then error(failure, 0) end
   pool:flush_rest()
   local summary = run:summary()
-  run:emit("suite_end", summary)
+  run:end_suite(summary)
   return summary
 end
 

@@ -10,7 +10,7 @@ local shard = require("sonde.runner_shard")
 
 local M = {}
 
-M.REPORTERS = { "human", "tap", "junit", "json", "table" }
+M.REPORTERS = { "human", "tap", "junit", "json", "table", "html" }
 
 -- busted's output handler names, and the sonde reporter each becomes.
 M.BUSTED_OUTPUTS = { utfTerminal = "human", plainTerminal = "human", gtest = "human", TAP = "tap", junit = "junit",
@@ -25,8 +25,8 @@ M.BUSTED_OUTPUTS = { utfTerminal = "human", plainTerminal = "human", gtest = "hu
 -- --help.
 local OPTIONS = {
   { "-o", "--output", key = "outputs", kind = "list", arg = "NAME[=FILE]",
-    help = "human (default), tap, junit, json or table; repeatable. busted's names work too: "
-      .. "utfTerminal, plainTerminal and gtest are human, TAP is tap" },
+    help = "human (default), tap, junit, json, table or html (one self-contained page: -o html=report.html); "
+      .. "repeatable. busted's names work too: utfTerminal, plainTerminal and gtest are human, TAP is tap" },
   { "--filter", key = "filter", kind = "list", arg = "PATTERN", help = "run tests whose full name matches (Lua pattern; any of)" },
   { "--filter-out", key = "filter_out", kind = "list", arg = "PATTERN", help = "skip tests whose full name matches" },
   { "-t", "--tags", key = "tags", kind = "csv", arg = "A,B", help = "run tests with any of these #tags" },
@@ -413,8 +413,10 @@ function M.open_reporters(opts, stdout)
       out = f
       opened[#opened + 1] = f
     end
-    local r = require("sonde.reporters." .. name).new(out, opts, file == nil)
-    r.out, r.owns_out = out, file ~= nil
+    local mod = require("sonde.reporters." .. name)
+    if mod.wants_detail then opts.detail = true end -- results carry their blocks, times and requests
+    local r = mod.new(out, opts, file == nil)
+    r.out, r.owns_out, r.name, r.file = out, file ~= nil, name, file
     list[#list + 1] = r
   end
   return list
@@ -428,10 +430,25 @@ function M.to_terminal(list)
   return false
 end
 
+-- close_reporters(list) -> the number of reports that could not be
+-- written (disk full...), each named in one line on stderr.
 function M.close_reporters(list)
+  local failed = 0
   for _, r in ipairs(list) do
-    if r.owns_out then r.out:close() else r.out:flush() end
+    local ok, err
+    if r.owns_out then
+      ok, err = r.out:flush()
+      local closed, cerr = r.out:close()
+      if ok then ok, err = closed, cerr end
+    else
+      ok, err = r.out:flush()
+    end
+    if not ok and r.owns_out and not r.failed then -- a reporter that failed has said so
+      failed = failed + 1
+      io.stderr:write("sonde test: cannot write the ", r.name, " report to ", r.file, ": ", tostring(err), "\n")
+    end
   end
+  return failed
 end
 
 return M
