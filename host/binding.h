@@ -97,5 +97,6 @@ int luaopen_sonde_c_journal(lua_State *L);
 int luaopen_sonde_c_capture(lua_State *L);
 int luaopen_sonde_c_redis(lua_State *L);
 int luaopen_sonde_c_histogram(lua_State *L);
+int luaopen_sonde_c_coverage(lua_State *L);
 
 #endif

@@ -225,10 +225,22 @@ describe("busted projects run unchanged under sonde test", function()
 
   it("says which accepted busted flags it ignores", function()
     local dir = write_project({ ["spec/a_spec.lua"] = "it('a', function() end)" })
-    local code, _, err = support.sonde("test", "--lua=luajit", "--coverage", { cwd = dir })
+    local code, _, err = support.sonde("test", "--lua=luajit", "--enable-sound", { cwd = dir })
     assert.are.equal(0, code)
     assert.matches("sonde test: --lua is ignored: sonde runs the specs in its own LuaJIT\n", err, 1, true)
-    assert.matches("sonde test: --coverage is not supported yet: no coverage is collected\n", err, 1, true)
+    assert.matches("sonde test: --enable-sound is ignored: sonde plays no sound\n", err, 1, true)
+  end)
+
+  it("writes busted's -c coverage as LCOV to lcov.info, of the code under test alone", function()
+    local dir = write_project({ ["src/m.lua"] = "local M = {}\nfunction M.f()\n  return 1\nend\nfunction M.g()\n  return 2\nend\nreturn M\n",
+      ["spec/a_spec.lua"] = "it('a', function() assert.are.equal(1, require('m').f()) end)" })
+    local code, _, err = support.sonde("test", "-c", { cwd = dir })
+    assert.are.equal(0, code, err)
+    local f = assert(io.open(dir .. "/lcov.info"))
+    local lcov = f:read("*a")
+    f:close()
+    assert.are.equal("TN:\nSF:src/m.lua\nDA:1,1\nDA:2,1\nDA:3,1\nDA:4,1\nDA:5,1\nDA:6,0\nDA:7,1\nDA:8,1\nLF:8\nLH:7\n"
+      .. "end_of_record\n", lcov) -- g's body (line 6) never ran
   end)
 
   it("gives spec files busted's arg: the runner, the interpreter, the command line", function()

@@ -42,9 +42,15 @@ local function apply_key(opts, where, key, value)
   end
   if opts.given[row.key] then return true end -- the command line wins
   opts.given[row.key] = true
-  if row.kind == "flag" then
+  if row.kind == "optional" and type(value) == "string" then -- coverage = "cov.info"
+    if value == "" then return nil, string.format("%s: '%s' expects true, false or a file name, got ''", where, key) end
+    opts[row.key] = value
+    return true
+  end
+  if row.kind == "flag" or row.kind == "optional" then
     if type(value) ~= "boolean" then
-      return nil, string.format("%s: '%s' expects true or false, got %s", where, key, type(value))
+      return nil, string.format("%s: '%s' expects true%s, got %s", where, key,
+        row.kind == "optional" and ", false or a file name" or " or false", type(value))
     end
     opts[row.key] = value
     if value and row.note then opts.notes[#opts.notes + 1] = row.note .. " (set in " .. where .. ")" end

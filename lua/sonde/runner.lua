@@ -18,6 +18,7 @@ local util = require("sonde.report_util")
 local output = require("sonde.runner_capture")
 local journal = require("sonde.runner_journal")
 local redact = require("sonde.redact")
+local coverage = require("sonde.coverage")
 
 local M = {}
 
@@ -207,8 +208,18 @@ end
 
 -- end_suite(summary): the last event, where most reporters write. One that
 -- raises is one line naming it and an exit code of 2; the others still
--- write.
+-- write. With --coverage, the LCOV file is written first and the summary
+-- carries its figures (the HTML report has a tab of them).
 function Run:end_suite(summary)
+  if coverage.active() then
+    local report = coverage.report()
+    summary.coverage = report
+    local ok, err = coverage.write(report)
+    if not ok then
+      summary.report_errors = (summary.report_errors or 0) + 1
+      io.stderr:write("sonde test: ", err, "\n")
+    end
+  end
   for _, r in ipairs(self.handlers.suite_end) do
     local ok, err = xpcall(r.suite_end, debug.traceback, r, summary)
     if not ok then
@@ -332,6 +343,8 @@ function Run:replay_event(ev)
     self:finish_result(ev.d)
   elseif ev.e == "load_error" then
     self:record_load_error(ev.d)
+  elseif ev.e == "coverage" then -- a --jobs worker's counts of one file
+    coverage.merge(ev.d)
   elseif ev.e ~= "plan" then
     self:emit(ev.e, ev.d)
   end
@@ -936,6 +949,7 @@ end
 
 function Run:run_file(path)
   if self.walking then self.walk.file = path end -- for lost_walk
+  if self.opts.coverage then coverage.note_spec(path) end
   local file, load_err = self:load(path)
   if load_err then
     if self.walking or not self:owns(path, "") then return end
@@ -1089,6 +1103,11 @@ function M.main(paths, args)
   if not walk then
     for _, note in ipairs(opts.notes) do io.stderr:write("sonde test: ", note, "\n") end
   end
+  if opts.coverage and not opts.list then -- on before the helper runs; with --jobs the workers count
+    local ok, cerr = coverage.setup(opts, true)
+    if not ok then return usage_error(cerr) end
+    if opts.jobs == 1 then coverage.start() end
+  end
   local ready, perr = busted_config.prepare(opts)
   if not ready then return usage_error(perr) end
   local files, derr = discover(opts.paths, opts)
@@ -1115,6 +1134,10 @@ function M.main(paths, args)
   end
   local summary = root.results[1]
   summary.report_errors = (summary.report_errors or 0) + unwritten
+  if summary.coverage and not options.human_on_terminal(reporters) then -- the human reporter prints it itself
+    local text = coverage.table_text(summary.coverage)
+    if options.to_terminal(reporters) then io.stderr:write(text) else io.stdout:write(text) end
+  end
   if not opts.list and not options.to_terminal(reporters) then -- every report went to a file
     local human = require("sonde.reporters.human")
     io.stdout:write(human.details(root.results[1]), "\n", human.closing_line(root.results[1]), "\n")

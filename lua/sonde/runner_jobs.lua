@@ -49,6 +49,12 @@ function Wire:send(event, data)
   self.out:flush()
 end
 
+-- What --coverage counted during a unit, as it is (sonde.coverage.take_wire).
+function Wire:send_coverage(data)
+  self.out:write(cjson.encode({ e = "coverage", d = data }), "\n")
+  self.out:flush()
+end
+
 -- worker_main() -> exit code: reads the options line from stdin, then units
 -- until EOF.
 function M.worker_main()
@@ -57,6 +63,15 @@ function M.worker_main()
   if not line then return 0 end
   local opts = cjson.decode(line)
   if opts.interleave then task.set_interleave(opts.seed) end
+  local coverage = opts.coverage and require("sonde.coverage")
+  if coverage then -- on before the helper runs, as in a serial run
+    local ok, cerr = coverage.setup(opts)
+    if not ok then
+      io.stderr:write("sonde worker: ", cerr, "\n")
+      return 2
+    end
+    coverage.start()
+  end
   local ready, err = require("sonde.busted_config").prepare(opts)
   if not ready then
     io.stderr:write("sonde worker: ", err, "\n")
@@ -74,6 +89,7 @@ function M.worker_main()
       local unit = cjson.decode(unit_line)
       run.iteration = unit.iteration
       run:run_file(unit.file)
+      if coverage then wire:send_coverage(coverage.take_wire()) end
       wire:send("unit_done", { name = unit.file })
     end
   end)
@@ -93,7 +109,8 @@ local function worker_options(opts, results)
   local o = {}
   for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags", "timeout", "retries", "fail_on_flaky",
     "fail_fast", "seed", "shuffle", "shuffle_tests", "sort_tests", "interleave", "repeat_count", "no_capture", "lpath",
-    "cpath", "helper", "xhelper", "execute", "lazy", "auto_insulate", "argv", "detail" }) do
+    "cpath", "helper", "xhelper", "execute", "lazy", "auto_insulate", "argv", "detail", "coverage", "coverage_include",
+    "coverage_exclude", "coverage_config_file" }) do
     o[k] = opts[k]
   end
   o.shard, o.durations = opts.shard, opts.durations

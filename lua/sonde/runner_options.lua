@@ -18,8 +18,9 @@ M.BUSTED_OUTPUTS = { utfTerminal = "human", plainTerminal = "human", gtest = "hu
 
 -- Each row: names (short first), key in opts, kind, arg (placeholder for
 -- --help), help. Kinds: flag (no value; `--no-NAME` too when negatable),
--- number, int, list (repeatable), csv (comma list, merged), string, path
--- (repeats join with ';', as busted's -m). `busted`: busted's own flag (its
+-- optional (a flag, or a value given with `=`: --coverage=FILE), number,
+-- int, list (repeatable), csv (comma list, merged), string, path (repeats
+-- join with ';', as busted's -m). `busted`: busted's own flag (its
 -- meaning is busted's), listed under its own heading in --help. `note`:
 -- accepted, and this one line is printed when it is used. `hidden`: not in
 -- --help.
@@ -52,6 +53,14 @@ local OPTIONS = {
   { "-l", "--list", key = "list", kind = "flag", help = "list tests with file:line, run nothing" },
   { "-v", "--verbose", key = "verbose", kind = "flag", negatable = true, help = "one line per test" },
   { "--pass-with-no-tests", key = "pass_with_no_tests", kind = "flag", help = "a run that finds no test exits 0, not 5" },
+  { "-c", "--coverage", key = "coverage", kind = "optional", negatable = true, arg = "[=FILE]",
+    help = "line coverage of the code under test, written as LCOV to FILE (default lcov.info), summed up in a table; "
+      .. "busted's -c too" },
+  { "--coverage-include", key = "coverage_include", kind = "list", arg = "PATTERN",
+    help = "cover only files whose path without .lua matches (Lua pattern; repeatable); also sonde's own modules "
+      .. "and luassert, left out otherwise" },
+  { "--coverage-exclude", key = "coverage_exclude", kind = "list", arg = "PATTERN",
+    help = "do not cover files whose path without .lua matches (spec files and the helper never are)" },
   { "--worker", key = "worker", kind = "flag", hidden = true }, -- internal: a --jobs worker
   { "--version", key = "version", kind = "flag", help = "print sonde's version (as sonde --version) and run nothing" },
 
@@ -91,10 +100,8 @@ local OPTIONS = {
   { "--ignore-lua", key = "ignore_lua", kind = "flag", busted = true, hidden = true },
   { "--lang", key = "lang", kind = "string", arg = "LANG", busted = true, help = "only en: messages are sonde's own" },
   { "--loaders", key = "loaders", kind = "csv", arg = "NAME", busted = true, help = "only lua: moonscript and terra are not loaded" },
-  { "-c", "--coverage", key = "coverage", kind = "flag", negatable = true, busted = true,
-    note = "--coverage is not supported yet: no coverage is collected" },
   { "--coverage-config-file", key = "coverage_config_file", kind = "string", arg = "FILE", busted = true,
-    note = "--coverage-config-file is ignored: coverage is not supported yet" },
+    help = "luacov's config file, whose include and exclude lists --coverage reads (default .luacov when there is one)" },
   { "--enable-sound", key = "enable_sound", kind = "flag", negatable = true, busted = true,
     note = "--enable-sound is ignored: sonde plays no sound" },
   { "--defer-print", key = "defer_print", kind = "flag", negatable = true, busted = true,
@@ -110,7 +117,8 @@ M.OPTIONS, M.BY_NAME = OPTIONS, BY_NAME
 
 local function defaults()
   return { paths = {}, outputs = {}, filter = {}, filter_out = {}, tags = {}, exclude_tags = {}, pattern = {},
-    exclude_pattern = {}, execute = {}, xhelper = {}, xoutput = {}, timeout = 30, repeat_count = 1, retries = 0,
+    exclude_pattern = {}, execute = {}, xhelper = {}, xoutput = {}, coverage_include = {}, coverage_exclude = {},
+    timeout = 30, repeat_count = 1, retries = 0,
     jobs = 1, given = {}, notes = {} }
 end
 
@@ -247,6 +255,7 @@ function M.finish(opts, root)
   end
   local bad = bad_pattern("--pattern", opts.pattern) or bad_pattern("--exclude-pattern", opts.exclude_pattern)
     or bad_pattern("--filter", opts.filter) or bad_pattern("--filter-out", opts.filter_out)
+    or bad_pattern("--coverage-include", opts.coverage_include) or bad_pattern("--coverage-exclude", opts.coverage_exclude)
   if bad then return nil, bad end
   for _, tag in ipairs(opts.exclude_tags) do
     for _, wanted in ipairs(opts.tags) do
@@ -291,9 +300,12 @@ function M.parse_args(paths, args)
     end
     if row then
       opts.given[row.key] = true
-      if row.kind == "flag" then
+      if row.kind == "flag" or (row.kind == "optional" and (inline == nil or negated)) then
         if inline then return nil, name .. " takes no value" end
         take_flag(opts, row, negated)
+      elseif row.kind == "optional" then
+        if inline == "" then return nil, name .. "= expects a file name after '='" end
+        opts[row.key] = inline
       else
         local value = inline
         if value == nil then
@@ -342,8 +354,10 @@ local HELP_COLUMN, HELP_WIDTH = 30, 100
 -- help_rows(lines, row): a row's names, then its text wrapped beside them.
 local function help_rows(lines, row)
   local names = table.concat(row, ", ")
+  local optional = row.arg and row.arg:sub(1, 1) == "[" -- --coverage[=FILE]
+  if optional then names = names .. row.arg end
   if row.negatable then names = names .. " (--no-" .. row[#row]:sub(3) .. ")" end
-  if row.arg then names = names .. " " .. row.arg end
+  if row.arg and not optional then names = names .. " " .. row.arg end
   local text = wrap(row.help or row.note, HELP_WIDTH - HELP_COLUMN)
   local pad = string.rep(" ", HELP_COLUMN)
   if #names > HELP_COLUMN - 4 then
@@ -432,6 +446,14 @@ end
 
 -- close_reporters(list) -> the number of reports that could not be
 -- written (disk full...), each named in one line on stderr.
+-- human_on_terminal(list) -> true when the human reporter writes to stdout.
+function M.human_on_terminal(list)
+  for _, r in ipairs(list) do
+    if r.name == "human" and not r.owns_out then return true end
+  end
+  return false
+end
+
 function M.close_reporters(list)
   local failed = 0
   for _, r in ipairs(list) do

@@ -568,7 +568,7 @@ function M:coverage_html(buf, cov)
         n = n + 1
         local count = f.lines[n]
         local class = count == nil and "" or (count > 0 and ' class="hit"' or ' class="miss"')
-        buf[#buf + 1] = fmt('<span%s><i>%d</i><b>%s</b>%s</span>\n', class, n, count and tostring(count) or "",
+        buf[#buf + 1] = fmt('<span%s><i>%d</i><b>%s</b>%s</span>', class, n, count and tostring(count) or "",
           esc(line))
       end
       buf[#buf + 1] = "</pre></details>"
@@ -625,7 +625,7 @@ svg text{fill:var(--mute);font:10px system-ui,sans-serif}svg .ax{text-anchor:sta
 .host{border:1px solid var(--line);border-radius:6px;padding:4px 12px 10px;margin:8px 0}.hostrow{display:flex;flex-wrap:wrap;
 gap:24px;align-items:flex-end}.bar{display:inline-block;width:120px;height:8px;background:var(--fail);border-radius:4px;
 overflow:hidden;vertical-align:middle}.bar span{display:block;height:100%;background:var(--pass)}
-.src pre{white-space:pre}.src span{display:block}.src i{display:inline-block;width:44px;color:var(--mute);font-style:normal;
+.src>summary{display:flex;gap:6px;align-items:baseline;padding:2px 0}.src pre{white-space:pre}.src span{display:block}.src i{display:inline-block;width:44px;color:var(--mute);font-style:normal;
 text-align:right;padding-right:8px}.src b{display:inline-block;width:48px;font-weight:400;color:var(--mute);text-align:right;
 padding-right:8px}.src .hit{background:rgba(26,127,55,.12)}.src .miss{background:rgba(207,34,46,.16)}
 .legend{color:var(--mute);font-size:12px}.sw{display:inline-block;width:10px;height:10px;margin:0 4px 0 8px;
@@ -638,7 +638,9 @@ M.JS = [==[
 (function(){
 var d=document;
 var tabs=[].slice.call(d.querySelectorAll('nav a'));
-function show(){var id=(location.hash||'#tests').slice(1);if(!d.getElementById(id)||!/^(tests|slowest|timeline|http|coverage)$/.test(id))id='tests';
+function show(){var id=(location.hash||'#tests').slice(1),el=d.getElementById(id);
+if(el&&/^cov-/.test(id)){el.open=true;id='coverage'}
+if(!el||!/^(tests|slowest|timeline|http|coverage)$/.test(id))id='tests';
 tabs.forEach(function(a){a.classList.toggle('on',a.getAttribute('href')=='#'+id)});
 [].forEach.call(d.querySelectorAll('section.tab'),function(s){s.classList.toggle('on',s.id==id)})}
 addEventListener('hashchange',show);show();

@@ -189,6 +189,7 @@ function M:suite_end(s)
   end
   if not self.verbose then self:write_pending() end
   for i, r in ipairs(listed) do self:write_problem(i, r) end
+  if s.coverage and not self.owns_out then self.out:write("\n", require("sonde.coverage").table_text(s.coverage)) end
   self.out:write("\n", M.details(s), "\n", M.closing_line(s), "\n")
 end
 
