@@ -206,6 +206,9 @@ function Run:emit(event, data)
   for i = 3, #list do list[i][event](list[i], data) end
 end
 
+-- Where sonde's own words go while tests' output is captured.
+local terminal = require("sonde.c.capture").terminal
+
 -- end_suite(summary): the last event, where most reporters write. One that
 -- raises is one line naming it and an exit code of 2; the others still
 -- write. With --coverage, the LCOV file is written first and the summary
@@ -217,14 +220,14 @@ function Run:end_suite(summary)
     local ok, err = coverage.write(report)
     if not ok then
       summary.report_errors = (summary.report_errors or 0) + 1
-      io.stderr:write("sonde test: ", err, "\n")
+      terminal(2):write("sonde test: ", err, "\n")
     end
   end
   for _, r in ipairs(self.handlers.suite_end) do
     local ok, err = xpcall(r.suite_end, debug.traceback, r, summary)
     if not ok then
       summary.report_errors, r.failed = (summary.report_errors or 0) + 1, true
-      io.stderr:write("sonde test: the ", r.name or "?", " reporter failed, its report is incomplete: ",
+      terminal(2):write("sonde test: the ", r.name or "?", " reporter failed, its report is incomplete: ",
         tostring(err):match("^[^\n]*"), "\n")
     end
   end
