@@ -98,5 +98,7 @@ int luaopen_sonde_c_capture(lua_State *L);
 int luaopen_sonde_c_redis(lua_State *L);
 int luaopen_sonde_c_histogram(lua_State *L);
 int luaopen_sonde_c_coverage(lua_State *L);
+int luaopen_sonde_c_fswatch(lua_State *L);
+int luaopen_sonde_c_keys(lua_State *L);
 
 #endif

@@ -96,10 +96,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     /* A serial run survives a test that kills its process (supervise.c);
-     * a --jobs worker's parent already sees its death. */
+     * a --jobs worker's parent already sees its death; --watch runs in
+     * one process, reading keys from the terminal. */
     const char *supervise = getenv("SONDE_SUPERVISE");
     if (argc >= 2 && strcmp(argv[1], "test") == 0 && !has_arg(argc, argv, "--worker") &&
-        !(supervise && strcmp(supervise, "off") == 0)) {
+        !has_arg(argc, argv, "--watch") && !(supervise && strcmp(supervise, "off") == 0)) {
         int rc = sonde_supervise();
         if (rc >= 0) _exit(rc); /* the supervisor has nothing to flush or free */
     }

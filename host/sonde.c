@@ -217,6 +217,8 @@ static int open_libs(lua_State *L) {
     sonde_preload(S, "sonde.c.redis", luaopen_sonde_c_redis);
     sonde_preload(S, "sonde.c.histogram", luaopen_sonde_c_histogram);
     sonde_preload(S, "sonde.c.coverage", luaopen_sonde_c_coverage);
+    sonde_preload(S, "sonde.c.fswatch", luaopen_sonde_c_fswatch);
+    sonde_preload(S, "sonde.c.keys", luaopen_sonde_c_keys);
     sonde_preload(S, "cjson", luaopen_cjson);
     return 0;
 }

@@ -1091,7 +1091,7 @@ function M.main(paths, args)
   if not opts then return usage_error(err) end
   -- A serial run under the supervisor journals its steps; a runner started
   -- after a death walks them again, in the same order (the same seed).
-  local journaled = opts.jobs == 1 and not opts.list and not opts.worker and journal.active()
+  local journaled = opts.jobs == 1 and not opts.list and not opts.worker and not opts.watch and journal.active()
   local walk = journaled and journal.resumed() or nil
   if walk then -- what the step the last runner died in wrote is in the capture the two share
     walk.output = output.take()
@@ -1116,6 +1116,11 @@ function M.main(paths, args)
   local files, derr = discover(opts.paths, opts)
   if not files then return usage_error(derr) end
   files = M.ordered(files, opts)
+  if opts.watch then
+    local code = require("sonde.runner_watch").main({ Run = Run, discover = discover }, opts, files)
+    allow_exit()
+    return code
+  end
   local reporters, rerr = options.open_reporters(opts, output.stdout(opts))
   if not reporters then return usage_error(rerr) end
   local run = Run.new(opts, journaled and journal.listening(reporters) or reporters)

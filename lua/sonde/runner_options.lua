@@ -53,6 +53,8 @@ local OPTIONS = {
   { "-l", "--list", key = "list", kind = "flag", help = "list tests with file:line, run nothing" },
   { "-v", "--verbose", key = "verbose", kind = "flag", negatable = true, help = "one line per test" },
   { "--pass-with-no-tests", key = "pass_with_no_tests", kind = "flag", help = "a run that finds no test exits 0, not 5" },
+  { "--watch", key = "watch", kind = "flag",
+    help = "run, then run again the spec files that load a file that changes (keys: a all, f failures, q quit)" },
   { "-c", "--coverage", key = "coverage", kind = "optional", negatable = true, arg = "[=FILE]",
     help = "line coverage of the code under test, written as LCOV to FILE (default lcov.info), summed up in a table; "
       .. "busted's -c too" },
@@ -266,6 +268,14 @@ function M.finish(opts, root)
     local spec, err = shard.parse(opts.shard)
     if not spec then return nil, err end
     opts.shard = spec
+  end
+  if opts.watch then -- its runs are in this process, one file after another, over the whole suite
+    local with = opts.jobs > 1 and "--jobs" or opts.shard and "--shard" or opts.coverage and "--coverage"
+      or opts.list and "--list"
+    if with then
+      return nil, "--watch cannot be combined with " .. with .. ": it runs the spec files in this process, one after "
+        .. "another (filters, tags, --output, --retries and --fail-fast go with it)"
+    end
   end
   if opts.shard_durations then
     if not opts.shard then return nil, "--shard-durations needs --shard K/N" end
