@@ -28,7 +28,8 @@ local function read(path)
   return text
 end
 
--- The DOM of the page at path (absolute) after its script ran.
+-- The DOM of the page at path (absolute, maybe with a query) after its
+-- script ran.
 local function dump_dom(path)
   local profile = support.temp_dir("chromium")
   local code, out, err = process.run { CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -95,6 +96,13 @@ describe("the html report", function()
     has(dom, '<tr><td>users #api reads users</td><td class="r">6</td>')
     local timeline = dom:match('<svg class="timeline".-</svg>')
     has(timeline, 'aria-label="timeline of 1 lane"')
+    -- the filter, given in the address: failed tests tagged #api whose name holds "body"
+    local filtered = dump_dom(report .. "?status=fail,error&tag=api&q=body")
+    has(filtered, '<span id="shown">1 of 7 tests shown</span>')
+    assert.are.equal(7, count(filtered, 'class="t [a-z]+"[^>]- data%-x="[^"]*"'))
+    assert.are.equal(6, count(filtered, 'class="t [a-z]+"[^>]- hidden=""'))
+    has(filtered, 'data-x="users #api compares a body" open="">')
+    has(filtered, '<details class="blk" open="" hidden=""><summary><span class="n">plain</span>') -- nothing shown in it
     local drawn = 0 -- bars of tests narrower than a pixel are one bar, titled with their count
     for title in timeline:gmatch("<title>(.-)</title>") do drawn = drawn + (tonumber(title:match("^(%d+) tests, ")) or 1) end
     assert.are.equal(6, drawn)

@@ -9,7 +9,8 @@
 -- timeline of the run (one lane per --jobs worker), HTTP (per host and per
 -- test: requests and a latency histogram from curl's phase timings) and,
 -- with --coverage, the coverage of each file. The page works without JS
--- too: every tab is shown, one after the other.
+-- too: every tab is shown, one after the other. The filter can be given in
+-- the address: report.html?status=fail,error&tag=api&q=users.
 --
 -- It asks the runner for detailed results (wants_detail): the names of a
 -- test's blocks, when it started and finished, and its requests. Results
@@ -655,7 +656,10 @@ blocks.forEach(function(b){b.hidden=!b.querySelector('.t:not([hidden])')});
 count(n)}
 function count(n){shown.textContent=n+' of '+tests.length+' tests shown'}
 q.addEventListener('input',apply);tag.addEventListener('change',apply);boxes.forEach(function(b){b.addEventListener('change',apply)});
-count(tests.length);
+var u=new URLSearchParams(location.search);
+if(u.has('q')||u.has('status')||u.has('tag')){q.value=u.get('q')||'';tag.value=u.get('tag')||'';
+var want=(u.get('status')||'pass,fail,error,pending,flaky').split(',');boxes.forEach(function(b){b.checked=want.indexOf(b.value)>=0});apply()}
+else count(tests.length);
 })();
 ]==]
 
