@@ -7,6 +7,8 @@ local cjson = require("cjson")
 local loop = require("sonde.c.loop")
 local process = require("sonde.process")
 local support = require("specs.support")
+local servers = require("specs.servers")
+local summary = require("sonde.load.summary")
 
 local sonde, fixture = support.sonde, support.fixture
 
@@ -141,5 +143,84 @@ describe("the html report", function()
     assert.are.equal(2, code)
     assert.are.equal("", out)
     assert.are.equal("sonde test: cannot write the html report: /no/such/dir/report.html: No such file or directory\n", err)
+  end)
+end)
+
+describe("the load report (sonde load -o html=FILE)", function()
+  local ngx
+  setup(function() ngx = servers.nginx() end)
+
+  it("shows thresholds, a row per scenario and the charts per second, with the --out json summary's counts", function()
+    if not CHROMIUM then return pending(NO_CHROMIUM) end
+    local dir = support.temp_dir("load-html")
+    local path, report, out = dir .. "/script.lua", dir .. "/load.html", dir .. "/out.json"
+    support.write_file(path, string.format([[
+      local http = require("sonde.http")
+      local load = require("sonde.load")
+      options = {
+        scenarios = {
+          browse = { executor = "constant-vus", vus = 2, duration = "2500ms" },
+          missing = { executor = "shared-iterations", vus = 1, iterations = 5, exec = "missing" },
+        },
+        thresholds = { http_req_duration = { "p(95)<5000" }, ["http_req_failed{scenario:missing}"] = { "rate<0.5" },
+          ["http_reqs{scenario:browse}"] = { "count>0" }, ["iterations{scenario:browse}"] = { "count>0" } },
+      }
+      function default()
+        load.check(http.get(%q), { ok = function(r) return r.ok end })
+        load.sleep(0.05)
+      end
+      function missing() http.get(%q) end
+    ]], ngx.url .. "/small.json", ngx.url .. "/missing"))
+    local code, _, err = sonde("load", "-q", path, "-o", "html=" .. report, "-o", "json=" .. out)
+    assert.are.equal(99, code, err)
+    local final
+    for line in io.lines(out) do
+      if line:find('"type":"Summary"', 1, true) then final = cjson.decode(line).data end
+    end
+    local function count(name) return final.metrics[name].values.count end
+    local browse_reqs, browse_iters = count("http_reqs{scenario:browse}"), count("iterations{scenario:browse}")
+    assert.is_true(browse_reqs > 10, "browse made " .. browse_reqs .. " requests")
+    assert.are.equal(browse_reqs + 5, count("http_reqs"))
+    local dom = dump_dom(report)
+    has(dom, '<title>sonde load: 1 of 4 thresholds crossed</title>')
+    -- each threshold, ✓/✗ with what it read
+    has(dom, '<tr class="crossed"><td class="c fail">✗</td><td>http_req_failed{scenario:missing}</td>'
+      .. '<td><code>rate&lt;0.5</code></td><td class="r">rate=100.00%</td></tr>')
+    has(dom, string.format('<tr class="ok"><td class="c pass">✓</td><td>http_reqs{scenario:browse}</td>'
+      .. '<td><code>count&gt;0</code></td><td class="r">count=%d</td></tr>', browse_reqs))
+    local p95 = final.thresholds[1].list[1].observed
+    has(dom, "<td><code>p(95)&lt;5000</code></td><td class=\"r\">p(95)=" .. summary.ms(p95) .. "</td>")
+    -- a row per scenario: iterations, requests, failures
+    has(dom, string.format('<tr data-scenario="browse"><td>browse</td><td>constant-vus</td><td class="r">%d</td>'
+      .. '<td class="r">%d</td><td class="r">0</td>', browse_iters, browse_reqs))
+    has(dom, '<tr data-scenario="missing"><td>missing</td><td>shared-iterations</td><td class="r">5</td>'
+      .. '<td class="r">5</td><td class="r">5</td>')
+    -- the charts: the seconds add up to the run's requests; a point per second, titled
+    local charts = {}
+    for svg in dom:gmatch('<svg class="chart".-</svg>') do charts[#charts + 1] = svg end
+    assert.are.equal(3, #charts)
+    has(charts[1], string.format(": %d requests, 5 failed\"", count("http_reqs")))
+    has(charts[2], string.format('aria-label="active VUs per second: at most %d"', final.metrics.vus_max.values.max))
+    has(charts[3], 'aria-label="request duration p50, p95 and p99 per second"')
+    for _, svg in ipairs(charts) do has(svg, '<polyline class="s1" points="') end
+    local seconds = 0
+    for _ in charts[1]:gmatch("<circle ") do seconds = seconds + 1 end
+    assert.is_true(seconds >= 2 and seconds <= 4, seconds .. " seconds drawn")
+    has(charts[3], "s: p50 [%d.]+[^,]*s, p95 [%d.]+[^,]*s, p99 [%d.]+[^<]*s</title>", true)
+    -- the summary's metrics and checks
+    local reqs = final.metrics.http_reqs.values
+    has(dom, string.format("<td>http_reqs</td><td>counter</td><td><code>%-10s %.2f/s</code>", reqs.count, reqs.rate))
+    has(dom, string.format('<td class="c pass">✓</td><td>ok</td><td class="r">%d</td><td class="r">0</td>', browse_iters))
+    assert.is_nil(dom:find("<script", 1, true))
+  end)
+
+  it("that cannot be written is one line, and nothing runs", function()
+    local dir = support.temp_dir("load-html")
+    local path = dir .. "/script.lua"
+    support.write_file(path, "options = { vus = 1, iterations = 1 }\nfunction default() print('iteration ran') end\n")
+    local code, out, err = sonde("load", "-q", path, "-o", "html=/no/such/dir/load.html")
+    assert.are.equal(2, code)
+    assert.is_nil(out:find("iteration ran", 1, true))
+    assert.are.equal("sonde load: cannot write the html report: /no/such/dir/load.html: No such file or directory\n", err)
   end)
 end)

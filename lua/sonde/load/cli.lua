@@ -20,6 +20,7 @@ local thresholds = require("sonde.load.thresholds")
 local load_run = require("sonde.load.run")
 local summary = require("sonde.load.summary")
 local output = require("sonde.load.output")
+local html = require("sonde.load.html")
 
 local M = {}
 
@@ -32,8 +33,9 @@ local OPTIONS = {
   { "-d", "--duration", key = "duration", kind = "string", arg = "D", help = "run the VUs for D (30s, 1m30s): constant-vus" },
   { "-i", "--iterations", key = "iterations", kind = "int", min = 1, arg = "N",
     help = "N iterations shared by the VUs: shared-iterations (with --duration: at most that long)" },
-  { "-o", "--out", key = "outputs", kind = "list", arg = "json=FILE",
-    help = "write every sample and the final summary to FILE, one JSON object per line" },
+  { "-o", "--out", key = "outputs", kind = "list", arg = "KIND=FILE",
+    help = "json=FILE: every sample and the final summary, one JSON object per line; html=FILE: the run's page "
+      .. "(charts per second, scenarios, thresholds, metrics)" },
   { "--segment", key = "segment", kind = "string", arg = "K/N",
     help = "run the K-th of N execution segments (VUs, iterations and arrivals split so the N add up to the whole)" },
   { "-q", "--quiet", key = "quiet", kind = "flag", help = "no progress line" },
@@ -47,7 +49,7 @@ end
 
 M.HELP = [[
 usage: sonde load SCRIPT [OPTIONS]       run SCRIPT's scenarios as a load test
-       sonde load merge [-o json=FILE] A.json B.json ...
+       sonde load merge [-o json=FILE] [-o html=FILE] A.json B.json ...
                                          add up the summaries of --out json files (segments)
 ]]
 
@@ -110,13 +112,11 @@ local function settle(opts)
   end
   for _, spec in ipairs(opts.outputs) do
     local kind, file = spec:match("^(%w+)=(.+)$")
-    if kind == "html" then
-      return nil, "-o html is not available yet: sonde has no HTML report (use --out json=FILE)"
-    elseif kind ~= "json" then
-      return nil, "--out expects json=FILE, got '" .. spec .. "'"
+    if kind ~= "json" and kind ~= "html" then
+      return nil, "--out expects json=FILE or html=FILE, got '" .. spec .. "'"
     end
-    if cli.json then return nil, "--out json=FILE may be given once" end
-    cli.json = file
+    if cli[kind] then return nil, "--out " .. kind .. "=FILE may be given once" end
+    cli[kind] = file
   end
   return cli
 end
@@ -220,6 +220,7 @@ local function header(out, path, run, cli)
   out:write("\n  script: ", path, cli.segment and string.format(" (segment %d/%d)", cli.segment.k, cli.segment.n) or "",
     "\n")
   if cli.json then out:write("  output: json=", cli.json, "\n") end
+  if cli.html then out:write("  output: html=", cli.html, "\n") end
   out:write(string.format("  scenarios: %d scenario%s, %d max VUs, %s max duration (incl. graceful stop):\n", #scs,
     #scs == 1 and "" or "s", vus, fmt(longest)))
   for _, sc in ipairs(scs) do
@@ -286,6 +287,16 @@ function M.run_script(path, cli, out, err)
     end
     run.registry.out = function(m, v, tags) writer:point(m, v, tags) end
   end
+  local page
+  if cli.html then
+    local why
+    page, why = html.open(cli.html)
+    if not page then
+      if writer then writer:close() end
+      err:write("sonde load: ", why, "\n")
+      return M.USAGE
+    end
+  end
   header(out, path, run, cli)
   if not cli.quiet and loop.isatty(2) then run.progress = progress_line end
   local code, report = M.execute(run, env, path, err)
@@ -294,7 +305,16 @@ function M.run_script(path, cli, out, err)
     if writer then writer:summary(summary.to_data(report)) end
     out:write(summary.text(report))
     out:flush()
+    if page then
+      local wrote, why = html.write(page, cli.html, report)
+      page = nil
+      if not wrote then
+        err:write("sonde load: ", why, "\n")
+        code = code == M.OK and M.USAGE or code
+      end
+    end
   end
+  if page then page:close() end
   if writer then writer:close() end
   run.registry.out = nil
   return code, report
@@ -375,6 +395,15 @@ function M.merge(paths, cli, out)
     end
     writer:summary(summary.to_data(merged))
     writer:close()
+  end
+  if cli.html then
+    local page, herr = html.open(cli.html)
+    local wrote = false
+    if page then wrote, herr = html.write(page, cli.html, merged) end
+    if not wrote then
+      io.stderr:write("sonde load merge: ", herr, "\n")
+      return M.USAGE
+    end
   end
   out:write(summary.text(merged))
   if not summary.passed(merged) then

@@ -7,6 +7,16 @@
 -- function; an error in it is counted (iteration_errors, the first
 -- messages kept) and the VU goes on. HTTP metrics come from sonde.http's
 -- per-request timings (libcurl's), in milliseconds as k6's.
+--
+-- For the HTML report a run also keeps, apart from the registry, what a
+-- page draws: each scenario's iterations, requests, failures and two
+-- histograms (request and iteration durations), and a time series of
+-- one row per second of the run (requests, failures, VUs, request
+-- duration percentiles from a histogram reset every second). That costs
+-- two histogram records (O(1)) and a few increments per request, one
+-- record per iteration, and per second three quantiles, a reset and a row
+-- of eight numbers (an hour is 3600 rows).
+local histogram = require("sonde.c.histogram")
 local task = require("sonde.task")
 local http = require("sonde.http")
 local load = require("sonde.load")
@@ -33,7 +43,8 @@ function M.new(spec)
   for k, v in pairs(spec.options.tags) do base[k] = v end
   return setmetatable({ env = spec.env, options = spec.options, registry = reg, m = m, tags = base,
     thresholds = spec.thresholds, next_vu = 0, allocated = 0, active = 0, interrupted = 0,
-    checks = { order = {}, by = {} }, errors = { count = 0, first = {}, by = {} }, groups = {} }, Run)
+    checks = { order = {}, by = {} }, errors = { count = 0, first = {}, by = {} }, groups = {}, seconds = {},
+    window = histogram.new(), window_reqs = 0, window_failed = 0, window_vus = 0 }, Run)
 end
 
 -- ------------------------------------------------------------------- VUs
@@ -44,8 +55,8 @@ function Run:group(sc)
   local tags = { scenario = sc.name }
   for k, v in pairs(self.tags) do tags[k] = v end
   for k, v in pairs(sc.tags) do tags[k] = v end
-  local g = setmetatable({ run = self, sc = sc, tags = tags, vus = {}, live = 0, allocated = 0, done = task.event() },
-    Group)
+  local g = setmetatable({ run = self, sc = sc, tags = tags, vus = {}, live = 0, allocated = 0, done = task.event(),
+    iterations = 0, requests = 0, failed = 0, req_hist = histogram.new(), iter_hist = histogram.new() }, Group)
   g.done:set()
   self.groups[#self.groups + 1] = g
   return g
@@ -75,6 +86,7 @@ function Run:activate(vu, on)
   if vu.active == on then return end
   vu.active = on
   self.active = self.active + (on and 1 or -1)
+  if self.active > self.window_vus then self.window_vus = self.active end
 end
 
 local function vu_body(run, vu, main)
@@ -153,7 +165,11 @@ function Run:iterate(vu, intended)
   local reg, m, tags = self.registry, self.m, vu.tags
   reg:add(m.iterations, 1, tags)
   local from = intended and intended < t0 and intended or t0 -- an early start (timer rounding) is no credit
-  reg:add(m.iteration_duration, (now() - from) * 1000, tags)
+  local d = (now() - from) * 1000
+  reg:add(m.iteration_duration, d, tags)
+  local g = vu.group
+  g.iterations = g.iterations + 1
+  g.iter_hist:record(d)
   if not ok then self:iteration_error(err, tags) end
 end
 
@@ -180,6 +196,50 @@ end
 function Run:sample_vus()
   self.registry:add(self.m.vus, self.active, self.tags)
   self.registry:add(self.m.vus_max, self.allocated, self.tags)
+end
+
+-- second(): a row of the time series for the time since the last one:
+-- {at (seconds into the run), span, reqs, failed, vus (the most active
+-- at once), p50, p95, p99} (percentiles in ms, nil without requests); the
+-- window starts again.
+-- The run's last fraction of a second, if under half of one, joins the
+-- row before (its counts; the percentiles stay that row's), so that a few
+-- requests in a sliver of time do not draw as a spike of requests/s.
+function Run:second(final)
+  local rows, at = self.seconds, self:elapsed()
+  local last = rows[#rows]
+  local span = at - (last and last.at or 0)
+  if span <= 0 then return end
+  local w = self.window
+  if final and last and span < 0.5 then
+    last.at, last.span = at, last.span + span
+    last.reqs, last.failed = last.reqs + self.window_reqs, last.failed + self.window_failed
+    last.vus = math.max(last.vus, self.window_vus)
+    w:reset()
+    self.window_reqs, self.window_failed, self.window_vus = 0, 0, self.active
+    return
+  end
+  local row = { at = at, span = span, reqs = self.window_reqs, failed = self.window_failed, vus = self.window_vus }
+  if row.reqs > 0 then
+    row.p50, row.p95, row.p99 = w:quantile(0.5), w:quantile(0.95), w:quantile(0.99)
+  end
+  rows[#rows + 1] = row
+  w:reset()
+  self.window_reqs, self.window_failed, self.window_vus = 0, 0, self.active
+end
+
+-- count_request(vu, expected, ms): a request in the scenario's stats and
+-- the current second's
+function Run:count_request(vu, expected, d)
+  self.window_reqs = self.window_reqs + 1
+  if not expected then self.window_failed = self.window_failed + 1 end
+  self.window:record(d)
+  local g = vu and vu.group
+  if g then
+    g.requests = g.requests + 1
+    if not expected then g.failed = g.failed + 1 end
+    g.req_hist:record(d)
+  end
 end
 
 -- ------------------------------------------------------------------ tags
@@ -249,7 +309,9 @@ function Run:on_http(spec, r, _, started)
   reg:add(m.http_reqs, 1, tags)
   reg:add(m.http_req_failed, not expected, tags)
   if not r then
-    reg:add(m.http_req_duration, (now() - started + lag) * 1000, tags)
+    local d = (now() - started + lag) * 1000
+    reg:add(m.http_req_duration, d, tags)
+    if self.started and not self.ended then self:count_request(vu, expected, d) end
     return
   end
   -- libcurl's times count from the transfer's start; the request goes out
@@ -257,7 +319,9 @@ function Run:on_http(spec, r, _, started)
   local tm = r.timings
   local dns, connect, tls = tm.dns, tm.connect, tm.tls
   local ready = tls > connect and tls or (connect > dns and connect or dns)
-  reg:add(m.http_req_duration, (pos(tm.total - ready) + lag) * 1000, tags)
+  local d = (pos(tm.total - ready) + lag) * 1000
+  reg:add(m.http_req_duration, d, tags)
+  if self.started and not self.ended then self:count_request(vu, expected, d) end
   reg:add(m.http_req_connecting, (connect > 0 and pos(connect - dns) or 0) * 1000, tags)
   reg:add(m.http_req_tls_handshaking, (tls > 0 and pos(tls - connect) or 0) * 1000, tags)
   reg:add(m.http_req_waiting, pos(tm.first_byte - ready) * 1000, tags)
@@ -284,6 +348,7 @@ function Run:tick()
     task.sleep(1)
     local elapsed = self:elapsed()
     if elapsed < self.planned then self:sample_vus() end -- not the VUs' wind-down
+    self:second()
     if self.watch_abort then
       local _, crossed = thresholds.evaluate(self.thresholds, elapsed, true, elapsed)
       if crossed then
@@ -343,6 +408,7 @@ function Run:execute(data)
   local ticker = task.spawn(self.tick, self)
   join_all(self, self.scenario_tasks)
   self.ended = now()
+  self:second(true)
   ticker:cancel("the run ended")
   pcall(ticker.join, ticker)
 end

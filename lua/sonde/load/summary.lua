@@ -30,6 +30,10 @@ function M.from_run(run, script)
     interrupted = run.interrupted, aborted = run.aborted, trend_stats = run.options.summary_trend_stats,
     scenarios = {} }
   for _, sc in ipairs(run.options.scenarios) do report.scenarios[#report.scenarios + 1] = sc.name end
+  -- what the HTML page draws (not in the JSON summary): the time series
+  -- and each scenario's own counts and histograms (sonde.load.run)
+  report.seconds, report.groups = run.seconds, {}
+  for _, g in ipairs(run.groups) do report.groups[#report.groups + 1] = g end
   thresholds.evaluate(report.entries, report.duration)
   return report
 end
@@ -209,7 +213,8 @@ function M.per_second(v, contains)
   return string.format("%.2f/s", v)
 end
 
--- line(s, values) -> the text after a metric's dots
+-- metric_text(s, values, trend_stats) -> the text after a metric's dots
+-- (the HTML report's metrics table shows the same)
 local function metric_text(s, v, trend_stats)
   if s.type == "trend" then
     local parts = {}
@@ -225,6 +230,8 @@ local function metric_text(s, v, trend_stats)
   return string.format("%-10s min=%s max=%s", M.format(v.value, s.contains), M.format(v.min, s.contains),
     M.format(v.max, s.contains))
 end
+
+M.metric_text = metric_text
 
 local DOTS = 34
 
@@ -245,6 +252,14 @@ local function marks_of(r)
   return marks
 end
 
+-- observed(th, series) -> what a threshold read ("p(95)"), and its value
+-- as the summary shows it
+function M.observed(th, s)
+  local label, v = thresholds.label(th), th.observed or 0
+  if s.type == "rate" then return label, M.percent(v) end
+  return label, label == "count" and M.number(v) or M.format(v, s.contains)
+end
+
 local function threshold_lines(r, out)
   if #r.entries == 0 then return end
   out[#out + 1] = "  █ THRESHOLDS"
@@ -252,10 +267,7 @@ local function threshold_lines(r, out)
   for _, e in ipairs(r.entries) do
     out[#out + 1] = "    " .. e.key
     for _, th in ipairs(e.list) do
-      local label = thresholds.label(th)
-      local observed = th.observed or 0
-      local shown = e.series.type == "rate" and M.percent(observed) or
-        (label == "count" and M.number(observed) or M.format(observed, e.series.contains))
+      local label, shown = M.observed(th, e.series)
       out[#out + 1] = string.format("    %s '%s' %s=%s", th.ok and "✓" or "✗", th.source, label, shown)
     end
     out[#out + 1] = ""

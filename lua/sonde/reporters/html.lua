@@ -311,9 +311,7 @@ function M:summary_html(s, buf)
   local commit = M.git_commit()
   if commit then facts[#facts + 1] = { "commit", commit } end
   facts[#facts + 1] = { "finished", os.date("%Y-%m-%d %H:%M:%S") }
-  buf[#buf + 1] = '<dl class="facts">'
-  for _, f in ipairs(facts) do buf[#buf + 1] = fmt("<div><dt>%s</dt><dd>%s</dd></div>", f[1], esc(f[2])) end
-  buf[#buf + 1] = "</dl>"
+  M.facts_html(facts, buf)
 end
 
 function M:tests_html(buf)
@@ -632,8 +630,28 @@ padding-right:8px}.src .hit{background:rgba(26,127,55,.12)}.src .miss{background
 .legend{color:var(--mute);font-size:12px}.sw{display:inline-block;width:10px;height:10px;margin:0 4px 0 8px;
 border-radius:2px;vertical-align:-1px}.sw.pass{background:var(--pass)}.sw.fail{background:var(--fail)}
 .sw.error{background:var(--error)}.sw.pending{background:var(--pending)}.sw.flaky{background:var(--flaky)}
+.chart{display:block;max-width:1000px}.chart .tick{stroke:var(--line)}.chart polyline{fill:none;stroke-width:1.5}
+.chart .s1{stroke:var(--link)}.chart .s2{stroke:var(--pending)}.chart .s3{stroke:var(--fail)}.chart circle{fill:transparent}
+.sw.s1{background:var(--link)}.sw.s2{background:var(--pending)}.sw.s3{background:var(--fail)}
 [hidden]{display:none!important}
 ]==]
+
+-- page_head(title, heading, scripted) -> the page up to its header's
+-- <h1>: the inline CSS and, when the page has a script (tabs), the class
+-- that says it runs. The load report (sonde.load.html) starts with it too.
+function M.page_head(title, heading, scripted)
+  return '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    .. '<meta name="viewport" content="width=device-width,initial-scale=1"><title>' .. esc(title) .. "</title>"
+    .. (scripted and "<script>document.documentElement.className='js'</script>" or "") .. "<style>" .. M.CSS .. "</style></head><body><header><h1>"
+    .. esc(heading) .. "</h1>"
+end
+
+-- facts_html(facts, buf): the header's list of {name, value}
+function M.facts_html(facts, buf)
+  buf[#buf + 1] = '<dl class="facts">'
+  for _, f in ipairs(facts) do buf[#buf + 1] = fmt("<div><dt>%s</dt><dd>%s</dd></div>", f[1], esc(f[2])) end
+  buf[#buf + 1] = "</dl>"
+end
 
 M.JS = [==[
 (function(){
@@ -666,10 +684,7 @@ else count(tests.length);
 function M:suite_end(s)
   local buf = {}
   local title = fmt("sonde test: %d passed, %d failed", s.passed, s.failed)
-  buf[#buf + 1] = '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-    .. '<meta name="viewport" content="width=device-width,initial-scale=1"><title>' .. esc(title) .. "</title>"
-    .. "<script>document.documentElement.className='js'</script><style>"
-    .. M.CSS .. "</style></head><body><header><h1>sonde test report</h1>"
+  buf[#buf + 1] = M.page_head(title, "sonde test report", true)
   self:summary_html(s, buf)
   buf[#buf + 1] = '</header><nav><a href="#tests">Tests</a><a href="#slowest">Slowest</a><a href="#timeline">Timeline</a>'
     .. '<a href="#http">HTTP</a>' .. (s.coverage and '<a href="#coverage">Coverage</a>' or "") .. "</nav><main>"
