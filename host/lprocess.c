@@ -33,12 +33,14 @@ static const char **string_list(lua_State *L, const char *name, int required) {
     return list;
 }
 
-/* spawn{argv=, env_set=, env_unset=, cwd=, tail=, token=} -> proc | nil, err */
+/* spawn{argv=, env_set=, env_unset=, cwd=, tail=, fd3=, token=} -> proc | nil, err */
 static int proc_spawn(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sonde_spawn_opts o = {0};
     o.tail_bytes = (size_t)sonde_binding_optnumber(L, "tail", 1 << 20);
     o.exit_token = (int)sonde_binding_optnumber(L, "token", 0);
+    lua_getfield(L, 1, "fd3");
+    o.fd3 = lua_toboolean(L, -1);
     lua_getfield(L, 1, "cwd");
     o.cwd = lua_tostring(L, -1); /* the string stays on the stack while used */
     o.argv = string_list(L, "argv", 1);
@@ -98,8 +100,36 @@ static int push_tail(lua_State *L, const sonde_tail *t) {
 }
 
 /* stdout() / stderr() -> kept bytes, total bytes ever written */
-static int proc_stdout(lua_State *L) { return push_tail(L, &check_proc(L)->out_tail); }
-static int proc_stderr(lua_State *L) { return push_tail(L, &check_proc(L)->err_tail); }
+static int proc_stdout(lua_State *L) { return push_tail(L, &check_proc(L)->streams[SONDE_STDOUT].tail); }
+static int proc_stderr(lua_State *L) { return push_tail(L, &check_proc(L)->streams[SONDE_STDERR].tail); }
+
+static const char *const stream_names[] = {"stdout", "stderr", "fd3", NULL};
+
+/* read(stream, pos) -> bytes after pos, the position after them, bytes
+ * after pos no longer kept, whether more may come. Positions count the
+ * stream's bytes from its first; fd 3 forgets what it hands out. */
+static int proc_read(lua_State *L) {
+    sonde_proc *p = check_proc(L);
+    int         which = luaL_checkoption(L, 2, NULL, stream_names);
+    size_t      pos = (size_t)luaL_checknumber(L, 3), len, skipped;
+    const char *data;
+    size_t      next = sonde_proc_peek(p, which, pos, &data, &len, &skipped);
+    lua_pushlstring(L, data, len);
+    sonde_proc_consume(p, which, next);
+    lua_pushnumber(L, (lua_Number)next);
+    lua_pushnumber(L, (lua_Number)skipped);
+    lua_pushboolean(L, !sonde_proc_stream_open(p, which));
+    return 4;
+}
+
+/* notify(stream, token): token completes once, at the stream's next bytes
+ * or its end (at once when it has ended) */
+static int proc_notify(lua_State *L) {
+    sonde_proc *p = check_proc(L);
+    int         which = luaL_checkoption(L, 2, NULL, stream_names);
+    sonde_proc_notify(p, which, (int)luaL_checkinteger(L, 3));
+    return 0;
+}
 
 static int proc_gc(lua_State *L) {
     sonde_proc *p = sonde_box_take(L, PROC_MT);
@@ -149,8 +179,15 @@ static void push_signal_numbers(lua_State *L) {
 
 int luaopen_sonde_c_process(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"pid", proc_pid},       {"signal", proc_signal}, {"write", proc_write}, {"close_stdin", proc_close_stdin},
-        {"stdout", proc_stdout}, {"stderr", proc_stderr}, {NULL, NULL},
+        {"pid", proc_pid},
+        {"signal", proc_signal},
+        {"write", proc_write},
+        {"close_stdin", proc_close_stdin},
+        {"stdout", proc_stdout},
+        {"stderr", proc_stderr},
+        {"read", proc_read},
+        {"notify", proc_notify},
+        {NULL, NULL},
     };
     static const luaL_Reg watch_methods[] = {{"close", exit_watch_close}, {NULL, NULL}};
     sonde_binding_class(L, PROC_MT, methods, proc_gc);

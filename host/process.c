@@ -39,12 +39,23 @@ static void tail_append(sonde_tail *t, const char *data, size_t len) {
     t->len += len;
 }
 
+/* A queue grows rather than drop what its reader has not taken: only what
+ * a child left in the pipe at its exit can come past the cap (the pipe's
+ * size at most), as reading stops while the queue is full. */
+static void stream_append(sonde_stream *st, const char *data, size_t len) {
+    sonde_tail *t = &st->tail;
+    if (st->queued && t->len + len > t->cap) {
+        char *grown = realloc(t->data, t->len + len);
+        if (grown) t->data = grown, t->cap = t->len + len;
+    }
+    tail_append(t, data, len);
+}
+
 /* ------------------------------------------------------ handle closing */
 
 static void maybe_free(sonde_proc *p) {
     if (p->owned || p->handles || !p->exited) return;
-    free(p->out_tail.data);
-    free(p->err_tail.data);
+    for (int i = 0; i < SONDE_STREAMS; i++) free(p->streams[i].tail.data);
     free(p);
 }
 
@@ -60,29 +71,101 @@ static void close_pipe(uv_pipe_t *pipe, int *open) {
     uv_close((uv_handle_t *)pipe, on_closed);
 }
 
+/* Tells the reader waiting on st, if one is, that bytes came or the end. */
+static void stream_wake(sonde_proc *p, sonde_stream *st) {
+    int token = st->notify;
+    st->notify = 0;
+    if (token) sonde_loop_complete(p->lp, token, 0, 0);
+}
+
+static void stream_end(sonde_proc *p, sonde_stream *st) {
+    close_pipe(&st->pipe, &st->open);
+    stream_wake(p, st);
+}
+
 /* ------------------------------------------------------------- reading */
 
 static char read_scratch[65536];
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-    (void)h, (void)hint;
-    *buf = uv_buf_init(read_scratch, sizeof read_scratch);
+/* Room for the next read: a queue takes no more than it can keep. */
+static size_t stream_room(const sonde_stream *st) {
+    if (!st->queued) return sizeof read_scratch;
+    size_t room = st->tail.cap - st->tail.len;
+    return room < sizeof read_scratch ? room : sizeof read_scratch;
 }
 
+static sonde_stream *stream_of(uv_handle_t *h) {
+    sonde_proc *p = h->data;
+    for (int i = 0; i < SONDE_STREAMS; i++)
+        if (h == (uv_handle_t *)&p->streams[i].pipe) return &p->streams[i];
+    return NULL;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+    (void)hint;
+    *buf = uv_buf_init(read_scratch, (unsigned)stream_room(stream_of(h)));
+}
+
+static void set_paused(sonde_stream *st, int paused);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-    sonde_proc *p = s->data;
-    int         is_out = s == (uv_stream_t *)&p->out;
-    if (n > 0) tail_append(is_out ? &p->out_tail : &p->err_tail, buf->base, (size_t)n);
-    if (n < 0) close_pipe(is_out ? &p->out : &p->err, is_out ? &p->out_open : &p->err_open);
+    sonde_proc   *p = s->data;
+    sonde_stream *st = stream_of((uv_handle_t *)s);
+    if (n > 0) {
+        stream_append(st, buf->base, (size_t)n);
+        if (stream_room(st) == 0) set_paused(st, 1);
+        stream_wake(p, st);
+    }
+    if (n < 0 && n != UV_ENOBUFS) stream_end(p, st); /* ENOBUFS: a full queue, which pauses first */
+}
+
+static void set_paused(sonde_stream *st, int paused) {
+    if (st->paused == paused || !st->open) return;
+    st->paused = paused;
+    if (paused)
+        uv_read_stop((uv_stream_t *)&st->pipe);
+    else
+        uv_read_start((uv_stream_t *)&st->pipe, on_alloc, on_read);
 }
 
 /* Reads what the child left in a pipe before exiting, so that a wait that
  * returns has seen all of the child's own output. */
-static void drain_pipe(uv_pipe_t *pipe, int open, sonde_tail *t) {
+static void drain_pipe(sonde_stream *st) {
     uv_os_fd_t fd;
-    if (!open || uv_fileno((uv_handle_t *)pipe, &fd) != 0) return;
+    if (!st->open || uv_fileno((uv_handle_t *)&st->pipe, &fd) != 0) return;
     ssize_t n;
-    while ((n = read(fd, read_scratch, sizeof read_scratch)) > 0) tail_append(t, read_scratch, (size_t)n);
+    while ((n = read(fd, read_scratch, sizeof read_scratch)) > 0) stream_append(st, read_scratch, (size_t)n);
+}
+
+size_t sonde_proc_peek(sonde_proc *p, int which, size_t pos, const char **data, size_t *len, size_t *skipped) {
+    const sonde_tail *t = &p->streams[which].tail;
+    size_t            first = t->total - t->len; /* the position of data[0] */
+    if (pos > t->total) pos = t->total;
+    *skipped = pos < first ? first - pos : 0;
+    if (pos < first) pos = first;
+    *data = t->data ? t->data + (pos - first) : "";
+    *len = t->total - pos;
+    return t->total;
+}
+
+void sonde_proc_consume(sonde_proc *p, int which, size_t pos) {
+    sonde_stream *st = &p->streams[which];
+    sonde_tail   *t = &st->tail;
+    size_t        first = t->total - t->len;
+    if (!st->queued || pos <= first) return;
+    size_t drop = pos - first < t->len ? pos - first : t->len;
+    memmove(t->data, t->data + drop, t->len - drop);
+    t->len -= drop;
+    set_paused(st, 0);
+}
+
+int sonde_proc_stream_open(const sonde_proc *p, int which) { return p->streams[which].open; }
+
+void sonde_proc_notify(sonde_proc *p, int which, int token) {
+    sonde_stream *st = &p->streams[which];
+    stream_wake(p, st); /* a reader is never left without its wake */
+    st->notify = token;
+    if (!st->open) stream_wake(p, st);
 }
 
 /* --------------------------------------------------------------- exit */
@@ -102,17 +185,17 @@ static void child_watch_update(sonde_loop *lp) {
         uv_unref((uv_handle_t *)&lp->child_watch);
 }
 
-/* Marks the child exited, closes its pipes and tells Lua how it ended. */
+/* Marks the child exited, ends its streams and tells Lua how it ended. */
 static void mark_exited(sonde_proc *p, int status) {
     p->exited = 1;
     unlink_running(p);
     if (kill(-p->pid, 0) < 0 && errno == ESRCH) sonde_orphans_drop_group(p->pid);
     p->lp->children_running--;
     child_watch_update(p->lp);
-    drain_pipe(&p->out, p->out_open, &p->out_tail);
-    drain_pipe(&p->err, p->err_open, &p->err_tail);
-    close_pipe(&p->out, &p->out_open);
-    close_pipe(&p->err, &p->err_open);
+    for (int i = 0; i < SONDE_STREAMS; i++) {
+        drain_pipe(&p->streams[i]);
+        stream_end(p, &p->streams[i]);
+    }
     close_pipe(&p->in, &p->in_open);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1, sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     sonde_loop_complete(p->lp, p->exit_token, code, sig);
@@ -205,8 +288,14 @@ static char **build_env(const sonde_spawn_opts *o) {
  * cwd must not read as a missing command. */
 enum spawn_step { STEP_FDS, STEP_CWD, STEP_EXEC };
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, int fds[3], int errpipe, pid_t parent) {
+/* Puts `from` at descriptor `to`, which the exec keeps: dup2 onto itself
+ * would leave the CLOEXEC of pipe2 in place. */
+static int move_fd(int from, int to) { return from == to ? fcntl(to, F_SETFD, 0) : dup2(from, to); }
+
+/* In the child, between fork and exec: only async-signal-safe calls. fds
+ * are its stdin, stdout, stderr and fd 3 (-1: none). */
+static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, const int fds[4], int errpipe,
+                       pid_t parent) {
     int failure[2] = {STEP_FDS, 0}; /* step, errno */
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -217,11 +306,11 @@ static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, 
     signal(SIGPIPE, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    for (int i = 0; i < 3; i++)
-        if (dup2(fds[i], i) < 0) goto fail;
+    for (int i = 0; i < 4; i++)
+        if (fds[i] >= 0 && move_fd(fds[i], i) < 0) goto fail;
     /* libcurl's sockets are not CLOEXEC: no descriptor of the host but the
-     * three above may reach the child (the exec-error pipe closes on exec) */
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+     * ones above may reach the child (the exec-error pipe closes on exec) */
+    close_range(fds[3] >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
     failure[0] = STEP_CWD;
     if (o->cwd && chdir(o->cwd) < 0) goto fail;
     failure[0] = STEP_EXEC;
@@ -252,16 +341,29 @@ static int exec_result(int errpipe, int *step) {
     return n == sizeof failure ? failure[1] : 0;
 }
 
+/* fd 3's queue holds at least one read, so that it is never too full to
+ * be read at all. */
+static int stream_init(sonde_stream *st, size_t cap, int queued) {
+    if (queued && cap < sizeof read_scratch) cap = sizeof read_scratch;
+    st->queued = queued;
+    st->tail.cap = cap;
+    st->tail.data = malloc(cap ? cap : 1);
+    return st->tail.data ? 0 : -1;
+}
+
 static sonde_proc *proc_new(sonde_loop *lp, const sonde_spawn_opts *o) {
     sonde_proc *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->lp = lp;
     p->owned = 1;
     p->exit_token = o->exit_token;
-    p->out_tail.cap = p->err_tail.cap = o->tail_bytes;
-    p->out_tail.data = malloc(o->tail_bytes ? o->tail_bytes : 1);
-    p->err_tail.data = malloc(o->tail_bytes ? o->tail_bytes : 1);
-    return p;
+    int rc = stream_init(&p->streams[SONDE_STDOUT], o->tail_bytes, 0);
+    rc |= stream_init(&p->streams[SONDE_STDERR], o->tail_bytes, 0);
+    if (o->fd3) rc |= stream_init(&p->streams[SONDE_FD3], o->tail_bytes, 1);
+    if (rc == 0) return p;
+    p->owned = 0, p->exited = 1;
+    maybe_free(p);
+    return NULL;
 }
 
 static void close_fds(int *fds, int n) {
@@ -269,9 +371,33 @@ static void close_fds(int *fds, int n) {
         if (fds[i] >= 0) close(fds[i]);
 }
 
+/* The pipes of a spawn; of each, [0] reads and [1] writes. */
+enum { PIPE_IN, PIPE_OUT, PIPE_ERR, PIPE_FD3, PIPE_EXEC, PIPES };
+
+static int make_pipes(int pipes[PIPES][2], int fd3) {
+    for (int i = 0; i < PIPES; i++)
+        if ((i != PIPE_FD3 || fd3) && pipe2(pipes[i], O_CLOEXEC) < 0) return -1;
+    return 0;
+}
+
+/* The host's ends of the pipes, read from now on. */
+static void open_streams(sonde_proc *p, int pipes[PIPES][2]) {
+    open_pipe(p->lp, p, &p->in, pipes[PIPE_IN][1]);
+    p->in_open = 1;
+    for (int i = 0; i < SONDE_STREAMS; i++) {
+        sonde_stream *st = &p->streams[i];
+        int           fd = pipes[PIPE_OUT + i][0];
+        if (fd < 0) continue;
+        open_pipe(p->lp, p, &st->pipe, fd);
+        st->open = 1;
+        uv_read_start((uv_stream_t *)&st->pipe, on_alloc, on_read);
+    }
+}
+
 sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *err, size_t errlen) {
-    int   pipes[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* in, out, err, exec-error */
+    int   pipes[PIPES][2];
     char *path = find_in_path(o->argv[0]);
+    memset(pipes, -1, sizeof pipes);
     if (!path) {
         snprintf(err, errlen, "cannot run '%s': no such executable%s", o->argv[0],
                  strchr(o->argv[0], '/') ? "" : " in PATH");
@@ -280,19 +406,19 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     sonde_orphans_start_reaper();
     char      **env = build_env(o);
     sonde_proc *p = proc_new(lp, o);
-    if (!env || !p || child_watch_start(lp) != 0) goto fail_errno;
-    for (int i = 0; i < 4; i++)
-        if (pipe2(pipes + 2 * i, O_CLOEXEC) < 0) goto fail_errno;
+    if (!env || !p || child_watch_start(lp) != 0 || make_pipes(pipes, o->fd3) < 0) goto fail_errno;
     pid_t parent = getpid(), pid = fork();
     if (pid < 0) goto fail_errno;
-    if (pid == 0) child_exec(path, o, env, (int[3]){pipes[0], pipes[3], pipes[5]}, pipes[7], parent);
+    int child_fds[4] = {pipes[PIPE_IN][0], pipes[PIPE_OUT][1], pipes[PIPE_ERR][1], pipes[PIPE_FD3][1]};
+    if (pid == 0) child_exec(path, o, env, child_fds, pipes[PIPE_EXEC][1], parent);
     setpgid(pid, pid);
-    close(pipes[0]), close(pipes[3]), close(pipes[5]), close(pipes[7]);
-    int step, e = exec_result(pipes[6], &step);
+    close_fds(child_fds, 4);
+    close(pipes[PIPE_EXEC][1]);
+    int step, e = exec_result(pipes[PIPE_EXEC][0], &step);
     free(path), free(env);
     if (e) {
         waitpid(pid, NULL, 0);
-        close(pipes[1]), close(pipes[2]), close(pipes[4]);
+        close_fds((int[]){pipes[PIPE_IN][1], pipes[PIPE_OUT][0], pipes[PIPE_ERR][0], pipes[PIPE_FD3][0]}, 4);
         if (step == STEP_CWD)
             snprintf(err, errlen, "cannot run '%s' in '%s' (cwd): %s", o->argv[0], o->cwd, strerror(e));
         else
@@ -303,12 +429,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     }
     p->pid = pid;
     sonde_orphans_add_group(pid);
-    open_pipe(lp, p, &p->in, pipes[1]);
-    open_pipe(lp, p, &p->out, pipes[2]);
-    open_pipe(lp, p, &p->err, pipes[4]);
-    p->in_open = p->out_open = p->err_open = 1;
-    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
-    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
+    open_streams(p, pipes);
     p->next = running;
     running = p;
     lp->children_running++;
@@ -316,7 +437,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     return p;
 fail_errno:
     snprintf(err, errlen, "cannot run '%s': %s", o->argv[0], strerror(errno));
-    close_fds(pipes, 8);
+    close_fds(&pipes[0][0], 2 * PIPES);
     free(path), free(env);
     if (p) p->owned = 0, p->exited = 1, maybe_free(p);
     return NULL;

@@ -20,16 +20,34 @@ typedef struct sonde_tail {
     size_t total; /* bytes ever written, kept or not */
 } sonde_tail;
 
+/* A child's output streams. fd 3 is a channel apart from stdout, which
+ * anything the child runs may write to; it exists only when asked for. */
+enum { SONDE_STDOUT, SONDE_STDERR, SONDE_FD3, SONDE_STREAMS };
+
+/* One output pipe of a child, read as bytes arrive. stdout and stderr keep
+ * their last bytes in the tail, where readers look (one that falls behind
+ * loses what slides out). fd 3 holds its bytes until its one reader takes
+ * them and loses none: while the tail is full of untaken bytes the host
+ * stops reading the pipe, and the child's writes wait. */
+typedef struct sonde_stream {
+    uv_pipe_t  pipe;
+    int        open;   /* being read: more bytes may come */
+    int        notify; /* token completed once, at the next bytes or the end; 0: none */
+    int        queued; /* fd 3: the tail is a queue for one reader */
+    int        paused; /* queued and full: not read until the reader takes */
+    sonde_tail tail;
+} sonde_stream;
+
 typedef struct sonde_proc {
     sonde_loop        *lp;
     pid_t              pid;
     int                exit_token; /* completion queued when the child exits */
     int                exited;
-    uv_pipe_t          in, out, err;
-    int                in_open, out_open, err_open;
+    uv_pipe_t          in;
+    int                in_open;
     int                handles; /* handles whose close callback is pending */
     int                owned;   /* a Lua userdata still points here */
-    sonde_tail         out_tail, err_tail;
+    sonde_stream       streams[SONDE_STREAMS];
     struct sonde_proc *next; /* in the list of children still running */
 } sonde_proc;
 
@@ -38,7 +56,8 @@ typedef struct sonde_spawn_opts {
     const char *const *env_set;    /* "NAME=value" entries added to the inherited env */
     const char *const *env_unset;  /* names removed from it */
     const char        *cwd;        /* NULL: the host's */
-    size_t             tail_bytes; /* how much of stdout/stderr to keep */
+    size_t             tail_bytes; /* how much of each stream to keep */
+    int                fd3;        /* the child's fd 3 is a pipe, read as SONDE_FD3 */
     int                exit_token;
 } sonde_spawn_opts;
 
@@ -49,6 +68,18 @@ int sonde_proc_signal(sonde_proc *p, int sig);
 /* Queues bytes for the child's stdin; returns 0 or a libuv error. */
 int  sonde_proc_write(sonde_proc *p, const char *data, size_t len);
 void sonde_proc_close_stdin(sonde_proc *p);
+/* What a reader at byte `pos` of stream `which` (counted from its first
+ * byte) may have: *data and *len are the bytes after pos still kept (they
+ * point into the stream until the loop runs again), *skipped those after
+ * pos that are not kept any more. Returns the position after *data. */
+size_t sonde_proc_peek(sonde_proc *p, int which, size_t pos, const char **data, size_t *len, size_t *skipped);
+/* The reader has what it peeked, up to `pos`: fd 3 drops it and reads on. */
+void sonde_proc_consume(sonde_proc *p, int which, size_t pos);
+/* Whether more bytes may come on stream `which`. */
+int sonde_proc_stream_open(const sonde_proc *p, int which);
+/* Queues token's completion once, at the stream's next bytes or its end;
+ * at once when it has ended. A token armed before is completed now. */
+void sonde_proc_notify(sonde_proc *p, int which, int token);
 /* The Lua side lets go of p; memory is freed once p has exited and closed. */
 void sonde_proc_release(sonde_proc *p);
 /* Watches for the exit of any process, child or not (a pidfd on the loop). */

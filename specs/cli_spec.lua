@@ -2,7 +2,6 @@
 -- line each user mistake gets.
 local support = require("specs.support")
 local process = require("sonde.process")
-local task = require("sonde.task")
 
 local sonde, fixture = support.sonde, support.fixture
 
@@ -88,7 +87,7 @@ describe("sonde run", function()
   for _, sig in ipairs({ "INT", "TERM" }) do
     it("stops on SIG" .. sig .. ", cleans up and exits non-zero", function()
       local p = process.spawn { support.bin, "run", fixture("hang.lua") }
-      support.await_output(p, "stdout", "ready")
+      p:wait_output("ready", 30)
       p:kill(sig)
       local code = p:wait(30)
       assert.are.equal(130, code)
@@ -100,14 +99,12 @@ end)
 describe("a second interrupt", function()
   it("exits at once, even when the script swallows the first, and stops its children", function()
     local p = process.spawn { support.bin, "run", fixture("stubborn.lua") }
-    local child = tonumber(support.await_output(p, "stdout", "ready (%d+)"))
+    local child = tonumber(p:wait_output("ready (%d+)", 30))
     p:kill("INT")
-    task.sleep(0.05) -- let the first one be handled (the script swallows it)
+    p:wait_output("^swallowed$", 30) -- the first one is handled (the script swallows it)
     p:kill("INT")
     assert.are.equal(130, p:wait(30))
-    local deadline = task.now() + 30
-    while support.alive(child) and task.now() < deadline do task.sleep(0.02) end
-    assert.is_false(support.alive(child))
+    process.wait_exit(child, 30)
   end)
 end)
 

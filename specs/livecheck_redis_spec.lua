@@ -25,8 +25,8 @@ end
 local function start_process(bus_url, app_id)
   local p = process.spawn { support.bin, "live", support.fixture("livecheck/bus_app.lua"), "--bus", bus_url,
     env = { APP_ID = app_id } }
-  local url = support.await_output(p, "stderr", "serving (http://[%d%.:]+)")
-  local control = support.await_output(p, "stderr", "control (http://[%d%.:]+)")
+  local url = p:wait_output("serving (http://[%d%.:]+)", 30, "stderr")
+  local control = p:wait_output("control (http://[%d%.:]+)", 30, "stderr")
   return { p = p, url = url, control = control }
 end
 
@@ -177,8 +177,8 @@ describe("sonde live --reports", function()
     http.post(a.control .. "/trigger", { json = { id = "v1", side = "buy", fail = true } })
     local viewer = process.spawn { support.bin, "live", "--reports", srv.url, "--app", id }
     procs[2] = { p = viewer }
-    local url = support.await_output(viewer, "stderr", "serving (http://[%d%.:]+)")
-    local line = support.await_output(viewer, "stdout", "([^\n]*\n)")
+    local url = viewer:wait_output("serving (http://[%d%.:]+)", 30, "stderr")
+    local line = viewer:read_line(30)
     local report = json.decode(line)
     assert.are.equal("v1", report.test.id)
     assert.are.equal("ERROR", report.state)

@@ -385,13 +385,7 @@ describe("sonde live", function()
 
   local function start(env)
     local p = process.spawn { support.bin, "live", support.fixture("livecheck/live_app.lua"), env = env }
-    local url
-    while not url do
-      assert.is_true(p:running(), p:stderr())
-      url = p:stderr():match("serving (http://[%d%.:]+)")
-      if not url then task.sleep(0.01) end
-    end
-    return p, url
+    return p, p:wait_output("serving (http://[%d%.:]+)", 30, "stderr")
   end
 
   local function wait_state(url, want)

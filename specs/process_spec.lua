@@ -63,18 +63,15 @@ describe("process.spawn", function()
 
   it("kill reaches the whole process group", function()
     local p = process.spawn { "sh", "-c", "sleep 300 & echo $!; wait" }
-    support.await_output(p, "stdout", "\n")
-    local grandchild = tonumber(p:stdout():match("%d+"))
+    local grandchild = tonumber(p:read_line(30))
     p:kill("KILL")
     p:wait(30)
-    local deadline = task.now() + 30
-    while support.alive(grandchild) and task.now() < deadline do task.sleep(0.02) end
-    assert.is_false(support.alive(grandchild))
+    process.wait_exit(grandchild, 30)
   end)
 
   it("stop() escalates from TERM to KILL after the grace period", function()
     local p = process.spawn { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done" }
-    support.await_output(p, "stdout", "ready")
+    p:wait_output("ready", 30)
     local code, sig = p:stop(0.2)
     assert.is_nil(code)
     assert.are.equal("KILL", sig)
@@ -100,6 +97,106 @@ describe("process.spawn", function()
   it("process.run returns code, stdout and stderr", function()
     local code, out, err = process.run { "sh", "-c", "echo hi; echo no >&2; exit 4" }
     assert.are.same({ 4, "hi\n", "no\n" }, { code, out, err })
+  end)
+end)
+
+describe("process output as a stream", function()
+  it("read_line and lines hand out each line once, as it comes; the last may lack its newline", function()
+    local p = process.spawn { "sh", "-c", "printf 'a\\nb\\nc'; printf 'x\\ny\\n' >&2" }
+    assert.are.equal("a", p:read_line(30))
+    local rest = {}
+    for line in p:lines(30) do rest[#rest + 1] = line end
+    assert.are.same({ "b", "c" }, rest)
+    assert.is_nil(p:read_line(30))
+    local err = {}
+    for line in p:lines(30, "stderr") do err[#err + 1] = line end
+    assert.are.same({ "x", "y" }, err)
+  end)
+
+  -- Nothing polls: the bytes wake the reader. A reader that slept and
+  -- looked again would never wake while a mocked clock stands still.
+  it("wakes a waiting reader with the bytes themselves, even while a mocked clock stands still", function()
+    local p = process.spawn { "cat" }
+    local m = require("sonde.clock").mocked { autojump = false }
+    p:write("first\n")
+    assert.are.equal("first", p:read_line())
+    local waiting = task.spawn(function() return p:wait_output("^second (%a+)$") end)
+    p:write("second li")
+    task.sleep(0) -- the waiter takes the half line and waits on
+    assert.is_false(waiting:done())
+    p:write("ne\n")
+    assert.are.equal("line", waiting:join())
+    p:close_stdin()
+    assert.are.equal("second line", p:read_line())
+    assert.is_nil(p:read_line())
+    m:close()
+  end)
+
+  it("wait_output returns the captures of the first matching line, one that came before the call too", function()
+    local p = process.spawn { "sh", "-c", "echo 'listening on 8123'; echo next; exec cat" }
+    assert.are.equal("8123", p:wait_output("listening on (%d+)", 30))
+    assert.are.same({ "8123", "o", "n" }, { p:wait_output("(%d+)", 30), p:wait_output("(o)(n)", 30) })
+    assert.are.equal("listening on 8123", p:read_line(30), "read_line's place is its own")
+    p:close_stdin()
+  end)
+
+  it("a wait_output that times out names the pattern and the last lines", function()
+    local p = process.spawn { "sh", "-c", "echo one; echo two; exec cat" }
+    p:wait_output("two", 30)
+    local ok, err = pcall(p.wait_output, p, "never (%d+)", 0.05)
+    assert.is_false(ok)
+    assert.is_true(task.is_timeout(err))
+    assert.are.equal("timeout: " .. tostring(p) .. " wrote no line matching 'never (%d+)' to stdout within 0.05s; "
+      .. "its last lines:\none\ntwo", tostring(err))
+    p:close_stdin()
+  end)
+
+  it("a wait_output whose stream ends first says so, with the last lines", function()
+    local p = process.spawn { "sh", "-c", "echo only >&2; exit 3" }
+    local ok, err = pcall(p.wait_output, p, "never", 30, "stderr")
+    assert.is_false(ok)
+    assert.matches("process:wait_output: " .. tostring(p) .. " ended its stderr before a line matched 'never'; ", err,
+      1, true)
+    assert.matches("its last lines:\nonly$", err)
+  end)
+
+  it("a reader more than output_limit bytes behind gets the cut line and the count of bytes lost", function()
+    local p = process.spawn { "sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x; echo; echo after", output_limit = 1000 }
+    p:wait(30)
+    local line, lost = p:read_line()
+    assert.are.equal(string.rep("x", 993), line)
+    assert.are.equal(5000 - 993, lost)
+    assert.are.same({ "after" }, { p:read_line() })
+  end)
+
+  it("fd3 is a channel of its own that loses nothing: lines far longer than output_limit come whole", function()
+    local p = process.spawn { "sh", "-c", "for i in 1 2 3; do head -c 300000 /dev/zero | tr '\\0' $i >&3; echo >&3; " ..
+      "done; echo done", fd3 = true, output_limit = 100000 }
+    for i = 1, 3 do
+      local line, lost = p:read_line(30, "fd3")
+      assert.is_true(line == string.rep(tostring(i), 300000), "line " .. i .. " is not whole")
+      assert.is_nil(lost)
+    end
+    assert.is_nil(p:read_line(30, "fd3"))
+    assert.are.equal(0, p:wait(30))
+    assert.are.equal("done\n", p:stdout())
+  end)
+
+  it("names a wrong pattern, stream or timeout at the caller's line", function()
+    local p = process.spawn { "cat" }
+    local function fails(fn, message)
+      local ok, err = pcall(fn)
+      assert.is_false(ok)
+      assert.matches("process_spec.lua:%d+: " .. message, err)
+    end
+    fails(function() p:wait_output(42) end, "process:wait_output: expected a pattern %(a string%), got number")
+    fails(function() p:wait_output("%") end, "process:wait_output: bad pattern '%%': malformed pattern")
+    fails(function() p:read_line(1, "stdin") end,
+      'process:read_line: the stream must be "stdout", "stderr" or "fd3", got stdin')
+    fails(function() p:lines(1, "fd3") end, "process:lines: process<cat pid %d+> has no fd3 %(spawn it with fd3 = true%)")
+    fails(function() p:read_line(-1) end, "timeout must be a number of seconds >= 0, got %-1")
+    fails(function() process.spawn { "true", fd3 = 1 } end, "process.spawn: option 'fd3' must be a boolean, got number")
+    p:close_stdin()
   end)
 end)
 
@@ -162,7 +259,7 @@ describe("process.spawn with bad input", function()
 
   it("names an unknown or mistyped option at the caller's line, and a timeout given to spawn", function()
     assert.has_error(function() process.spawn { "true", environment = {} } end,
-      "process.spawn: unknown option 'environment' (expected one of: cwd, env, output_limit, stdin)")
+      "process.spawn: unknown option 'environment' (expected one of: cwd, env, fd3, output_limit, stdin)")
     assert.has_error(function() process.spawn { "true", output_limit = "1k" } end,
       "process.spawn: option 'output_limit' must be a number, got string")
     assert.has_error(function() process.spawn { "true", output_limit = -1 } end,
@@ -192,7 +289,7 @@ describe("no orphans", function()
   local function start_hanging_host(marker)
     local host = process.spawn { support.bin, "run", support.fixture("spawn_and_hang.lua"),
       env = { SONDE_SPEC_MARKER = marker } }
-    support.await_output(host, "stderr", "escapees %d+ %d+\n")
+    host:wait_output("escapees %d+ %d+", 30, "stderr")
     local out = host:stdout()
     return host, tonumber(out:match("child (%d+)")), tonumber(out:match("grandchild (%d+)"))
   end
@@ -228,7 +325,7 @@ describe("no orphans", function()
         local marker = support.marker()
         finally(function() support.kill_marked(marker) end)
         local host = process.spawn { support.bin, env = { SONDE_SPEC_MARKER = marker }, unpack(way, 2) }
-        local pids = support.await_output(host, "stderr", "escapees (%d+ %d+)\n")
+        local pids = host:wait_output("escapees (%d+ %d+)", 30, "stderr")
         local escapee, scrubbed = pids:match("(%d+) (%d+)")
         process.run { "kill", "-" .. sig, tostring(host.pid), timeout = 30 } -- sonde alone, not its group
         host:wait(30)
@@ -324,10 +421,10 @@ describe("what children inherit", function()
 
   it("stop() in a cancelled task kills the child and re-raises the cancellation", function()
     local p = process.spawn { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done" }
-    support.await_output(p, "stdout", "ready")
+    p:wait_output("ready", 30)
     local after = false
     local h = task.spawn(function() p:stop(30) after = true end)
-    task.sleep(0.05)
+    task.sleep(0) -- h runs until it waits in stop
     h:cancel()
     local ok, err = pcall(h.join, h)
     assert.is_false(ok)

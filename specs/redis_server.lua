@@ -4,7 +4,6 @@
 -- redis-server installed, missing() says why and the specs skip.
 local fixture = require("sonde.fixture")
 local process = require("sonde.process")
-local support = require("specs.support")
 
 local M = {}
 
@@ -32,7 +31,7 @@ function Server:start()
   end
   if self.password then argv[#argv + 1], argv[#argv + 2] = "--requirepass", self.password end
   self.p = process.spawn(argv)
-  support.await_output(self.p, "stdout", "Ready to accept connections")
+  self.p:wait_output("Ready to accept connections", 30)
   return self
 end
 

@@ -435,10 +435,7 @@ describe("sonde repl fed through a pipe", function()
     local p = process.spawn { support.bin, "repl" }
     finally(function() p:kill("KILL") end)
     p:write("=1 + 1\ntask.sleep(60)\n")
-    while not p:stdout():find("2\n", 1, true) do
-      assert.is_true(p:running(), p:stderr())
-      task.sleep(0.01)
-    end
+    p:wait_output("2", 20)
     p:kill("TERM")
     assert.are.equal(143, p:wait(20))
     assert.matches("terminated at repl:1", p:stderr(), 1, true)

@@ -57,20 +57,6 @@ function M.write_file(path, text)
   f:close()
 end
 
--- await_output(p, "stdout"|"stderr", pattern) -> the first capture (or
--- match) once that stream of process p matches; fails if p exits first.
-function M.await_output(p, stream, pattern)
-  local task = require("sonde.task")
-  local other = stream == "stdout" and "stderr" or "stdout"
-  while true do
-    local found = p[stream](p):match(pattern)
-    if found then return found end
-    if not p:running() then error("the process exited before its " .. stream .. " matched " .. pattern .. ": " ..
-      p[other](p), 2) end
-    task.sleep(0.01)
-  end
-end
-
 -- interrupt_hang(...) -> stdout of `sonde test -o tap --no-capture ...`
 -- that runs fixtures/runner/hang.lua, interrupted with SIGINT once hang.lua's
 -- second test waits (it says so on stderr, which --no-capture lets through):
@@ -79,7 +65,7 @@ end
 function M.interrupt_hang(...)
   local p = process.spawn { M.bin, "test", "-o", "tap", "--no-capture", ... }
   local ok, out = pcall(function()
-    M.await_output(p, "stderr", "ready")
+    p:wait_output("ready", 30, "stderr")
     p:kill("INT")
     local assert = require("luassert")
     assert.are.equal(130, p:wait(30))
@@ -137,8 +123,8 @@ function M.leave_escapees(marker)
   local sleep = "exec sleep 1000." .. marker
   local p = process.spawn { "sh", "-c", "(setsid sh -c 'echo escapee $$; " .. sleep .. "' &); " ..
     "(setsid env -i PATH=\"$PATH\" sh -c 'echo scrubbed $$; " .. sleep .. "' &); exec sleep 1000" }
-  local escapee = M.await_output(p, "stdout", "escapee (%d+)\n")
-  local scrubbed = M.await_output(p, "stdout", "scrubbed (%d+)\n")
+  local escapee = p:wait_output("^escapee (%d+)$", 30)
+  local scrubbed = p:wait_output("^scrubbed (%d+)$", 30)
   return p, tonumber(escapee), tonumber(scrubbed)
 end
 

@@ -1,11 +1,15 @@
 -- sonde.process: child processes that a task can wait on, never orphaned.
 --
 -- process.spawn{"cmd", "arg", env={NAME="v", DROP=false}, cwd=, stdin=,
--- output_limit=} starts argv directly (a shell only if you spawn one). The
--- child leads its own process group, dies with the host (PR_SET_PDEATHSIG)
--- and is stopped when the host exits, and so is any descendant that left
--- its group (host/orphans.h). stdout and stderr are captured; the
--- last output_limit bytes (default 1 MiB) of each are kept. Under the spec
+-- output_limit=, fd3=} starts argv directly (a shell only if you spawn one).
+-- The child leads its own process group, dies with the host
+-- (PR_SET_PDEATHSIG) and is stopped when the host exits, and so is any
+-- descendant that left its group (host/orphans.h). stdout and stderr are
+-- captured; the last output_limit bytes (default 1 MiB) of each are kept,
+-- and read as streams line by line as they arrive (read_line, lines,
+-- wait_output). With fd3, the child's fd 3 is one more output pipe, a
+-- channel apart from stdout (sonde's --jobs workers send results on it)
+-- that loses nothing: its bytes wait for their reader. Under the spec
 -- runner, a process still running when the test that started it ends is
 -- stopped then (one started by a block's setup, when the block ends), as
 -- the servers a test starts are closed.
@@ -16,13 +20,15 @@ local options_check = require("sonde.options")
 
 local M = { signals = cproc.signals }
 
+local DEFAULT_LIMIT = 1024 * 1024 -- output_limit: bytes kept of each stream
+
 local Process = {}
 Process.__index = Process
 Process.__tostring = function(p) return string.format("process<%s pid %d>", p.argv[1], p.pid) end
 
 -- What a spawn spec may hold besides its argv, and the type of each (env
 -- is checked by split_env). process.run also takes a timeout.
-local SPAWN_OPTIONS = { env = "table", cwd = "string", stdin = "string", output_limit = "count" }
+local SPAWN_OPTIONS = { env = "table", cwd = "string", stdin = "string", output_limit = "count", fd3 = "boolean" }
 local RUN_OPTIONS = { timeout = "seconds" }
 for k, v in pairs(SPAWN_OPTIONS) do RUN_OPTIONS[k] = v end
 
@@ -81,7 +87,8 @@ local running = {}
 local function start(what, spec, options)
   local argv = check_spec(what, spec, options)
   local set, unset = split_env(what, spec.env)
-  local p = setmetatable({ argv = argv, exit_event = task.event(), scope = task.current_scope() }, Process)
+  local p = setmetatable({ argv = argv, exit_event = task.event(), scope = task.current_scope(), readers = {}, arrivals = {},
+    output_limit = spec.output_limit or DEFAULT_LIMIT, fd3 = spec.fd3 or false }, Process)
   local token = task.new_token(function(code, sig)
     p.code = sig == 0 and code or nil
     p.signal = sig ~= 0 and (cproc.signals[sig] or sig) or nil
@@ -89,7 +96,7 @@ local function start(what, spec, options)
     p.exit_event:set()
   end)
   local h, err = cproc.spawn { argv = argv, env_set = set, env_unset = unset, cwd = spec.cwd,
-    tail = spec.output_limit, token = token }
+    tail = p.output_limit, fd3 = spec.fd3, token = token }
   if not h then
     task.drop_token(token)
     error(what .. ": " .. err, 0)
@@ -162,6 +169,207 @@ function Process:stop(grace, real)
     self:wait()
   end
   return self.code, self.signal
+end
+
+-- ------------------------------------------------------- output streams
+
+-- last_lines(text, n) -> the last n lines of text that are not empty.
+function M.last_lines(text, n)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return table.concat(lines, "\n", math.max(1, #lines - n + 1))
+end
+
+-- A reader of one output stream: its place in the stream (bytes from the
+-- first), the lines it has whole and not handed out yet, and the pieces of
+-- the line it is still reading. C reads the pipe as bytes arrive; a reader
+-- that has no whole line asks C to wake it at the next bytes (notify).
+local Reader = {}
+Reader.__index = Reader
+
+local function new_reader(p, stream)
+  return setmetatable({ p = p, stream = stream, pos = 0, lines = {}, lost_before = {}, first = 1, last = 0,
+    pieces = {}, piece_bytes = 0, lost = 0, cut_at = stream ~= "fd3" and p.output_limit },
+    Reader)
+end
+
+-- A line longer than output_limit is cut to its last output_limit bytes
+-- (what the tail could hold of it); fd 3 keeps whole lines.
+function Reader:add(piece)
+  local pieces = self.pieces
+  pieces[#pieces + 1] = piece
+  self.piece_bytes = self.piece_bytes + #piece
+  if self.cut_at and self.piece_bytes > self.cut_at then
+    local kept = table.concat(pieces):sub(-self.cut_at)
+    self.lost = self.lost + self.piece_bytes - #kept
+    self.pieces, self.piece_bytes = { kept }, #kept
+  end
+end
+
+function Reader:end_line()
+  self.last = self.last + 1
+  self.lines[self.last] = #self.pieces == 1 and self.pieces[1] or table.concat(self.pieces)
+  self.lost_before[self.last] = self.lost > 0 and self.lost or nil
+  self.pieces, self.piece_bytes, self.lost = {}, 0, 0
+end
+
+-- Takes the bytes that arrived since the last look, into lines.
+function Reader:take()
+  local chunk, pos, skipped, ended = self.p.handle:read(self.stream, self.pos)
+  self.pos = pos
+  self.lost = self.lost + skipped -- slid out of the tail before this reader came
+  local at = 1
+  while true do
+    local nl = chunk:find("\n", at, true)
+    if not nl then break end
+    self:add(chunk:sub(at, nl - 1))
+    self:end_line()
+    at = nl + 1
+  end
+  if at <= #chunk then self:add(chunk:sub(at)) end
+  if ended and self.piece_bytes + self.lost > 0 then self:end_line() end -- the last line, without "\n"
+  self.ended = ended
+end
+
+-- Waits until C says bytes came to p's `stream` or it ended, or until
+-- `deadline` (task.now() seconds; nil: none): a real operation, as a
+-- process wait is. Every reader of a stream waits on the same arrival, as
+-- C wakes one token a stream.
+local function await_bytes(p, stream, deadline)
+  local arrival = p.arrivals[stream]
+  if not arrival then
+    arrival = { event = task.event() }
+    p.arrivals[stream] = arrival
+  end
+  local event = arrival.event
+  event:clear()
+  if not arrival.armed then
+    arrival.armed = true
+    p.handle:notify(stream, task.new_token(function()
+      arrival.armed = false
+      event:set()
+    end))
+  end
+  loop.real_pending(1)
+  local ok, e = pcall(event.wait, event, deadline and math.max(0, deadline - task.now()))
+  loop.real_pending(-1)
+  if not ok then error(e, 0) end
+end
+
+-- next_line(deadline) -> the next line and the bytes lost before it (nil:
+-- none), or nil once the stream has ended; raises a timeout error.
+function Reader:next_line(deadline)
+  while self.first > self.last do
+    if self.ended then return nil end
+    self:take()
+    if self.first > self.last and not self.ended then await_bytes(self.p, self.stream, deadline) end
+  end
+  local i = self.first
+  local line, lost = self.lines[i], self.lost_before[i]
+  self.lines[i], self.lost_before[i], self.first = nil, nil, i + 1
+  return line, lost
+end
+
+local STREAMS = { stdout = true, stderr = true, fd3 = true }
+
+-- The stream a call names (stdout when nil); raises `level` frames up.
+local function check_stream(what, p, stream, level)
+  if stream == nil then return "stdout" end
+  if not STREAMS[stream] then
+    error(string.format('%s: the stream must be "stdout", "stderr" or "fd3", got %s', what, tostring(stream)), level + 1)
+  end
+  if stream == "fd3" and not p.fd3 then
+    error(what .. ": " .. tostring(p) .. " has no fd3 (spawn it with fd3 = true)", level + 1)
+  end
+  return stream
+end
+
+-- The reader read_line and lines share: each line is handed out once.
+function Process:reader(stream)
+  local r = self.readers[stream]
+  if not r then
+    r = new_reader(self, stream)
+    self.readers[stream] = r
+  end
+  return r
+end
+
+-- The next line of a checked stream, within timeout seconds.
+local function read_line(p, stream, timeout)
+  local r = p:reader(stream)
+  local ok, line, lost = pcall(r.next_line, r, timeout and task.now() + timeout)
+  if not ok then
+    if task.is_timeout(line) then
+      line = task.new_error("timeout", string.format("timeout: %s wrote no whole line to %s within %gs", tostring(p),
+        stream, timeout))
+    end
+    error(line, 0)
+  end
+  return line, lost
+end
+
+-- read_line([timeout[, stream="stdout"]]) -> the stream's next line, without
+-- its newline, and the number of bytes lost before it (nil: none; a reader
+-- more than output_limit bytes behind loses the oldest); nil once the
+-- stream has ended (the child exited or closed it) and every line was
+-- read. The first call reads from the first byte still kept. Raises a
+-- timeout error when no whole line comes in time.
+function Process:read_line(timeout, stream)
+  task.check_timeout(timeout)
+  stream = check_stream("process:read_line", self, stream, 2)
+  local line, lost = read_line(self, stream, timeout)
+  return line, lost
+end
+
+-- lines([timeout[, stream="stdout"]]): for line, lost in p:lines() do ...
+-- end reads as read_line does (the timeout is for each line).
+function Process:lines(timeout, stream)
+  task.check_timeout(timeout)
+  stream = check_stream("process:lines", self, stream, 2)
+  return function() return read_line(self, stream, timeout) end
+end
+
+-- The end of a wait_output error: how the process ended, when it is known
+-- yet (a pipe may end just before its exit is seen), and the last lines of
+-- the stream.
+local function output_so_far(p, stream)
+  local how = p.signal and "it was killed by SIG" .. p.signal or p.code and "it exited with code " .. p.code
+  local last = stream ~= "fd3" and M.last_lines(p[stream](p), 10) or "" -- fd3 keeps nothing read
+  local said = last == "" and "it wrote nothing there" or "its last lines:\n" .. last
+  return how and (how .. "; " .. said) or said
+end
+
+-- wait_output(pattern[, timeout[, stream="stdout"]]) -> what
+-- line:match(pattern) returns for the first line of the stream that
+-- matches, from the first byte still kept (a line that came before the
+-- call counts); read_line's place is not moved (on fd3, whose bytes are
+-- read once, it is). Raises when the stream ends first or the timeout
+-- passes, naming the pattern and the last lines.
+function Process:wait_output(pattern, timeout, stream)
+  if type(pattern) ~= "string" then
+    error("process:wait_output: expected a pattern (a string), got " .. type(pattern), 2)
+  end
+  task.check_timeout(timeout)
+  stream = check_stream("process:wait_output", self, stream, 2)
+  local valid, problem = pcall(string.find, "", pattern)
+  if not valid then error("process:wait_output: bad pattern '" .. pattern .. "': " .. problem, 2) end
+  local r = stream == "fd3" and self:reader(stream) or new_reader(self, stream)
+  local deadline = timeout and task.now() + timeout
+  while true do
+    local ok, line = pcall(r.next_line, r, deadline)
+    if not ok then
+      if not task.is_timeout(line) then error(line, 2) end
+      error(task.new_error("timeout", string.format("timeout: %s wrote no line matching '%s' to %s within %gs; %s",
+        tostring(self), pattern, stream, timeout, output_so_far(self, stream))), 2)
+    end
+    if line == nil then
+      error(string.format("process:wait_output: %s ended its %s before a line matched '%s'; %s", tostring(self),
+        stream, pattern, output_so_far(self, stream)), 2)
+    end
+    local found = { pcall(string.match, line, pattern) }
+    if not found[1] then error("process:wait_output: bad pattern '" .. pattern .. "': " .. found[2], 2) end
+    if found[2] ~= nil then return unpack(found, 2) end
+  end
 end
 
 -- wait_exit(pid[, timeout]): returns once process pid has exited, whether
