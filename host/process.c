@@ -524,14 +524,39 @@ void sonde_exit_watch_close(sonde_exit_watch *w) { uv_close((uv_handle_t *)&w->p
 
 /* ------------------------------------------------------------ stopping */
 
+static void on_grace_over(uv_timer_t *t) { *(int *)t->data = 1; }
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* How many of what await_exits waits for still run, reaping those gone. */
+static int still_running(sonde_loop *lp, int adopted) {
+    return reap(lp) + (adopted ? sonde_orphans_reap_adopted() : 0);
+}
+
+/* Runs the loop until no child of lp is left running (nor, with `adopted`,
+ * any adopted orphan) or `grace` seconds have passed (< 0: no limit). Each
+ * exit is a SIGCHLD that wakes the loop, and its handler reaps. The timer
+ * is freed by its close callback, whenever the loop runs it. */
+static void await_exits(sonde_loop *lp, int adopted, double grace) {
+    if (grace == 0 || still_running(lp, adopted) == 0 || child_watch_start(lp) != 0) return;
+    int         over = 0;
+    uv_timer_t *timer = grace > 0 ? malloc(sizeof *timer) : NULL;
+    if (grace > 0 && !timer) return; /* no memory to time the grace: no grace */
+    if (timer) {
+        uv_timer_init(&lp->uv, timer);
+        timer->data = &over;
+        uv_timer_start(timer, on_grace_over, sonde_ms_of(grace), 0);
+    }
+    while (!over && still_running(lp, adopted) > 0) uv_run(&lp->uv, UV_RUN_ONCE);
+    if (timer) uv_close((uv_handle_t *)timer, free_handle);
+}
+
 /* Adopted orphans get the children's grace, then are killed once every
  * child is reaped: a killed child's own orphans come to us too. */
 void sonde_proc_stop_all(sonde_loop *lp, double grace) {
     sonde_orphans_signal_groups(SIGTERM);
     sonde_orphans_signal_adopted(SIGTERM);
-    double until = sonde_real_now() + grace;
-    while (reap(lp) + sonde_orphans_reap_adopted() > 0 && sonde_real_now() < until) usleep(5000);
+    await_exits(lp, 1, grace);
     sonde_orphans_kill_groups();
-    while (reap(lp) > 0) usleep(1000);
+    await_exits(lp, 0, -1);
     sonde_orphans_kill_adopted();
 }
