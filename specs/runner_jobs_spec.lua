@@ -29,8 +29,11 @@ describe("--jobs", function()
     assert.matches("captured output:\n    shown for the failure", out)
   end)
 
+  -- Its death is seen from its exit: the silence limit (twice --timeout,
+  -- plus 10 s) is far longer than this spec waits.
   it("a worker that dies mid-file is an error for its tests; the other files still run", function()
-    local code, out = sonde("test", "-o", "tap", "--jobs", "2", fixture("runner/crash.lua"), fixture("runner/hooks.lua"))
+    local code, out = sonde("test", "-o", "tap", "--jobs", "2", "--timeout", "600", fixture("runner/crash.lua"),
+      fixture("runner/hooks.lua"), { timeout = 60 })
     assert.are.equal(1, code)
     local status, order = tap(out)
     assert.are.same({ "passes first", "kills the process", "is never reached", "outer first", "outer inner second",
@@ -79,6 +82,38 @@ describe("--jobs", function()
     assert.are.equal(1, code)
     local _, order = tap(out)
     assert.are.same({ "passes first time", "is flaky" }, order)
+  end)
+
+  -- Results come as a stream: reading a results file again and again made
+  -- this take minutes (the lines not yet read were matched anew each time).
+  it("reports the 3000 tests of one file as a serial run does, in a time a serial run takes", function()
+    local dir = support.temp_dir()
+    local lines = { 'describe("many", function()\n' }
+    for i = 1, 3000 do lines[#lines + 1] = string.format('  it("case %d", function() assert.are.equal(%d, %d) end)\n', i,
+      i, i) end
+    lines[#lines + 1] = "end)\n"
+    support.write_file(dir .. "/many_spec.lua", table.concat(lines))
+    local code, out = sonde("test", "-o", "tap", "--jobs", "2", dir, { timeout = 20 })
+    assert.are.equal(0, code, out)
+    local status, order = tap(out)
+    assert.are.equal(3000, #order)
+    assert.are.equal("many case 3000", order[3000])
+    assert.are.equal("ok", status["many case 1"])
+  end)
+
+  it("carries a result far longer than the results pipe holds whole", function()
+    local dir = support.temp_dir()
+    support.write_file(dir .. "/long_spec.lua", 'it("fails at length", function() error(string.rep("y", 3000000) .. '
+      .. '" the end", 0) end)\nit("passes after", function() end)\n')
+    local code = sonde("test", "-o", "tap=" .. dir .. "/out.tap", "--jobs", "2", dir)
+    assert.are.equal(1, code)
+    local f = assert(io.open(dir .. "/out.tap"))
+    local out = f:read("*a")
+    f:close()
+    local status = tap(out)
+    assert.are.equal("not ok", status["fails at length"])
+    assert.are.equal("ok", status["passes after"])
+    assert.is_truthy(out:find(string.rep("y", 3000000) .. " the end", 1, true))
   end)
 
   it("runs each file's spec in its own process", function()

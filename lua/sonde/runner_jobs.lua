@@ -3,20 +3,21 @@
 --
 -- Protocol. The parent starts `sonde test --worker` and writes one JSON
 -- line of options to its stdin, then one line per work unit (a file and a
--- --repeat iteration); a closed stdin ends the worker. The worker appends
+-- --repeat iteration); a closed stdin ends the worker. The worker writes
 -- one JSON line per runner event (file_start, plan, test_start, test_end,
--- load_error, file_end, then unit_done) to its own results file, flushing
--- each, and the parent reads the new lines as they come. A file rather
--- than the worker's stdout, because a test may write anything to fd 1.
+-- load_error, file_end, then unit_done) to its fd 3, a pipe the parent
+-- reads as a stream (process.spawn's fd3): each line as it comes, none
+-- lost. Not the worker's stdout, because a test may write anything to fd 1.
 --
 -- Order. Units are handed out as workers free up; their events are kept
 -- until every earlier unit is complete and then replayed to the reporters,
 -- so the report is in file order whatever finished first.
 --
--- Failure. A worker that exits mid-unit (crash, watchdog, killed) turns
--- every planned test it did not report into an error naming what happened
--- and its last stderr; one silent for far longer than a test may take is
--- killed first. Either way a fresh worker takes the next unit: never a hang.
+-- Failure. A worker that exits mid-unit (crash, watchdog, killed) ends its
+-- pipe, which the parent sees at once: every planned test it did not
+-- report becomes an error naming what happened and its last stderr. One
+-- silent for far longer than a test may take is killed first. Either way a
+-- fresh worker takes the next unit: never a hang.
 local cjson = require("cjson")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
@@ -27,7 +28,8 @@ local encode_event = require("sonde.runner_journal").encode_event
 
 local M = {}
 
-local POLL = 0.002 -- seconds between looks at a busy worker's results
+-- The worker's descriptor for results (the parent's fd3 stream of it).
+local RESULTS_FD = 3
 
 -- ------------------------------------------------------------------ worker
 
@@ -77,7 +79,12 @@ function M.worker_main()
     io.stderr:write("sonde worker: ", err, "\n")
     return 2
   end
-  local out = assert(io.open(opts.results, "a"))
+  local out = io.open("/dev/fd/" .. RESULTS_FD, "w")
+  if not out then
+    io.stderr:write("sonde worker: fd ", RESULTS_FD, " is not open: a worker sends its results there to the ",
+      "sonde test --jobs that starts it\n")
+    return 2
+  end
   local wire = wire_reporter(out)
   local run = runner.Run.new(opts, { wire })
   -- The parent passes an interrupt on: the running test is cancelled and
@@ -105,7 +112,7 @@ end
 -- ------------------------------------------------------------------ parent
 
 -- What a worker needs of the parent's options (JSON-safe).
-local function worker_options(opts, results)
+local function worker_options(opts)
   local o = {}
   for _, k in ipairs({ "filter", "filter_out", "tags", "exclude_tags", "timeout", "retries", "fail_on_flaky",
     "fail_fast", "seed", "shuffle", "shuffle_tests", "sort_tests", "interleave", "repeat_count", "no_capture", "lpath",
@@ -114,60 +121,30 @@ local function worker_options(opts, results)
     o[k] = opts[k]
   end
   o.shard, o.durations = opts.shard, opts.durations
-  o.results = results
   return o
 end
 
 local Pool = {}
 Pool.__index = Pool
 
--- Reads the lines a worker appended since the last look.
-local function read_new(w)
-  local f = w.reader
-  f:seek("set", w.offset)
-  local chunk = f:read("*a")
-  if not chunk or chunk == "" then return end
-  w.offset = w.offset + #chunk
-  w.partial = w.partial .. chunk
-  for line in w.partial:gmatch("([^\n]*)\n") do
-    local ok, msg = pcall(cjson.decode, line)
-    if ok then w.unit.events[#w.unit.events + 1] = msg end
-  end
-  w.partial = w.partial:match("[^\n]*$")
+-- What the worker wrote to stderr (sonde's own words; its tests' too with
+-- --no-capture) goes on to ours, whole lines at a time so that workers do
+-- not cut into each other's lines. Ends with the worker's stderr.
+local function forward_stderr(p)
+  for line in p:lines(nil, "stderr") do io.stderr:write(line, "\n") end
 end
 
 function Pool:spawn_worker()
-  local results = os.tmpname()
   -- a cache this process refused (and said so) is refused for its workers too
   local env = require("sonde.boot.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
-  local p = process.spawn { loop.exe_path(), "test", "--worker", env = env }
-  local w = { p = p, results = results, reader = assert(io.open(results, "r")), offset = 0, partial = "",
-    err_seen = 0, err_partial = "" }
-  p:write(cjson.encode(worker_options(self.run.opts, results)) .. "\n")
+  local p = process.spawn { loop.exe_path(), "test", "--worker", env = env, fd3 = true }
+  local w = { p = p, forwarder = task.spawn(forward_stderr, p) }
+  p:write(cjson.encode(worker_options(self.run.opts)) .. "\n")
   return w
 end
 
--- What the worker wrote to stderr (sonde's own words; its tests' too with
--- --no-capture) goes on to ours, whole lines at a time so that workers do
--- not cut into each other's lines.
-local function forward_stderr(w, flush)
-  local kept, total = w.p.handle:stderr()
-  local new = ""
-  if total > w.err_seen then
-    new = kept:sub(-math.min(#kept, total - w.err_seen))
-    w.err_seen = total
-  end
-  local text = w.err_partial .. new
-  local whole = flush and text or text:match("^(.*\n)") or ""
-  w.err_partial = text:sub(#whole + 1)
-  if whole ~= "" then io.stderr:write(whole) end
-end
-
-function Pool:retire(w)
-  if not w.p:running() then forward_stderr(w, true) end -- complete once it has exited
-  w.reader:close()
-  os.remove(w.results)
-end
+-- Once the worker has exited: what it wrote to stderr is all passed on.
+function Pool:retire(w) w.forwarder:join() end
 
 -- How the worker ended, for the errors of the tests it took with it.
 local function how_it_ended(w, killed_for)
@@ -222,39 +199,36 @@ local function close_crashed_unit(unit, how, repeating)
   unit.done = true
 end
 
--- Waits for the unit's last event, or for the worker to stop. A worker
--- silent far longer than any test may take (the watchdog should have
--- acted) is killed.
+-- Waits for the unit's last event, or for the worker's end, which ends its
+-- results pipe. A worker silent far longer than any test may take (the
+-- watchdog should have acted) is killed.
 function Pool:wait_unit(w, unit)
   local silent_limit = self.run.opts.timeout * 2 + 10
-  local last_size, last_change = 0, loop.real_now()
   while true do
-    read_new(w)
-    forward_stderr(w)
-    local last = unit.events[#unit.events]
-    if last and last.e == "unit_done" then
-      table.remove(unit.events)
+    local ok, line = pcall(w.p.read_line, w.p, silent_limit, "fd3")
+    if not ok and not task.is_timeout(line) then error(line, 0) end
+    if not ok or line == nil then return self:worker_stopped(w, unit, not ok and silent_limit) end
+    local decoded, ev = pcall(cjson.decode, line)
+    if decoded and ev.e == "unit_done" then
       unit.done = true
       return true
     end
-    if #unit.events ~= last_size then last_size, last_change = #unit.events, loop.real_now() end
-    if not w.p:running() then
-      read_new(w)
-      forward_stderr(w, true)
-      if self.stopping then return false end
-      close_crashed_unit(unit, how_it_ended(w), self.run.opts.repeat_count > 1)
-      return false
-    end
-    if self.stopping == "now" then return false end
-    if loop.real_now() - last_change > silent_limit then
-      w.p:stop(1)
-      read_new(w)
-      close_crashed_unit(unit, how_it_ended(w, string.format("its worker was silent for %gs and was killed", silent_limit)),
-        self.run.opts.repeat_count > 1)
-      return false
-    end
-    task.sleep(POLL)
+    if decoded then unit.events[#unit.events + 1] = ev end
   end
+end
+
+-- The worker's results ended: it exited (or, silent for `silent` seconds, is
+-- killed now). The tests of its unit it did not report become errors,
+-- unless the pool is stopping. Returns false: the worker is done.
+function Pool:worker_stopped(w, unit, silent)
+  if silent then w.p:stop(1) end
+  local exited, e = pcall(w.p.wait, w.p, 10) -- its pipe ends as it exits
+  if not exited and task.is_cancelled(e) then error(e, 0) end
+  if not exited then w.p:stop(1) end -- it closed fd 3 and lives on
+  if self.stopping then return false end
+  local how = silent and string.format("its worker was silent for %gs and was killed", silent)
+  close_crashed_unit(unit, how_it_ended(w, how), self.run.opts.repeat_count > 1)
+  return false
 end
 
 function Pool:next_unit()
