@@ -76,14 +76,11 @@ static int server_respond(lua_State *L) {
     return 1;
 }
 
-/* shutdown() -> requests still being handled */
+/* shutdown([token]) -> requests still being handled or answered; token
+ * completes once none is (at once when none is now) */
 static int server_shutdown(lua_State *L) {
-    lua_pushinteger(L, sonde_server_shutdown(check_server(L)));
-    return 1;
-}
-
-static int server_busy(lua_State *L) {
-    lua_pushinteger(L, sonde_server_busy(check_server(L)));
+    sonde_server *s = check_server(L);
+    lua_pushinteger(L, sonde_server_shutdown(s, (int)luaL_optinteger(L, 2, 0)));
     return 1;
 }
 
@@ -96,13 +93,8 @@ static int server_close(lua_State *L) {
 
 int luaopen_sonde_c_server(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"port", server_port},
-        {"take", server_take},
-        {"respond", server_respond},
-        {"shutdown", server_shutdown},
-        {"busy", server_busy},
-        {"close", server_close},
-        {NULL, NULL},
+        {"port", server_port},         {"take", server_take},   {"respond", server_respond},
+        {"shutdown", server_shutdown}, {"close", server_close}, {NULL, NULL},
     };
     static const luaL_Reg funcs[] = {
         {"listen", server_listen},

@@ -33,8 +33,9 @@ struct sonde_server {
     uint32_t          next_id;
     sonde_conn       *conns;
     sonde_conn       *ready_head, *ready_tail;
-    int               busy;         /* requests taken by Lua and not yet answered */
-    int               conn_handles; /* connection handles not closed yet */
+    int               busy;          /* requests being handled or their answers written */
+    int               drained_token; /* completed once busy drops to 0 after shutdown */
+    int               conn_handles;  /* connection handles not closed yet */
 };
 
 static void conn_feed(sonde_conn *c);
@@ -62,6 +63,20 @@ static void on_conn_closed(uv_handle_t *h) {
     server_maybe_free(s);
 }
 
+/* A request is busy from when it is queued for Lua until its answer is
+ * written (or its connection closes): a shutdown waits for no less. */
+static int is_busy(enum conn_state state) { return state == HANDLING || state == WRITING; }
+
+static void set_state(sonde_conn *c, enum conn_state state) {
+    sonde_server *s = c->srv;
+    s->busy += is_busy(state) - is_busy(c->state);
+    c->state = state;
+    if (s->busy == 0 && s->drained_token) {
+        sonde_loop_complete(s->lp, s->drained_token, 0, 0);
+        s->drained_token = 0;
+    }
+}
+
 static void set_in_flight(sonde_conn *c, int on) {
     if (c->in_flight == on) return;
     c->in_flight = on;
@@ -81,8 +96,7 @@ static void unlink_ready(sonde_conn *c) {
 static void conn_close(sonde_conn *c) {
     if (c->state == CLOSING) return;
     sonde_server *s = c->srv;
-    if (c->state == HANDLING) s->busy--;
-    c->state = CLOSING;
+    set_state(c, CLOSING);
     set_in_flight(c, 0);
     unlink_ready(c);
     if (c->prev)
@@ -135,7 +149,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) { (void)req, (void)statu
  * the limit): closing now would reset the connection and lose the answer.
  * So send FIN, read and drop what still comes for a moment, then close. */
 static void lingering_close(sonde_conn *c) {
-    c->state = DRAINING;
+    set_state(c, DRAINING);
     c->pending.len = 0;
     if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c);
@@ -160,7 +174,7 @@ static void on_written(uv_write_t *w, int status) {
     }
     sonde_httpreq_next(&c->req);
     set_in_flight(c, 0);
-    c->state = READING;
+    set_state(c, READING);
     arm_timer(c, c->srv->opts.idle_timeout);
     conn_feed(c); /* pipelined bytes that arrived meanwhile */
 }
@@ -169,8 +183,7 @@ static void on_written(uv_write_t *w, int status) {
  * request is answered) for WRITING. Returns 0, or -1 with the connection
  * closed. */
 static int conn_write(sonde_conn *c, const uv_buf_t *parts, int nparts) {
-    if (c->state == HANDLING) c->srv->busy--;
-    c->state = WRITING;
+    set_state(c, WRITING);
     size_t len = 0;
     for (int i = 0; i < nparts; i++) len += parts[i].len;
     write_req *wr = malloc(sizeof *wr + len);
@@ -210,14 +223,13 @@ static void refuse(sonde_conn *c) {
 
 static void queue_ready(sonde_conn *c) {
     sonde_server *s = c->srv;
-    c->state = HANDLING;
+    set_state(c, HANDLING);
     c->next_ready = NULL;
     if (s->ready_tail)
         s->ready_tail->next_ready = c;
     else
         s->ready_head = c;
     s->ready_tail = c;
-    s->busy++;
     sonde_loop_complete(s->lp, s->opts.token, 0, 0);
 }
 
@@ -327,7 +339,7 @@ sonde_server *sonde_server_listen(sonde_loop *lp, const sonde_server_opts *o, ch
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", o->host, o->port, uv_strerror(rc));
         s->released = 1;
-        sonde_server_shutdown(s);
+        sonde_server_shutdown(s, 0);
         return NULL;
     }
     return s;
@@ -383,7 +395,7 @@ static void on_listener_closed(uv_handle_t *h) {
     server_maybe_free(s);
 }
 
-int sonde_server_shutdown(sonde_server *s) {
+int sonde_server_shutdown(sonde_server *s, int token) {
     if (s->listener_open && !uv_is_closing((uv_handle_t *)&s->listener))
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
     for (sonde_conn *c = s->conns, *next; c; c = next) {
@@ -393,14 +405,15 @@ int sonde_server_shutdown(sonde_server *s) {
         else
             c->close_after = 1;
     }
+    if (token && s->busy == 0) sonde_loop_complete(s->lp, token, 0, 0);
+    if (token && s->busy > 0) s->drained_token = token;
     return s->busy;
 }
 
-int sonde_server_busy(sonde_server *s) { return s->busy; }
-
 void sonde_server_release(sonde_server *s) {
     s->released = 1;
-    sonde_server_shutdown(s);
+    sonde_server_shutdown(s, 0);
+    s->drained_token = 0; /* nobody waits any more */
     while (s->conns) conn_close(s->conns);
     server_maybe_free(s);
 }

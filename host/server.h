@@ -42,9 +42,10 @@ int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *h
                          const char *body, size_t body_len);
 
 /* Stops accepting and closes idle connections; busy ones close once they
- * have answered. Returns how many requests are still being handled. */
-int sonde_server_shutdown(sonde_server *s);
-int sonde_server_busy(sonde_server *s);
+ * have answered. Queues token's completion (0: none) once no request is
+ * left being handled or its answer written: at once when none is. Returns
+ * how many are. */
+int sonde_server_shutdown(sonde_server *s, int token);
 /* The Lua side lets go: every connection closes now, and the memory is
  * freed once every handle has closed. */
 void sonde_server_release(sonde_server *s);

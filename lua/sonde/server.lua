@@ -267,21 +267,34 @@ function Server:start()
   return self
 end
 
--- close([grace=5]): stops accepting, lets requests being handled finish for
--- up to grace seconds, then closes every connection.
+-- Stops accepting and waits until C says no request is left being handled
+-- or answered (shutdown's token), for at most grace seconds of real time:
+-- a handler's time is real even under a mocked clock. Returns the error of
+-- a cancelled wait.
+local function drain(c, grace)
+  local drained = task.event()
+  local token = task.new_token(function() drained:set() end)
+  local e
+  if c:shutdown(token) > 0 then
+    local _
+    _, e = pcall(drained.wait, drained, grace, true)
+  end
+  task.drop_token(token)
+  return task.is_cancelled(e) and e or nil
+end
+
+-- close([grace=5]): stops accepting, lets the requests being handled be
+-- answered, for up to grace seconds, then closes every connection. Outside
+-- a task nothing can wait: it closes at once.
 function Server:close(grace)
   local c = self.c
   if not c then return end
   M._started[self] = nil
-  local busy = c:shutdown()
-  local deadline = task.now() + (grace or 5)
-  while busy > 0 and task.now() < deadline and task.current() do
-    task.sleep(0.01)
-    busy = c:busy()
-  end
+  local cancelled = task.current() and drain(c, grace or 5)
   c:close()
   task.drop_token(self.token)
   self.c = nil
+  if cancelled then error(cancelled, 0) end
 end
 
 M._started = setmetatable({}, { __mode = "k" })
