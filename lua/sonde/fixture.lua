@@ -38,12 +38,7 @@ local function substitute(s, port)
   return (s:gsub("{port}", tostring(port)))
 end
 
--- The last n lines of a text.
-local function last_lines(text, n)
-  local lines = {}
-  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
-  return table.concat(lines, "\n", math.max(1, #lines - n + 1))
-end
+local last_lines = process.last_lines -- the last n lines of a text
 
 local Server = {}
 Server.__index = Server
@@ -101,7 +96,9 @@ local function wait_ready(srv, opts)
       error(string.format("fixture.server: %s (pid %d) did not become ready within %gs (%s); last output:\n%s",
         srv.name, srv.pid, opts.ready_timeout or 20, last, last_lines(srv:logs(), 20)), 0)
     end
-    task.sleep(interval)
+    -- until the next look, or the process's exit if that comes first
+    local _, e = pcall(srv.process.wait, srv.process, interval)
+    if task.is_cancelled(e) then error(e, 0) end
   end
 end
 
