@@ -244,7 +244,7 @@ describe("a serial run", function()
     local p = process.spawn { support.bin, "test", "--no-capture", "-o", "tap", "-o", "json=" .. dir .. "/r.json", "-o",
       "junit=" .. dir .. "/r.xml", "-o", "tap=" .. dir .. "/r.tap", fixture("runner/dies/interrupted.lua"), env = ENV.env }
     local ok, err = pcall(function()
-      support.await_output(p, "stderr", "ready")
+      p:wait_output("ready", 30, "stderr")
       p:kill("INT")
       assert.are.equal(130, p:wait(30))
       local status, order = tap(p:stdout())
