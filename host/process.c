@@ -371,7 +371,8 @@ static void close_fds(int *fds, int n) {
         if (fds[i] >= 0) close(fds[i]);
 }
 
-/* The pipes of a spawn; of each, [0] reads and [1] writes. */
+/* The pipes of a spawn; of each, [0] reads and [1] writes. OUT, ERR and
+ * FD3 come in the order of the streams (SONDE_STDOUT...). */
 enum { PIPE_IN, PIPE_OUT, PIPE_ERR, PIPE_FD3, PIPE_EXEC, PIPES };
 
 static int make_pipes(int pipes[PIPES][2], int fd3) {

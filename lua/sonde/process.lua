@@ -285,18 +285,18 @@ local function check_stream(what, p, stream, level)
 end
 
 -- The reader read_line and lines share: each line is handed out once.
-function Process:reader(stream)
-  local r = self.readers[stream]
+local function shared_reader(p, stream)
+  local r = p.readers[stream]
   if not r then
-    r = new_reader(self, stream)
-    self.readers[stream] = r
+    r = new_reader(p, stream)
+    p.readers[stream] = r
   end
   return r
 end
 
 -- The next line of a checked stream, within timeout seconds.
 local function read_line(p, stream, timeout)
-  local r = p:reader(stream)
+  local r = shared_reader(p, stream)
   local ok, line, lost = pcall(r.next_line, r, timeout and task.now() + timeout)
   if not ok then
     if task.is_timeout(line) then
@@ -353,12 +353,12 @@ function Process:wait_output(pattern, timeout, stream)
   stream = check_stream("process:wait_output", self, stream, 2)
   local valid, problem = pcall(string.find, "", pattern)
   if not valid then error("process:wait_output: bad pattern '" .. pattern .. "': " .. problem, 2) end
-  local r = stream == "fd3" and self:reader(stream) or new_reader(self, stream)
+  local r = stream == "fd3" and shared_reader(self, stream) or new_reader(self, stream)
   local deadline = timeout and task.now() + timeout
   while true do
     local ok, line = pcall(r.next_line, r, deadline)
     if not ok then
-      if not task.is_timeout(line) then error(line, 2) end
+      if not task.is_timeout(line) then error(line, 0) end -- cancelled
       error(task.new_error("timeout", string.format("timeout: %s wrote no line matching '%s' to %s within %gs; %s",
         tostring(self), pattern, stream, timeout, output_so_far(self, stream))), 2)
     end
