@@ -42,8 +42,9 @@ static struct timespec to_timespec(double t) {
 }
 
 /* Sleeps until the deadline it sees, fires when one has passed while armed.
- * While disarmed it looks again after the last refire interval: any deadline
- * armed meanwhile lies further ahead, unless arm() pulls the wake-up in. */
+ * A deadline armed meanwhile lies further ahead (tests end before their
+ * timeouts), unless arm() pulls the wake-up in. Found disarmed, it waits
+ * with no deadline at all, and the next arm() wakes it. */
 static void *watchdog_main(void *arg) {
     (void)arg;
     pthread_mutex_lock(&wd.mu);
@@ -54,7 +55,11 @@ static void *watchdog_main(void *arg) {
             wd.deadline = now + wd.refire;
             if (wd.fire) wd.fire(wd.ud, wd.fires);
         }
-        wd.next_wake = wd.armed ? wd.deadline : now + wd.refire;
+        wd.next_wake = wd.armed ? wd.deadline : FAR_FUTURE;
+        if (!wd.armed) {
+            pthread_cond_wait(&wd.cv, &wd.mu);
+            continue;
+        }
         struct timespec ts = to_timespec(wd.next_wake);
         pthread_cond_timedwait(&wd.cv, &wd.mu, &ts);
     }

@@ -5,8 +5,10 @@
  * turning, so only another thread can notice. When the deadline passes while
  * still armed, the thread calls `fire` (from the watchdog thread) and again
  * every `refire` seconds until disarmed. Arming and disarming take an
- * uncontended mutex and never a system call: the thread wakes on its own at
- * the deadline it last saw, so a run of short tests costs it nothing. */
+ * uncontended mutex and no system call while tests run: the thread wakes on
+ * its own at the deadline it last saw, so a run of short tests costs it
+ * nothing. A thread that wakes to find itself disarmed waits for the next
+ * arm, which wakes it: it never wakes just to look. */
 #ifndef SONDE_WATCHDOG_H
 #define SONDE_WATCHDOG_H
 
