@@ -4,7 +4,6 @@
 -- for a time.
 local loop = require("sonde.c.loop")
 local process = require("sonde.process")
-local task = require("sonde.task")
 local support = require("specs.support")
 
 local write_file = support.write_file
@@ -31,29 +30,23 @@ local function watch(dir, ...)
   for i, a in ipairs(cmd) do cmd[i] = "'" .. a .. "'" end
   local p = process.spawn { "script", "-qfec", table.concat(cmd, " "), "/dev/null", cwd = dir }
   finally(function() if p:running() then p:stop(5) end end)
-  return { p = p, at = 1 }
+  return { p = p }
 end
 
--- expect(screen, pattern) -> what the screen shows from where the last
--- expect stopped up to the end of pattern's first match after it (plain
+-- expect(screen, text) -> what the screen shows from where the last
+-- expect stopped up to the end of the first line that holds text (plain
 -- text; carriage returns dropped).
-local function expect(screen, pattern)
-  while true do
-    local out = screen.p:stdout():gsub("\r", "")
-    local s, e = out:find(pattern, screen.at, true)
-    if s then
-      local seen = out:sub(screen.at, e)
-      screen.at = e + 1
-      return seen
-    end
-    if not screen.p:running() then
-      error("the watch ended before it printed " .. pattern .. "; it printed:\n" .. out:sub(screen.at), 2)
-    end
-    task.sleep(0.01)
+local function expect(screen, text)
+  local seen = {}
+  for line in screen.p:lines(30) do
+    line = line:gsub("\r", "")
+    seen[#seen + 1] = line .. "\n"
+    if line:find(text, 1, true) then return table.concat(seen) end
   end
+  error("the watch ended before it printed " .. text .. "; it printed:\n" .. table.concat(seen), 2)
 end
 
-local FOOTER = "a: run all, f: run failures, q: quit\n"
+local FOOTER = "a: run all, f: run failures, q: quit"
 
 -- The pids of the processes whose arguments hold `marker`.
 local function marked(marker)
@@ -135,7 +128,7 @@ it("waits on a child", function()
 end)
 ]], marker)) -- the child writes past the test's captured output, to the terminal
       local screen = watch(dir, "spec/hang_spec.lua")
-      expect(screen, "child started\n")
+      expect(screen, "child started")
       assert.are.equal(1, #marked(marker))
       screen.p:write(how[2])
       assert.are.same({ how[3] }, { screen.p:wait(60) })

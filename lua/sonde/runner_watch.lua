@@ -341,6 +341,17 @@ end
 
 -- ------------------------------------------------------------------- main
 
+-- Returns once `seconds` pass without a change: each change (a key too)
+-- sets wake, which starts the quiet time again. Ctrl-C and q end it.
+function Watch:quiet_for(seconds)
+  repeat
+    self.wake:clear()
+    local woken, e = pcall(self.wake.wait, self.wake, seconds)
+    if not woken and not task.is_timeout(e) then error(e, 0) end
+  until not woken or self.quit
+  self:take_changes()
+end
+
 function Watch:loop()
   self:status("running every spec file")
   self:run(self.files)
@@ -352,11 +363,7 @@ function Watch:loop()
     if key then
       self:on_key(key)
     elseif next(self.changed) ~= nil then
-      repeat -- until DEBOUNCE seconds pass without a change
-        local seen = self.events
-        task.sleep(M.DEBOUNCE)
-        self:take_changes()
-      until self.events == seen
+      self:quiet_for(M.DEBOUNCE)
       local changed = self.changed
       self.changed = {}
       self:on_changes(changed)
