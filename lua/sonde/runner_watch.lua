@@ -364,6 +364,7 @@ function Watch:loop()
       self:on_key(key)
     elseif next(self.changed) ~= nil then
       self:quiet_for(M.DEBOUNCE)
+      if self.quit then break end
       local changed = self.changed
       self.changed = {}
       self:on_changes(changed)
