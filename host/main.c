@@ -8,15 +8,15 @@
 #include "supervise.h"
 
 static const char usage[] =
-    "usage: sonde run FILE [ARGS...]     run a Lua scenario as a task; - reads stdin\n"
-    "       sonde FILE.lua [ARGS...]     the same\n"
-    "       sonde test [OPTIONS] [PATHS] run *_spec.lua files (default: .busted ROOT, spec/, specs/)\n"
-    "       sonde repl                   interactive prompt, each line a task\n"
-    "       sonde live APP.lua [ARGS...] run the LiveCheck app APP.lua returns until Ctrl-C\n"
+    "usage: sonde run FILE [ARGS...]      run a Lua scenario as a task; - reads stdin\n"
+    "       sonde FILE.lua [ARGS...]      the same\n"
+    "       sonde test [OPTIONS] [PATHS]  run *_spec.lua files (default: .busted ROOT, spec/, specs/)\n"
+    "       sonde repl                    interactive prompt, each line a task\n"
+    "       sonde live APP.lua [ARGS...]  run the LiveCheck app APP.lua returns until Ctrl-C\n"
     "            [--bus redis://HOST:PORT/DB]  as one of N processes sharing a Redis bus\n"
     "       sonde live --reports URL --app ID [--port N]  follow every process's reports\n"
-    "       sonde load SCRIPT [OPTIONS]  run SCRIPT's scenarios as a load test (sonde load --help)\n"
-    "       sonde                        the REPL on a terminal, else runs stdin\n"
+    "       sonde load SCRIPT [OPTIONS]   run SCRIPT's scenarios as a load test (sonde load --help)\n"
+    "       sonde                         the REPL on a terminal, else runs stdin\n"
     "       sonde --version | --help\n"
     "\n";
 

@@ -14,6 +14,13 @@
 
 #define SONDE_VERSION "0.1.0"
 
+/* what libsonde.so exports: the functions below, nothing else */
+#if defined(__GNUC__)
+#define SONDE_API __attribute__((visibility("default")))
+#else
+#define SONDE_API
+#endif
+
 typedef struct sonde sonde_t;
 
 typedef struct sonde_opts {
@@ -36,48 +43,48 @@ typedef struct sonde_spec_opts {
 
 /* Creates a host: Lua state, loop, every sonde module preloaded. opts may be
  * NULL for the defaults. Returns NULL when memory runs out. */
-sonde_t *sonde_new(const sonde_opts *opts);
+SONDE_API sonde_t *sonde_new(const sonde_opts *opts);
 
 /* Adds a native module that Lua code can require(name). */
-void sonde_preload(sonde_t *S, const char *name, lua_CFunction open);
+SONDE_API void sonde_preload(sonde_t *S, const char *name, lua_CFunction open);
 
 /* Runs a Lua file as a task with the global `arg` set to argv (argv[0] is
  * the first argument after the file); a NULL path reads the script from
  * stdin. Returns 0, 1 (it raised) or 2 (it could not be loaded). */
-int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv);
+SONDE_API int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv);
 
 /* Runs the spec files found under paths (default "specs" when npaths is 0)
  * with the runner options in o (may be NULL). Returns 0, 1 or 2. */
-int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o);
+SONDE_API int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o);
 
 /* Runs the interactive REPL on stdin until Ctrl-D (or until piped input
  * ends: without a terminal, lines are read and run without editing). Each
  * line runs as a task on the host's loop. Returns 0; 143 after SIGTERM (which
  * ends the session, where SIGINT only cancels the running line); 2 when stdin
  * cannot be used. */
-int sonde_run_repl(sonde_t *S);
+SONDE_API int sonde_run_repl(sonde_t *S);
 
 /* Runs a command line as the lua interpreter reads one: `-e STATEMENT` and
  * `-l MODULE` in order, then the script (or `-` for stdin) with the rest as
  * its `arg`. So specs that start "the interpreter" (busted's arg[-1], which
  * is sonde) with lua's options run. Returns as sonde_run_file. */
-int sonde_run_lua(sonde_t *S, int argc, char **argv);
+SONDE_API int sonde_run_lua(sonde_t *S, int argc, char **argv);
 
 /* Runs the LiveCheck app that the file at path returns until SIGINT or
  * SIGTERM, then drains executions and flushes reports. Returns 0, 1 (a case
  * was failing at exit) or 2 (it could not be loaded or started). */
-int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv);
+SONDE_API int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv);
 
 /* Runs `sonde load`: argv are its arguments (a script and options, or
  * "merge" and files). Returns k6's exit codes: 0; 99 a threshold was
  * crossed; 107 a script error; 2 usage; 130 interrupted. */
-int sonde_run_load(sonde_t *S, int argc, char **argv);
+SONDE_API int sonde_run_load(sonde_t *S, int argc, char **argv);
 
 /* The host's Lua state, for programs that push their own globals. */
-lua_State *sonde_lua(sonde_t *S);
+SONDE_API lua_State *sonde_lua(sonde_t *S);
 
 /* Stops every child process, closes every handle, frees the host. */
-void sonde_free(sonde_t *S);
+SONDE_API void sonde_free(sonde_t *S);
 
 /* Ends the process with status rc the quick way, for a program that is done:
  * every child process is stopped, signal handlers are put back and stdio is
@@ -85,6 +92,6 @@ void sonde_free(sonde_t *S);
  * run. Freeing a large suite's objects one by one costs ~10 ms per 5000 tests
  * for nothing. Under AddressSanitizer it frees everything (sonde_free) first,
  * so leak checks still cover the host. Does not return. */
-void sonde_exit(sonde_t *S, int rc);
+SONDE_API void sonde_exit(sonde_t *S, int rc);
 
 #endif

@@ -378,6 +378,11 @@ local function help_rows(lines, row)
   for _, t in ipairs(text) do lines[#lines + 1] = pad .. t end
 end
 
+-- The rest of --help, also read by scripts/cli_docs.lua for the man page.
+M.PATHS_HELP = "PATHS default to .busted's ROOT, else spec/ when it exists, else specs/."
+M.EXIT_CODES = { { 0, "all passed" }, { 1, "failures" }, { 2, "usage or load errors" }, { 5, "no tests found" },
+  { 130, "interrupted" } }
+
 -- help() -> the text of `sonde test --help`, from OPTIONS.
 function M.help()
   local lines = { "test options:" }
@@ -390,8 +395,10 @@ function M.help()
     if not row.hidden and row.busted then help_rows(lines, row) end
   end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "PATHS default to .busted's ROOT, else spec/ when it exists, else specs/."
-  lines[#lines + 1] = "exit codes: 0 all passed, 1 failures, 2 usage or load errors, 5 no tests found, 130 interrupted"
+  lines[#lines + 1] = M.PATHS_HELP
+  local codes = {}
+  for _, c in ipairs(M.EXIT_CODES) do codes[#codes + 1] = c[1] .. " " .. c[2] end
+  lines[#lines + 1] = "exit codes: " .. table.concat(codes, ", ")
   return table.concat(lines, "\n") .. "\n"
 end
 
