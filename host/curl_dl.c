@@ -6,8 +6,8 @@
 
 sonde_curl_api sonde_curl;
 
-/* the soname the build was made against (libcurl's ABI is stable) */
-static const char *const sonames[] = {"libcurl.so.4", NULL};
+static const char *const sonames[] = {SONDE_CURL_SONAMES(SONDE_DL_SONAME, SONDE_DL_SONAME) NULL};
+SONDE_DL_NOTE(dlopen_note, "http", "sonde.http's transfers (libcurl)", "required", SONDE_CURL_SONAMES);
 static const char *const names[] = {SONDE_CURL_NAMES(SONDE_DL_NAME) NULL};
 #define SLOT(name) (void **)&sonde_curl.name,
 static void **const slots[] = {SONDE_CURL_NAMES(SLOT) NULL};
@@ -18,6 +18,8 @@ static int global_init(char *err, size_t errlen) {
     return -1;
 }
 
-static sonde_dl libcurl = {"libcurl", sonames, names, slots, global_init, 0, ""};
+static sonde_dl libcurl = {"libcurl", sonames, names, slots, global_init, 0, "", NULL};
 
 int sonde_curl_load(char *err, size_t errlen) { return sonde_dl_load(&libcurl, err, errlen); }
+
+const char *sonde_curl_soname(void) { return libcurl.soname; }

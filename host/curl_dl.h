@@ -12,6 +12,10 @@
 
 #include "dl.h"
 
+/* the sonames tried, in order: libcurl's ABI has been 4 since 2006; Debian
+ * and Ubuntu also ship it built with GnuTLS under another name */
+#define SONDE_CURL_SONAMES(FIRST, MORE) FIRST("libcurl.so.4") MORE("libcurl-gnutls.so.4")
+
 /* X(name) for each libcurl function sonde uses */
 #define SONDE_CURL_NAMES(X)                                                                                            \
     X(curl_global_init)                                                                                                \
@@ -31,7 +35,8 @@
     X(curl_multi_strerror)                                                                                             \
     X(curl_slist_append)                                                                                               \
     X(curl_slist_free_all)                                                                                             \
-    X(curl_version)
+    X(curl_version)                                                                                                    \
+    X(curl_version_info)
 
 typedef struct sonde_curl_api {
     SONDE_CURL_NAMES(SONDE_DL_FIELD)
@@ -42,6 +47,9 @@ extern sonde_curl_api sonde_curl;
 /* Loads libcurl and runs curl_global_init once; returns 0, or -1 with the
  * reason in err. */
 int sonde_curl_load(char *err, size_t errlen);
+
+/* the soname libcurl was loaded from; NULL before */
+const char *sonde_curl_soname(void);
 
 /* Each name becomes the pointer in the table (curl_dl.c fills the table
  * under the real names). curl's typecheck-gcc.h wraps three of them in
@@ -67,6 +75,7 @@ int sonde_curl_load(char *err, size_t errlen);
 #define curl_slist_append (*sonde_curl.curl_slist_append)
 #define curl_slist_free_all (*sonde_curl.curl_slist_free_all)
 #define curl_version (*sonde_curl.curl_version)
+#define curl_version_info (*sonde_curl.curl_version_info)
 #endif
 
 #endif

@@ -5,10 +5,19 @@
 #include <stdio.h>
 
 static int bind_all(sonde_dl *d) {
-    void *lib = NULL;
-    for (size_t i = 0; !lib && d->sonames[i]; i++) lib = dlopen(d->sonames[i], RTLD_NOW | RTLD_LOCAL);
+    void       *lib = NULL;
+    const char *why = NULL;
+    size_t      i;
+    for (i = 0; !lib && d->sonames[i]; i++) {
+        if ((lib = dlopen(d->sonames[i], RTLD_NOW | RTLD_LOCAL))) d->soname = d->sonames[i];
+        if (!lib) why = dlerror();
+    }
     if (!lib) {
-        snprintf(d->error, sizeof d->error, "cannot load %s: %s", d->what, dlerror());
+        int n = snprintf(d->error, sizeof d->error, "cannot load %s (tried", d->what);
+        for (i = 0; d->sonames[i] && n > 0 && (size_t)n < sizeof d->error; i++)
+            n += snprintf(d->error + n, sizeof d->error - n, "%s %s", i ? "," : "", d->sonames[i]);
+        if (n > 0 && (size_t)n < sizeof d->error)
+            snprintf(d->error + n, sizeof d->error - n, "): %s", why ? why : "not found");
         return -1;
     }
     for (size_t i = 0; d->names[i]; i++) {

@@ -12,6 +12,10 @@
 
 #include "dl.h"
 
+/* the sonames tried, in order: Debian's and Ubuntu's, then Fedora's, Arch's
+ * and Alpine's */
+#define SONDE_EDIT_SONAMES(FIRST, MORE) FIRST("libedit.so.2") MORE("libedit.so.0")
+
 /* X(name) for each function and variable repl.c uses */
 #define SONDE_EDIT_NAMES(X)                                                                                            \
     X(rl_initialize)                                                                                                   \
@@ -46,6 +50,9 @@ extern sonde_edit_api sonde_edit;
 
 /* Loads libedit once; returns 0, or -1 with the reason in err. */
 int sonde_edit_load(char *err, size_t errlen);
+
+/* the soname libedit was loaded from; NULL before */
+const char *sonde_edit_soname(void);
 
 #ifndef SONDE_EDIT_DL_TABLE /* edit_dl.c fills the table under the real names */
 #define rl_initialize (*sonde_edit.rl_initialize)

@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     /* busted's `--version` is `sonde test --version` to a busted user */
     int test_version = argc >= 2 && strcmp(argv[1], "test") == 0 && has_arg(argc, argv, "--version");
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || test_version)) {
-        printf("sonde %s\n", SONDE_VERSION);
+        fputs(sonde_versions(), stdout);
         return 0;
     }
     /* A serial run survives a test that kills its process (supervise.c);

@@ -80,6 +80,13 @@ SONDE_API int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv
  * crossed; 107 a script error; 2 usage; 130 interrupted. */
 SONDE_API int sonde_run_load(sonde_t *S, int argc, char **argv);
 
+/* What this sonde is made of, one line each: sonde's version and commit,
+ * then the LuaJIT, libuv, libcurl and libedit it runs with, as they answer at
+ * run time. libcurl and libedit are loaded to ask them (sonde opens them at
+ * first use); a library that cannot be loaded is a line saying why. Returns a
+ * static string (not thread-safe). */
+SONDE_API const char *sonde_versions(void);
+
 /* The host's Lua state, for programs that push their own globals. */
 SONDE_API lua_State *sonde_lua(sonde_t *S);
 

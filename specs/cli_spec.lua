@@ -6,10 +6,68 @@ local process = require("sonde.process")
 local sonde, fixture = support.sonde, support.fixture
 
 describe("sonde --version and --help", function()
-  it("prints the version", function()
-    local code, out = sonde("--version")
+  it("prints sonde's version and commit, and the LuaJIT, libuv, libcurl and libedit it runs with", function()
+    local code, out, err = sonde("--version")
+    assert.are.equal(0, code, err)
+    local header = io.open("host/sonde.h"):read("*a")
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.are.equal(5, #lines, out)
+    local version, commit = lines[1]:match("^sonde (%S+) %(commit (%S+)%)$")
+    assert.are.equal(header:match('#define SONDE_VERSION "(.-)"'), version)
+    if commit ~= "unknown" then -- a build outside a git checkout cannot know it
+      local hash = commit:gsub("%-dirty$", "")
+      assert.are.equal(0, (process.run { "git", "cat-file", "-e", hash .. "^{commit}" }), "no such commit: " .. hash)
+    end
+    assert.are.equal(jit.version, lines[2])
+    assert.matches("^libuv %d+%.%d+%.%d+$", lines[3])
+    local curl = require("sonde.http").curl_version():match("^libcurl/(%S+)")
+    assert.matches("^libcurl " .. curl:gsub("%p", "%%%0") .. " %(libcurl[%w%-]*%.so%.%d+, %S+%)$", lines[4])
+    assert.matches("^libedit libedit%.so%.%d+ %(the REPL's line editing%)$", lines[5])
+  end)
+
+  -- refuse_dlopen(names, ...) -> code, out, err of sonde ... run with an
+  -- LD_PRELOAD shim whose dlopen fails for each soname in names
+  local function refuse_dlopen(names, ...)
+    local dir = support.temp_dir("dlopen")
+    support.write_file(dir .. "/shim.c", [[
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+void *dlopen(const char *name, int flags) {
+    const char *refused = getenv("REFUSED"); /* ",a,b," */
+    char        key[256];
+    if (name && refused && strlen(name) < 250) {
+        strcpy(key, ","); strcat(key, name); strcat(key, ",");
+        if (strstr(refused, key)) return NULL;
+    }
+    void *(*real)(const char *, int) = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+    return real(name, flags);
+}
+]])
+    local code, _, err = process.run { "cc", "-shared", "-fPIC", "-o", dir .. "/shim.so", dir .. "/shim.c", "-ldl" }
+    assert.are.equal(0, code, err)
+    return sonde(..., { env = { LD_PRELOAD = dir .. "/shim.so", REFUSED = "," .. table.concat(names, ",") .. ",",
+      ASAN_OPTIONS = (os.getenv("ASAN_OPTIONS") or "") .. ":verify_asan_link_order=0" } })
+  end
+
+  it("says libcurl is not available when no libcurl can be loaded, and why", function()
+    local code, out = refuse_dlopen({ "libcurl.so.4", "libcurl-gnutls.so.4" }, "--version")
     assert.are.equal(0, code)
-    assert.matches("^sonde %d+%.%d+%.%d+\n$", out)
+    assert.matches("\nlibcurl not available: cannot load libcurl %(tried libcurl%.so%.4, libcurl%-gnutls%.so%.4%): "
+      .. "not found\nlibedit ", out)
+  end)
+
+  it("loads the libcurl other distributions name libcurl-gnutls.so.4 when there is no libcurl.so.4", function()
+    if not io.open("/usr/lib/x86_64-linux-gnu/libcurl-gnutls.so.4") and not io.open("/usr/lib/libcurl-gnutls.so.4")
+    then
+      pending("no libcurl-gnutls.so.4 on this machine")
+      return
+    end
+    local code, out = refuse_dlopen({ "libcurl.so.4" }, "--version")
+    assert.are.equal(0, code)
+    assert.matches("\nlibcurl %S+ %(libcurl%-gnutls%.so%.4, GnuTLS/%S+%)\n", out)
   end)
 
   it("prints usage on --help and exits 0", function()
