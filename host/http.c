@@ -55,7 +55,7 @@ static void drain_done(sonde_http *h) {
     while ((msg = curl_multi_info_read(h->multi, &left))) {
         if (msg->msg != CURLMSG_DONE) continue;
         sonde_transfer *t = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        sonde_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         CURLcode result = msg->data.result; /* msg is invalid after remove */
         curl_multi_remove_handle(h->multi, msg->easy_handle);
         if (!t) continue;
@@ -158,15 +158,15 @@ sonde_http *sonde_http_get(sonde_loop *lp) {
     h->lp = lp;
     uv_timer_init(&lp->uv, &h->timer);
     h->timer.data = h; /* the trap of curl#19462: the callback needs it */
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    sonde_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    sonde_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    sonde_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    sonde_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    sonde_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     /* curl sizes its connection cache by the handles added at the moment,
      * which between bursts is few: idle keep-alive connections would be
      * closed and reopened. Keep plenty. */
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 4096L);
+    sonde_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 4096L);
     h->verbose = getenv("SONDE_HTTP_VERBOSE") != NULL;
     lp->http = h;
     return h;
@@ -205,11 +205,11 @@ void sonde_http_free(sonde_loop *lp) {
 static CURL *easy_new(sonde_http *h) {
     CURL *e = curl_easy_init();
     if (!e) return NULL;
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    if (h->verbose) curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* curl's trace on stderr */
+    sonde_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    sonde_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    sonde_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    sonde_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (h->verbose) sonde_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* curl's trace on stderr */
     return e;
 }
 
@@ -266,30 +266,30 @@ static void set_method(sonde_transfer *t, const sonde_request *r) {
     int   get = strcmp(r->method, "GET") == 0, head = strcmp(r->method, "HEAD") == 0;
     int   post = strcmp(r->method, "POST") == 0;
     if (t->req_body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req_body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        sonde_easy_setopt(e, CURLOPT_POSTFIELDS, t->req_body);
+        sonde_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     } else {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        sonde_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    curl_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
+    sonde_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
     int named = head || (get && !t->req_body) || (post && t->req_body);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, named ? NULL : r->method);
+    sonde_easy_setopt(e, CURLOPT_CUSTOMREQUEST, named ? NULL : r->method);
 }
 
 static void set_options(sonde_transfer *t, const sonde_request *r) {
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->verify ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r->http2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)sonde_ms_of(r->timeout));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)sonde_ms_of(r->connect_timeout));
+    sonde_easy_setopt(e, CURLOPT_URL, r->url);
+    sonde_easy_setopt(e, CURLOPT_PRIVATE, t);
+    sonde_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    sonde_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    sonde_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    sonde_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+    sonde_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->verify ? 1L : 0L);
+    sonde_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->verify ? 2L : 0L);
+    sonde_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
+    sonde_easy_setopt(e, CURLOPT_HTTP_VERSION, r->http2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1);
+    sonde_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)sonde_ms_of(r->timeout));
+    sonde_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)sonde_ms_of(r->connect_timeout));
     set_method(t, r);
 }
 

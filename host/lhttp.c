@@ -126,7 +126,7 @@ static int transfer_result(lua_State *L) {
 
 static double info_seconds(CURL *e, CURLINFO what) {
     curl_off_t us = 0;
-    curl_easy_getinfo(e, what, &us);
+    sonde_easy_getinfo_off(e, what, &us); /* the *_TIME_T infos */
     return (double)us / 1e6;
 }
 
@@ -146,13 +146,13 @@ static void push_timings(lua_State *L, CURL *e) {
 
 static double info_bytes(CURL *e, CURLINFO what) {
     curl_off_t n = 0;
-    curl_easy_getinfo(e, what, &n);
+    sonde_easy_getinfo_off(e, what, &n); /* the *_T infos */
     return (double)n;
 }
 
 static double info_long(CURL *e, CURLINFO what) {
     long n = 0;
-    curl_easy_getinfo(e, what, &n);
+    sonde_easy_getinfo_long(e, what, &n);
     return (double)n;
 }
 
@@ -166,9 +166,9 @@ static int transfer_response(lua_State *L) {
     sonde_transfer *t = check_transfer(L);
     long            status = 0, version = 0;
     char           *url = NULL;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
-    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+    sonde_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    sonde_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
+    sonde_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
     lua_pushinteger(L, status);
     lua_pushlstring(L, t->headers.data ? t->headers.data : "", t->headers.len);
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
@@ -178,7 +178,7 @@ static int transfer_response(lua_State *L) {
                                                          : "HTTP/1.1");
     push_timings(L, t->easy);
     long connects = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+    sonde_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
     lua_pushinteger(L, connects);
     lua_pushnumber(L, info_long(t->easy, CURLINFO_REQUEST_SIZE) + info_bytes(t->easy, CURLINFO_SIZE_UPLOAD_T));
     lua_pushnumber(L, info_long(t->easy, CURLINFO_HEADER_SIZE) + info_bytes(t->easy, CURLINFO_SIZE_DOWNLOAD_T));
