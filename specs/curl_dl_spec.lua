@@ -43,3 +43,32 @@ describe("curl_dl.h's typed setters", function()
     end
   end)
 end)
+
+describe("the .note.dlopen notes", function()
+  -- systemd's format: owner FDO, type 0x407c0c0a, a JSON array
+  it("name the libraries sonde opens with dlopen, with the sonames it tries", function()
+    local dir = support.temp_dir("note")
+    local code, _, err = process.run { "objcopy", "-O", "binary", "--only-section=.note.dlopen", support.bin,
+      dir .. "/note", timeout = 60 }
+    assert.are.equal(0, code, err)
+    local note = io.open(dir .. "/note", "rb"):read("*a")
+    local found, i = {}, 1
+    local function u32(at) local a, b, c, d = note:byte(at, at + 3) return a + 256 * b + 65536 * c + 16777216 * d end
+    while i + 12 <= #note do
+      local namesz, descsz, ntype = u32(i), u32(i + 4), u32(i + 8)
+      assert.are.equal(4, namesz)
+      assert.are.equal(0x407c0c0a, ntype)
+      assert.are.equal("FDO\0", note:sub(i + 12, i + 15))
+      local desc = note:sub(i + 16, i + 16 + descsz - 1)
+      assert.are.equal("\0", desc:sub(-1)) -- a C string
+      for _, feature in ipairs(require("sonde.json").decode(desc:sub(1, -2))) do
+        found[feature.feature] = feature
+      end
+      i = i + 16 + descsz + (4 - descsz % 4) % 4
+    end
+    assert.are.same({ "libcurl.so.4", "libcurl-gnutls.so.4" }, found.http.soname)
+    assert.are.same({ "libedit.so.2", "libedit.so.0" }, found["repl-editing"].soname)
+    assert.are.equal("required", found.http.priority)
+    assert.is_string(found.http.description)
+  end)
+end)
