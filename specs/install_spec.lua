@@ -28,7 +28,8 @@ describe("cmake --install", function()
   local prefix, work
 
   setup(function()
-    sanitized = read(build .. "/CMakeCache.txt"):find("SONDE_SANITIZE:BOOL=ON", 1, true) ~= nil
+    local flag = read(build .. "/CMakeCache.txt"):match("\nSONDE_SANITIZE:BOOL=([^\n]*)") or "OFF"
+    sanitized = not ({ OFF = true, ["0"] = true, FALSE = true, NO = true, [""] = true })[flag:upper()]
     work = support.make_temp_dir("install")
     prefix = work .. "/prefix"
     run { "cmake", "--install", build, "--prefix", prefix }
