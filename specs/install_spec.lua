@@ -42,6 +42,7 @@ describe("cmake --install", function()
       for _, path in ipairs { "bin/sonde", "lib/libsonde.a", "lib/libsonde.so", "include/sonde/sonde.h",
         "lib/pkgconfig/sonde.pc", "lib/cmake/sonde/sonde-config.cmake", "lib/cmake/sonde/sonde-config-version.cmake",
         "lib/cmake/sonde/sonde-targets.cmake", "share/lua/5.1/sonde/task.lua", "share/lua/5.1/sonde/reporters/tap.lua",
+        "share/sonde/types/sonde/task.lua", "share/sonde/types/sonde/livecheck.lua",
         "share/man/man1/sonde.1", "share/bash-completion/completions/sonde", "share/zsh/site-functions/_sonde" } do
         assert(exists(prefix .. "/" .. path), "not installed: " .. path)
       end
