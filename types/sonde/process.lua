@@ -73,4 +73,12 @@ function process.spawn(spec) end
 ---@return integer? code, string stdout, string stderr, string? signal
 function process.run(spec) end
 
+---Returns once process pid has exited, whether or not this host started it
+---(a daemon's pid, what a child left behind); at once when no such process
+---exists. A zombie counts as exited. Raises a timeout error after `timeout`
+---seconds.
+---@param pid integer
+---@param timeout number?
+function process.wait_exit(pid, timeout) end
+
 return process
