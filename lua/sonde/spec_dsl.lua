@@ -449,7 +449,12 @@ do
     assert = require("sonde.spec_assert").assert, spy = spy, stub = stub, mock = mock, match = match, fail = fail,
     randomize = randomize,
   }
-  for k, v in pairs(api) do root_env[k] = v end
+  M.NAMES = {} -- the globals a spec file gets, sorted (sonde.luacheck_std lists them for luacheck)
+  for k, v in pairs(api) do
+    root_env[k] = v
+    M.NAMES[#M.NAMES + 1] = k
+  end
+  table.sort(M.NAMES)
 end
 
 local auto_insulate = true
@@ -475,7 +480,8 @@ function M.busted_module()
   t.gettime = require("sonde.c.loop").time
   for _, name in ipairs({ "publish", "subscribe", "unsubscribe", "bindfenv", "parent", "children" }) do
     t[name] = function()
-      error("busted." .. name .. " is busted's own machinery, which sonde does not have (see README: Moving from busted)", 2)
+      error("busted." .. name
+          .. " is busted's own machinery, which sonde does not have (see README: Moving from busted)", 2)
     end
   end
   return t
