@@ -15,7 +15,9 @@ assert(process.run { "mkdir", "-p", dir } == 0)
 local spec = dir .. "/trivial_spec.lua"
 local f = assert(io.open(spec, "w"))
 f:write('describe("trivial", function()\n')
-for i = 1, n do f:write(string.format('  it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i)) end
+for i = 1, n do
+  f:write(string.format('  it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i))
+end
 f:write("end)\n")
 f:close()
 
@@ -34,11 +36,11 @@ for i = 1, runs do
 end
 process.run { "rm", "-rf", dir }
 
-local s, f, o, b = bench.median(t_sonde), bench.median(t_first), bench.median(t_off), bench.median(t_busted)
+local s, first, o, b = bench.median(t_sonde), bench.median(t_first), bench.median(t_off), bench.median(t_busted)
 bench.report(string.format("busted, %d trivial its (median of %d)", n, runs), b * 1000, "ms")
 bench.report(string.format("sonde test, the same file (median of %d)", runs), s * 1000, "ms")
-bench.report("  the same with an empty cache (a first run)", f * 1000, "ms")
+bench.report("  the same with an empty cache (a first run)", first * 1000, "ms")
 bench.report("  the same with SONDE_CACHE=off", o * 1000, "ms")
 bench.report("ratio busted / sonde test", b / s, "x", "goal: >= 20 x")
-bench.report("  with an empty cache", b / f, "x")
+bench.report("  with an empty cache", b / first, "x")
 bench.report("  with SONDE_CACHE=off", b / o, "x")

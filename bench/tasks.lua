@@ -9,7 +9,6 @@ local handles = {}
 for i = 1, n do handles[i] = task.spawn(task.sleep, 0.01) end
 for i = 1, n do handles[i]:join() end
 local slept = task.now() - t0
-handles = nil
 bench.report(string.format("%d tasks sleeping 10 ms, all done in", n), slept * 1000, "ms", "goal: < 1000 ms")
 bench.report("peak RSS after them", bench.peak_rss_mb(), "MiB")
 

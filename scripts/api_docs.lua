@@ -71,20 +71,19 @@ function M.parse(text)
           piece = piece .. c
         end
       end
-      local text = "`" .. rest .. "`"
+      local shown = "`" .. rest .. "`"
       if #types == 1 then
         local rtype, more = split_type(rest)
-        text = "`" .. rtype .. "`" .. (more ~= "" and (" " .. more) or "")
+        shown = "`" .. rtype .. "`" .. (more ~= "" and (" " .. more) or "")
       end
-      returns[#returns + 1] = { type = table.concat(types, ", "), text = text }
+      returns[#returns + 1] = { type = table.concat(types, ", "), text = shown }
     elseif tag == "package" then
       internal = true
     elseif tag == "alias" then
       local name, def = rest:match("^(%S+)%s+(.*)$")
       mod.classes[#mod.classes + 1] = { name = name, alias = def, doc = doc, fields = {}, methods = {} }
       reset()
-    elseif tag then -- @type, @generic, @overload: shown through the signature
-    elseif line:match("^%-%-%-") then
+    elseif not tag and line:match("^%-%-%-") then -- (@type, @generic, @overload: shown by the signature)
       doc[#doc + 1] = line:gsub("^%-%-%-%s?", "")
     elseif line:match("^function ") then
       local owner, sep, name, args = line:match("^function ([%w_]+)([.:])([%w_]+)%((.-)%)")

@@ -182,13 +182,15 @@ local function bash(cmds)
     "    if [ \"$COMP_CWORD\" -eq 1 ]; then",
     "        case $cur in",
     "        -*) COMPREPLY=($(compgen -W '" .. words_of(command_words) .. "' -- \"$cur\")) ;;",
-    "        *) COMPREPLY=($(compgen -W '" .. words_of(command_words) .. "' -- \"$cur\") $(compgen -f -X '!*.lua' -- \"$cur\") $(compgen -d -- \"$cur\")) ;;",
+    "        *) COMPREPLY=($(compgen -W '" .. words_of(command_words) .. "' -- \"$cur\")"
+      .. " $(compgen -f -X '!*.lua' -- \"$cur\") $(compgen -d -- \"$cur\")) ;;",
     "        esac",
     "        return 0",
     "    fi",
     "    [ \"${COMP_WORDS[1]}\" = test ] || return 0 # run and live: files, completed by default",
     "    case $prev in",
-    "    " .. case("reporter") .. ") COMPREPLY=($(compgen -W '" .. words_of(reporter_names()) .. "' -- \"$cur\")); return 0 ;;",
+    "    " .. case("reporter") .. ") COMPREPLY=($(compgen -W '" .. words_of(reporter_names())
+      .. "' -- \"$cur\")); return 0 ;;",
     "    " .. case("dir") .. ") COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;",
     "    " .. case("file") .. ") COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;",
     "    " .. case("word") .. ") return 0 ;;",

@@ -149,7 +149,8 @@ local function busted_run(dir, args)
   local code, out, err = process.run(argv)
   local line = out:match("(%d+ success[^\n]*)")
   assert(line, "no counts line from busted:\n" .. out .. err)
-  return { code = code, passed = tonumber(line:match("(%d+) success")), failures = tonumber(line:match("(%d+) failure")),
+  return { code = code, passed = tonumber(line:match("(%d+) success")),
+      failures = tonumber(line:match("(%d+) failure")),
     errors = tonumber(line:match("(%d+) error")), pending = tonumber(line:match("(%d+) pending")) }
 end
 
@@ -159,7 +160,7 @@ local function sonde_run(dir, args)
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   argv[#argv + 1] = { cwd = dir, timeout = 120 }
   local code, out, err = support.sonde(unpack(argv))
-  local passed, failed, rest = out:match("\n(%d+) passed, (%d+) failed([^\n]*)\n$")
+  local passed, _, rest = out:match("\n(%d+) passed, (%d+) failed([^\n]*)\n$")
   assert(passed, "no closing line from sonde test:\n" .. out .. err)
   return { code = code, passed = tonumber(passed), failures = tonumber(out:match("(%d+) failures?[,;\n]") or 0),
     errors = tonumber(out:match("(%d+) errors?[;\n]") or 0), pending = tonumber(rest:match("(%d+) skipped") or 0) },
@@ -256,7 +257,8 @@ end)]] })
 
   it("is the interpreter at arg[-1]: lua's -e and -l, then a script with its arg", function()
     local dir = write_project({
-      ["bin/tool.lua"] = "io.write(PREFIX, table.concat(arg, ','), ' ', arg[0], ' ', type(say), ' ', arg[-1]) os.exit(3)",
+      ["bin/tool.lua"] = "io.write(PREFIX, table.concat(arg, ','), ' ', arg[0], ' ', type(say), ' ', arg[-1]) " ..
+          "os.exit(3)",
       ["spec/a_spec.lua"] = [=[
 it("runs the tool", function()
   local h = io.popen(arg[-1] .. ' -e "PREFIX=[[x:]]" -l say bin/tool.lua a b; echo " $?"')

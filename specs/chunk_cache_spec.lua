@@ -102,7 +102,8 @@ describe("sonde.boot.chunk_cache", function()
   it("loads what is no regular file (a pipe) as loadfile does", function()
     local cache, script = scratch("from_stdin.lua",
       'local chunk, err = require("sonde.boot.chunk_cache").loadfile("/dev/stdin")\nprint(chunk and chunk() or err)\n')
-    local code, out, err = support.sonde("run", script, { stdin = 'return "from the pipe"\n', env = { SONDE_CACHE_DIR = cache } })
+    local code, out, err = support.sonde("run", script, { stdin = 'return "from the pipe"\n',
+        env = { SONDE_CACHE_DIR = cache } })
     assert.are.equal(0, code, err)
     assert.are.equal("from the pipe\n", out)
   end)
@@ -315,7 +316,8 @@ print((select(2, pcall(require, "no_such_mod"))):match("module 'no_such_mod' not
 ]], dir)
     local first = run(script, cache)
     assert.are.equal(first, run(script, cache))
-    assert.matches("^42\nerror loading module 'broken_mod' from file '[^']+broken_mod.lua':\n\t[^\n]+broken_mod.lua:2: ",
+    assert.matches("^42\nerror loading module 'broken_mod' from file " ..
+        "'[^']+broken_mod.lua':\n\t[^\n]+broken_mod.lua:2: ",
       first)
     assert.matches("\ntrue\n$", first)
     local found = false

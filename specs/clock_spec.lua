@@ -27,7 +27,12 @@ local function real_guard(seconds)
   end
 end
 
-local function record(list) return function(what) list[#list + 1] = what end end
+-- raised(fn) -> the error fn raised; fails when it returns
+local function raised(fn)
+  local ok, err = pcall(fn)
+  assert(not ok, "expected an error, got none")
+  return err
+end
 
 describe("clock.mocked", function()
   local m
@@ -207,23 +212,24 @@ describe("clock.mocked", function()
     local ok, err = pcall(function() m:add(-1) end)
     assert.is_false(ok)
     assert.matches("clock_spec.lua:%d+: clock: add expects a number of seconds >= 0, got %-1", err)
-    ok, err = pcall(function() m:add("3") end)
+    err = raised(function() m:add("3") end)
     assert.matches("clock_spec.lua:%d+: clock: add expects a number of seconds >= 0, got string", err)
-    ok, err = pcall(function() m:add(0 / 0) end)
+    err = raised(function() m:add(0 / 0) end)
     assert.matches("got nan", err)
-    ok, err = pcall(function() clock.mocked() end)
-    assert.matches("clock_spec.lua:%d+: clock.mocked: a mocked clock is already active %(opened at .*clock_spec.lua:%d+%)",
+    err = raised(function() clock.mocked() end)
+    assert.matches("clock_spec.lua:%d+: clock.mocked: a mocked clock is already active %(opened at " ..
+        ".*clock_spec.lua:%d+%)",
       err)
     m:close()
-    ok, err = pcall(function() m:add(1) end)
+    err = raised(function() m:add(1) end)
     assert.matches("clock_spec.lua:%d+: clock: add on a mocked clock that is closed", err)
-    ok, err = pcall(function() clock.mocked { precision = 0 } end)
+    err = raised(function() clock.mocked { precision = 0 } end)
     assert.matches("clock_spec.lua:%d+: clock.mocked: precision must be greater than 0, got 0", err)
-    ok, err = pcall(function() clock.mocked { precision = -0.1 } end)
+    err = raised(function() clock.mocked { precision = -0.1 } end)
     assert.matches("precision must be greater than 0, got %-0.1", err)
-    ok, err = pcall(function() clock.mocked { precison = 1 } end)
+    err = raised(function() clock.mocked { precison = 1 } end)
     assert.matches("unknown option 'precison'", err)
-    ok, err = pcall(function() clock.mocked(5) end)
+    err = raised(function() clock.mocked(5) end)
     assert.matches("expected a table of options, got number", err)
     assert.is_false(loop.is_virtual())
   end)
@@ -324,9 +330,9 @@ describe("clock.virtual", function()
     end)
     assert.is_false(ok)
     assert.matches("clock_spec.lua:%d+: clock.virtual: a mocked clock is already active .*cannot be nested", err)
-    ok, err = pcall(function() clock.virtual(42) end)
+    err = raised(function() clock.virtual(42) end)
     assert.matches("clock_spec.lua:%d+: clock.virtual: expected a function, got number", err)
-    ok, err = pcall(function() clock.virtual({ runaway_limit = 0 }, function() end) end)
+    err = raised(function() clock.virtual({ runaway_limit = 0 }, function() end) end)
     assert.matches("clock_spec.lua:%d+: clock.virtual: runaway_limit must be a whole number >= 1, got 0", err)
     assert.is_false(loop.is_virtual())
   end)
@@ -422,11 +428,12 @@ describe("clock.assert_sleeps_for", function()
   it("bad input: a non-function, negative seconds, a bad tolerance", function()
     local ok, err = pcall(function() clock.assert_sleeps_for(1, "nope") end)
     assert.is_false(ok)
-    assert.matches("clock_spec.lua:%d+: clock.assert_sleeps_for: expected a function as the second argument, got string",
+    assert.matches("clock_spec.lua:%d+: clock.assert_sleeps_for: expected a function as the second argument, got " ..
+        "string",
       err)
-    ok, err = pcall(function() clock.assert_sleeps_for(-1, function() end) end)
+    err = raised(function() clock.assert_sleeps_for(-1, function() end) end)
     assert.matches("expected a number of seconds >= 0, got %-1", err)
-    ok, err = pcall(function() clock.assert_sleeps_for(1, function() end, { extra_tolerance = -1 }) end)
+    err = raised(function() clock.assert_sleeps_for(1, function() end, { extra_tolerance = -1 }) end)
     assert.matches("extra_tolerance must be a number >= 0, got %-1", err)
   end)
 end)
@@ -530,12 +537,12 @@ describe("clock.dominos", function()
 
   it("close fails for dominos never retrieved, then for dominos that never fell", function()
     local futs = clock.dominos { expected = 4 }
-    local _ = futs[1], futs[2]
+    local _, _ = futs[1], futs[2]
     local ok, err = pcall(futs.close, futs)
     assert.is_false(ok)
     assert.are.equal("not all dominos were retrieved: 3, 4", tostring(err))
     futs = clock.dominos { expected = 3 }
-    _ = futs[1], futs[2], futs[3] -- begin is never called
+    _, _, _ = futs[1], futs[2], futs[3] -- begin is never called
     ok, err = pcall(futs.close, futs)
     assert.is_false(ok)
     assert.are.equal("not all dominos fell: 1, 2, 3", tostring(err))
@@ -564,18 +571,18 @@ describe("clock.dominos", function()
     local ok, err = pcall(function() return futs[0] end)
     assert.is_false(ok)
     assert.matches("clock_spec.lua:%d+: clock.dominos: there is no domino 0 %(they are numbered 1..2%)", err)
-    ok, err = pcall(function() return futs[3] end)
+    err = raised(function() return futs[3] end)
     assert.matches("clock_spec.lua:%d+: clock.dominos: there is no domino 3", err)
-    ok, err = pcall(function() return futs[1.5] end)
+    err = raised(function() return futs[1.5] end)
     assert.matches("there is no domino 1.5", err)
     futs:begin()
-    ok, err = pcall(function() futs:begin() end)
+    err = raised(function() futs:begin() end)
     assert.matches("clock_spec.lua:%d+: clock.dominos: begin was already called %(at .*clock_spec.lua:%d+%)", err)
-    ok, err = pcall(function() clock.dominos { expected = 0 } end)
+    err = raised(function() clock.dominos { expected = 0 } end)
     assert.matches("clock_spec.lua:%d+: clock.dominos: expected must be a whole number >= 1, got 0", err)
-    ok, err = pcall(function() clock.dominos() end)
+    err = raised(function() clock.dominos() end)
     assert.matches("expected {expected=N}, got nil", err)
-    local _ = futs[1], futs[2]
+    local _, _ = futs[1], futs[2]
     futs.finished:wait()
     futs:close()
   end)

@@ -704,7 +704,6 @@ end)
 
 describe("events.sink", function()
   local http = require("sonde.http")
-  local task = require("sonde.task")
   local function ev(name, id)
     return { event = name, resource = { ["prefect.resource.id"] = id or "prefect.flow-run.1" } }
   end
@@ -747,16 +746,16 @@ describe("events.sink", function()
   end)
 
   it("refuses an unknown or mistyped option at the caller's line", function()
-    local function raised(opts)
+    local function sink_error(opts)
       local ok, err = pcall(function() local sink = events.sink(opts) return sink end)
       assert.is_false(ok)
       return err
     end
     assert.matches('events_spec.lua:%d+: events.sink: unknown option "prot" %(expected port, host, path or max_body%)$',
-      raised { prot = 8080 })
-    assert.matches('events_spec.lua:%d+: events.sink: port must be a number, got "8080"$', raised { port = "8080" })
+      sink_error { prot = 8080 })
+    assert.matches('events_spec.lua:%d+: events.sink: port must be a number, got "8080"$', sink_error { port = "8080" })
     assert.matches("events_spec.lua:%d+: events.sink: path must start with '/', got \"events\"$",
-      raised { path = "events" })
+      sink_error { path = "events" })
   end)
 
   it("wait_for sees an event that arrives at the sink later", function()

@@ -85,9 +85,13 @@ end)
 
 describe("fixture.server failures", function()
   it("a command that does not exist is one clear line", function()
-    local ok, err = pcall(function() local s = fixture.server { cmd = { "sonde-no-such-server", "{port}" } } return s end)
+    local ok, err = pcall(function()
+      local s = fixture.server { cmd = { "sonde-no-such-server", "{port}" } }
+      return s
+    end)
     assert.is_false(ok)
-    assert.matches("fixture_spec.lua:%d+: fixture.server: cannot run 'sonde%-no%-such%-server': no such executable in PATH", err)
+    assert.matches("fixture_spec.lua:%d+: fixture.server: cannot run 'sonde%-no%-such%-server': no such executable " ..
+        "in PATH", err)
   end)
 
   it("a server that exits early is reported at once with its status and output", function()

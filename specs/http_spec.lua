@@ -230,7 +230,8 @@ describe("sonde.http bad input", function()
   it("a relative URL without base_url says what it needs", function()
     local ok, err = pcall(function() http.get("/health") end)
     assert.is_false(ok)
-    assert.matches("http_spec.lua:%d+: GET /health: a relative URL needs a client with base_url %(http.client{base_url=...}%)", err)
+    assert.matches("http_spec.lua:%d+: GET /health: a relative URL needs a client with base_url " ..
+        "%(http.client{base_url=...}%)", err)
   end)
 
   it("an unknown option is named", function()

@@ -70,7 +70,8 @@ describe("cmake --install", function()
   end)
 
   it("builds examples/embed with pkg-config --cflags --libs sonde and runs it", function()
-    local flags = run { "pkg-config", "--cflags", "--libs", "sonde", env = { PKG_CONFIG_PATH = prefix .. "/lib/pkgconfig" } }
+    local flags = run { "pkg-config", "--cflags", "--libs", "sonde",
+      env = { PKG_CONFIG_PATH = prefix .. "/lib/pkgconfig" } }
     local argv = { "cc", "-Wall", "-Werror", "-o", work .. "/embed_pc", "examples/embed/embed.c" }
     for flag in flags:gmatch("%S+") do argv[#argv + 1] = flag end
     argv[#argv + 1] = "-Wl,-rpath," .. prefix .. "/lib"

@@ -328,7 +328,8 @@ describe("livecheck bad input", function()
       "app:case: probability must be within [0, 1], got 1.5")
     assert.has_error(function() app:case { name = "f", frequency = -1 } end,
       "app:case: frequency must be a positive number of seconds, got -1")
-    assert.has_error(function() app:case { name = "x", warn_stalled = 3 } end, "app:case: unknown option 'warn_stalled'")
+    assert.has_error(function() app:case { name = "x", warn_stalled = 3 } end,
+        "app:case: unknown option 'warn_stalled'")
     assert.has_error(function() app:case {} end, "app:case: a case needs a name")
   end)
 
@@ -440,7 +441,9 @@ describe("livecheck on virtual time", function()
   it("STALL comes at the first check that finds warn_stalled_after passed, also exactly passed", function()
     clock.virtual(function()
       local stalled_at = {}
-      local app = new_app { report = function(r) if r.state == "STALL" then stalled_at[#stalled_at + 1] = task.now() end end }
+      local app = new_app { report = function(r)
+        if r.state == "STALL" then stalled_at[#stalled_at + 1] = task.now() end
+      end }
       local case = app:case { name = "quiet", warn_stalled_after = 100 }
       function case:run() end
       app:start()

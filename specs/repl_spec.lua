@@ -7,7 +7,6 @@ local servers = require("specs.servers")
 local process = require("sonde.process")
 local fixture = require("sonde.fixture")
 local http = require("sonde.http")
-local json = require("sonde.json")
 local task = require("sonde.task")
 local repl = require("sonde.repl")
 
@@ -281,12 +280,12 @@ describe("sonde repl at a terminal", function()
   -- next prompt, the kernel hands that mark over as a NUL, and the Ctrl-D
   -- was lost. Each line below ends only once the terminal holds the keys
   -- typed ahead (poll on stdin), so nothing depends on how fast it runs.
-  local function wait_for_keys(term)
-    term:line('ffi = require("ffi") ffi.cdef("struct pollfd {int fd; short events, revents;}; '
+  local function wait_for_keys(tty)
+    tty:line('ffi = require("ffi") ffi.cdef("struct pollfd {int fd; short events, revents;}; '
       .. 'int poll(struct pollfd *, unsigned long, int);")')
-    term:wait_for("> ffi = ")
-    term:line('print("wait" .. "ing") ffi.C.poll(ffi.new("struct pollfd[1]", {{0, 1, 0}}), 1, 20000)')
-    term:wait_for("\nwaiting\n")
+    tty:wait_for("> ffi = ")
+    tty:line('print("wait" .. "ing") ffi.C.poll(ffi.new("struct pollfd[1]", {{0, 1, 0}}), 1, 20000)')
+    tty:wait_for("\nwaiting\n")
   end
 
   it("leaves on a Ctrl-D typed while a line still runs", function()
@@ -380,7 +379,8 @@ describe("sonde repl fed through a pipe", function()
   end)
 
   it("prints a binary response body as a summary, not raw bytes", function()
-    local out = feed('s = server.serve({}, function(s) s:get("/bin", function() return {body = "\\0\\1\\2\\255\\27[2J", '
+    local out = feed('s = server.serve({}, function(s) s:get("/bin", function() '
+      .. 'return {body = "\\0\\1\\2\\255\\27[2J", '
       .. 'headers = {["Content-Type"] = "application/octet-stream"}} end) end)\n'
       .. 'http.get(s.url .. "/bin")\n')
     assert.matches("^HTTP/1%.1 200 OK", out)
@@ -410,7 +410,8 @@ describe("sonde repl fed through a pipe", function()
   end)
 
   it("runs :load files in the session and lists modules on :help", function()
-    local out, err = feed(":load specs/fixtures/repl/load_me.lua\n=loaded_probe\n:load specs/fixtures/repl/load_error.lua\n"
+    local out, err = feed(":load specs/fixtures/repl/load_me.lua\n=loaded_probe\n"
+      .. ":load specs/fixtures/repl/load_error.lua\n"
       .. ":load no/such.lua\n:help\n:frobnicate\n")
     assert.matches('^{"from": "load_me", "n": 3}\n"set by load_me.lua"\n', out)
     assert.matches("load_error.lua:3: raised in a loaded file\nstack traceback:\n", err, 1, true)

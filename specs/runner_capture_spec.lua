@@ -141,7 +141,8 @@ end)
 
 describe("sonde run", function()
   it("does not capture: a script's and its children's output go straight out", function()
-    local code, out = sonde("run", "-", { stdin = 'print(io.type(io.stdout)) io.stdout:flush() os.execute("echo child")' })
+    local code, out = sonde("run", "-",
+        { stdin = 'print(io.type(io.stdout)) io.stdout:flush() os.execute("echo child")' })
     assert.are.equal(0, code)
     assert.are.equal("file\nchild\n", out)
   end)

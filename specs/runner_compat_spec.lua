@@ -47,7 +47,8 @@ describe("busted compatibility", function()
     assert.is_true(busted.passed > 20 and busted.failures > 0 and busted.errors > 0 and busted.pending > 0)
   end)
 
-  for _, selection in ipairs({ { "--tags=smoke" }, { "--exclude-tags=flaky" }, { "--tags=slow", "--exclude-tags=smoke" },
+  for _, selection in ipairs({ { "--tags=smoke" }, { "--exclude-tags=flaky" }, { "--tags=slow",
+      "--exclude-tags=smoke" },
     { "--filter=users" }, { "--filter-out=outcomes" } }) do
     it("counts as busted does with " .. table.concat(selection, " "), function()
       assert.are.same(busted_counts(unpack(selection)), sonde_counts(unpack(selection)))

@@ -68,7 +68,8 @@ describe("--jobs", function()
   end)
 
   it("passes what tests write to stderr on, line by line, with --no-capture", function()
-    local _, _, err = sonde("test", "--jobs", "2", "--no-capture", fixture("runner/hooks.lua"), fixture("runner/many.lua"))
+    local _, _, err = sonde("test", "--jobs", "2", "--no-capture", fixture("runner/hooks.lua"),
+        fixture("runner/many.lua"))
     assert.matches("setup outer\nbefore outer\nit first\n", err, 1, true)
   end)
 

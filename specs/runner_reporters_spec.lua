@@ -72,9 +72,11 @@ describe("junit", function()
     local path = tmp()
     sonde("test", "-o", "junit=" .. path, fixture("runner/outcomes.lua"))
     local xml = read(path)
-    assert.matches('<testsuite name="specs/fixtures/runner/outcomes.lua" tests="11" failures="1" errors="5" skipped="3"',
+    assert.matches('<testsuite name="specs/fixtures/runner/outcomes.lua" tests="11" failures="1" errors="5" ' ..
+        'skipped="3"',
       xml, 1, true)
-    assert.matches('<testcase classname="specs.fixtures.runner.outcomes" name="outcomes fails an assertion" time="[%d.]+" '
+    assert.matches('<testcase classname="specs.fixtures.runner.outcomes" name="outcomes fails an assertion" ' ..
+        'time="[%d.]+" '
       .. 'file="specs/fixtures/runner/outcomes.lua" line="4">', xml)
     assert.matches('<skipped message="later"/>', xml, 1, true)
     assert.matches('<error message="specs/fixtures/runner/outcomes.lua:5: plain error" type="error">', xml, 1, true)
@@ -84,7 +86,8 @@ describe("junit", function()
     local path = tmp()
     sonde("test", "--retries", "1", "-o", "junit=" .. path, fixture("runner/flaky.lua"), fixture("runner/output.lua"))
     local xml = read(path)
-    assert.matches("<flakyFailure message=\"specs/fixtures/runner/flaky.lua:7: attempt 1\" type=\"fail\">", xml, 1, true)
+    assert.matches("<flakyFailure message=\"specs/fixtures/runner/flaky.lua:7: attempt 1\" type=\"fail\">", xml, 1,
+        true)
     assert.matches("<rerunFailure ", xml, 1, true)
     assert.matches("<system%-out>shown for the failure\nwritten 42\nto stdout\n</system%-out>", xml)
     local c = junit_counts(path)

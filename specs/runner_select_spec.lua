@@ -62,7 +62,8 @@ describe("--shuffle and --seed", function()
     local _, human = sonde("test", "--interleave", MANY)
     assert.matches("^Randomized with seed %d+ %(replay with %-%-interleave %-%-seed %d+%)\n", human)
     local dir = support.temp_dir()
-    support.write_file(dir .. "/r_spec.lua", 'describe("r", function() randomize() for i = 1, 5 do it("t" .. i, function() end) end end)\n')
+    support.write_file(dir .. "/r_spec.lua",
+        'describe("r", function() randomize() for i = 1, 5 do it("t" .. i, function() end) end end)\n')
     local code, out = sonde("test", dir .. "/r_spec.lua")
     assert.are.equal(0, code)
     assert.matches("; seed %d+\n", out)
@@ -99,7 +100,8 @@ describe("--retries", function()
   end)
 
   it("--fail-on-flaky makes a flaky test fail the run", function()
-    local code, out = sonde("test", "--retries", "2", "--fail-on-flaky", "--filter", "flaky", fixture("runner/flaky.lua"))
+    local code, out = sonde("test", "--retries", "2", "--fail-on-flaky", "--filter", "flaky",
+        fixture("runner/flaky.lua"))
     assert.are.equal(1, code)
     assert.matches("\n0 passed, 1 failed\n$", out)
   end)
@@ -149,7 +151,8 @@ describe("--shard", function()
     for b = 1, 2 do
       for i = 1, 10 do
         local ms = (b == 1 and i == 1) and 10000 or 100
-        sections[#sections + 1] = { name = "block " .. b .. " test " .. i, file = MANY, duration_ms = ms, passed = true }
+        sections[#sections + 1] = { name = "block " .. b .. " test " .. i, file = MANY, duration_ms = ms,
+            passed = true }
       end
     end
     local f = assert(io.open(report, "w"))
@@ -190,7 +193,8 @@ describe("bad options", function()
     { { "--filter", "test [" }, "--filter expects a Lua pattern, got 'test [': missing ']'" },
     { { "--filter-out", "%" }, "--filter-out expects a Lua pattern, got '%': ends with '%'" },
     { { "--pattern", "_spec(" }, "--pattern expects a Lua pattern, got '_spec(': unfinished capture" },
-    { { "--output", "xml" }, "unknown reporter 'xml' (expected one of: human, tap, junit, json, table, html, or busted's utfTerminal, plainTerminal, gtest, TAP)" },
+    { { "--output", "xml" },
+        "unknown reporter 'xml' (expected one of: human, tap, junit, json, table, html, or busted's utfTerminal, plainTerminal, gtest, TAP)" },
     { { "--output", "junit=/nonexistent/dir/r.xml" }, "cannot write the junit report: /nonexistent/dir/r.xml" },
   }
   for _, c in ipairs(cases) do

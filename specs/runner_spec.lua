@@ -71,7 +71,8 @@ describe("outcomes", function()
   end)
 
   it("an error object that is a table is shown as the REPL shows a table, not as its address", function()
-    assert.matches('\nERROR %d%) outcomes raises a table\n  at specs/fixtures/runner/outcomes.lua:6\n  {"code": 7}\n', human)
+    assert.matches('\nERROR %d%) outcomes raises a table\n  at specs/fixtures/runner/outcomes.lua:6\n  {"code": 7}\n',
+        human)
     assert.matches('message: "{\\"code\\": 7}"', out)
     assert.not_matches("table: 0x", human .. out)
   end)
@@ -144,12 +145,14 @@ describe("load errors", function()
   end)
 
   it("raised in a helper module are placed at the spec line that called it", function()
-    local dir = support.temp_dir()
-    support.write_file(dir .. "/helper.lua", "local M = {}\n\n\n\n\n\nfunction M.boom() error('helper broke') end\nreturn M\n")
-    local head = string.format("package.path = %q .. '/?.lua;' .. package.path\n", dir) .. 'local helper = require("helper")\n'
-    support.write_file(dir .. "/d_spec.lua", head .. 'describe("d", function()\n  helper.boom()\nend)\n')
-    support.write_file(dir .. "/f_spec.lua", head .. '\nhelper.boom()\n')
-    local _, out = sonde("test", "-o", "tap", dir .. "/d_spec.lua", dir .. "/f_spec.lua")
+    local tmp = support.temp_dir()
+    support.write_file(tmp .. "/helper.lua",
+        "local M = {}\n\n\n\n\n\nfunction M.boom() error('helper broke') end\nreturn M\n")
+    local head = string.format("package.path = %q .. '/?.lua;' .. package.path\n", tmp)
+        .. 'local helper = require("helper")\n'
+    support.write_file(tmp .. "/d_spec.lua", head .. 'describe("d", function()\n  helper.boom()\nend)\n')
+    support.write_file(tmp .. "/f_spec.lua", head .. '\nhelper.boom()\n')
+    local _, out = sonde("test", "-o", "tap", tmp .. "/d_spec.lua", tmp .. "/f_spec.lua")
     assert.matches('at: "[^"]*d_spec.lua:4"', out) -- a describe's error
     assert.matches('at: "[^"]*f_spec.lua:4"', out) -- a file's own load error
   end)

@@ -248,7 +248,8 @@ describe("errors in tasks", function()
     for _, bad in ipairs({ { -1, "%-1" }, { 0 / 0, "nan" } }) do
       local ok, err = pcall(function() task.sleep(bad[1]) end)
       assert.is_false(ok)
-      assert.matches("^[^:]*task_spec.lua:%d+: task.sleep: expected a number of seconds >= 0, got " .. bad[2] .. "$", err)
+      assert.matches("^[^:]*task_spec.lua:%d+: task.sleep: expected a number of seconds >= 0, got " .. bad[2] .. "$",
+          err)
     end
     local ok, err = pcall(task.sleep, -0.5) -- called through pcall: the line that called pcall
     assert.is_false(ok)

@@ -48,7 +48,8 @@ describe("the LuaLS definitions and docs/api.md", function()
 
       -- docs/api.md: one heading per function, none for what is not exported
       local docs = read("docs/api.md")
-      local section = docs:match("\n## sonde%." .. name .. "\n(.-)\n## ") or docs:match("\n## sonde%." .. name .. "\n(.*)$")
+      local section = docs:match("\n## sonde%." .. name .. "\n(.-)\n## ") or docs:match("\n## sonde%." .. name
+          .. "\n(.*)$")
       assert.is_string(section, "docs/api.md has no section sonde." .. name)
       local documented = {}
       for fn in section:gmatch("\n#+ `" .. name .. "%.([%w_]+)%(") do documented[fn] = true end

@@ -9,7 +9,7 @@ require("sonde.spec_dsl") -- luassert's assert, marked so failures are FAIL
 _G.assert = require("luassert")
 local reports = {}
 local svc
-local app, order = order_app.new { report = function(r) reports[#reports + 1] = r end,
+local app = order_app.new { report = function(r) reports[#reports + 1] = r end,
   log = function() end, service_url = function() return svc.url end }
 app:start()
 svc = order_service.start { signal_url = app.url .. "/signal" }

@@ -38,7 +38,8 @@ local function apply_key(opts, where, key, value)
   local name = (#key == 1 and "-" or "--") .. key
   local row = options.BY_NAME[name] or options.BY_NAME["-" .. key]
   if not row or row.hidden then
-    return nil, string.format("%s: unknown key '%s' (not a busted option sonde knows; see sonde test --help)", where, key)
+    return nil, string.format("%s: unknown key '%s' (not a busted option sonde knows; see sonde test --help)",
+      where, key)
   end
   if opts.given[row.key] then return true end -- the command line wins
   opts.given[row.key] = true

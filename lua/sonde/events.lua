@@ -377,7 +377,7 @@ local function compile(criteria)
       return nil, format("unknown criterion %s (expected event, resource, related or payload)", repr(k, 60))
     end
   end
-  local spec, reason = { criteria = criteria }, nil
+  local spec, reason = { criteria = criteria }
   if criteria.event ~= nil and type(criteria.event) ~= "string" then
     return nil, "event must be the exact event name (a string), got " .. type_name(criteria.event)
   end
@@ -783,15 +783,18 @@ function M.sink(opts)
   srv:post(path, function(req)
     local ok, body = pcall(json.decode, req.body)
     if not ok then
-      return { status = 400, json = { error = "the body must be JSON: " .. tostring(body):gsub("^json%.decode: ", "") } }
+      local why = tostring(body):gsub("^json%.decode: ", "")
+      return { status = 400, json = { error = "the body must be JSON: " .. why } }
     end
-    if type(body) ~= "table" then return { status = 400, json = { error = "expected an event object or a list of them" } } end
+    if type(body) ~= "table" then
+      return { status = 400, json = { error = "expected an event object or a list of them" } }
+    end
     -- a list, or one event; cjson decodes {} and [] alike, so the text says which
-    local is_list = #body > 0 or (next(body) == nil and req.body:match("^%s*%[") ~= nil)
-    local list = is_list and body or { body }
-    local recorded, reason = M.try_record_all(list)
-    if not recorded then return { status = 400, json = { error = reason } } end
-    return { status = 202, json = { recorded = #recorded } }
+    local a_list = #body > 0 or (next(body) == nil and req.body:match("^%s*%[") ~= nil)
+    local list = a_list and body or { body }
+    local accepted, reason = M.try_record_all(list)
+    if not accepted then return { status = 400, json = { error = reason } } end
+    return { status = 202, json = { recorded = #accepted } }
   end)
   local started, err = pcall(srv.start, srv)
   if not started then error("events.sink: " .. tostring(err):gsub("^.-server%.start: ", ""), 2) end

@@ -81,7 +81,7 @@ local function wait_ready(srv, opts)
   local health_url = http.join_url(srv.url, opts.health or "/health")
   local deadline = task.now() + (opts.ready_timeout or 20)
   local interval = opts.poll_interval or 0.1
-  local last = "no answer yet"
+  local last -- what the last health check got
   while true do
     if not srv.process:running() then
       error(string.format("fixture.server: %s %s before becoming ready; last output:\n%s", srv.name,
@@ -142,7 +142,9 @@ function M.session(name, factory)
   local s = sessions[name]
   if s then
     if not s.ready:is_set() then
-      if s.maker == task.current() then error("fixture.session: '" .. name .. "' is asked for by its own factory", 2) end
+      if s.maker == task.current() then
+        error("fixture.session: '" .. name .. "' is asked for by its own factory", 2)
+      end
       s.ready:wait() -- another task is making it
     end
     if s.error then error(s.error, 2) end

@@ -431,7 +431,9 @@ end
 -- always the user's line).
 local function prepare(self, method, path, opts, level)
   if type(method) ~= "string" then error("request: method must be a string such as \"GET\"", level) end
-  if type(path) ~= "string" then error(method:lower() .. ": expected a URL or path string, got " .. type(path), level) end
+  if type(path) ~= "string" then
+    error(method:lower() .. ": expected a URL or path string, got " .. type(path), level)
+  end
   opts = check_options(method:lower(), opts, REQUEST_OPTIONS, level)
   local url = M.join_url(self.base_url, path)
   if not absolute(url) then

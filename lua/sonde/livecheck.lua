@@ -392,7 +392,8 @@ end
 function Case:status_view()
   return { state = self.status, consecutive_failures = self.consecutive_failures,
     total_failures = self.total_failures, total_by_state = self.total_by_state,
-    seconds_since_last_fail = self:seconds_since_last_fail() or json.null, last_failure = self.last_failure or json.null,
+    seconds_since_last_fail = self:seconds_since_last_fail() or json.null,
+    last_failure = self.last_failure or json.null,
     runtime_median = median(self.runtime_history) or json.null,
     latency_median = median(self.latency_history) or json.null,
     frequency_median = median(self.frequency_history) or json.null,
@@ -623,7 +624,8 @@ function App:status_html()
     local s = status.cases[name]
     local failure = s.last_failure ~= json.null and s.last_failure.error or ""
     rows[#rows + 1] = string.format(
-      "<tr class=%q><td>%s</td><td class=state>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
+      "<tr class=%q><td>%s</td><td class=state>%s</td><td>%d</td><td>%d</td>"
+        .. "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
       s.state:lower(), escape_html(name), s.state, s.consecutive_failures, s.total_failures, fmt(s.runtime_median),
       fmt(s.latency_median), fmt(s.frequency_median), escape_html(failure))
   end
@@ -632,7 +634,8 @@ function App:status_html()
 <style>
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse}td,th{padding:.4em .8em;border-bottom:1px solid #ddd;text-align:left}
-tr.pass .state,tr.init .state{color:#1a7f37}tr.fail .state,tr.error .state,tr.timeout .state{color:#cf222e;font-weight:bold}
+tr.pass .state,tr.init .state{color:#1a7f37}
+tr.fail .state,tr.error .state,tr.timeout .state{color:#cf222e;font-weight:bold}
 tr.stall .state{color:#9a6700;font-weight:bold}
 </style></head><body>
 <h1>LiveCheck: %s</h1>

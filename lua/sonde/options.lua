@@ -43,7 +43,8 @@ function M.check(what, opts, allowed, level)
   for k, v in pairs(opts) do
     local kind = allowed[k]
     if kind == nil then
-      error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k), M.names(allowed)), level + 1)
+      error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k), M.names(allowed)),
+          level + 1)
     end
     M.check_value(what, k, v, kind, level + 1)
   end

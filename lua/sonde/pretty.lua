@@ -284,10 +284,10 @@ local function render_table(t, ctx, depth)
   ctx.ancestors[t] = true
   local parts, widths, multiline = {}, {}, false
   for i, e in ipairs(list) do
-    local text, width = render(e[3], ctx, depth + 1)
+    local text, w = render(e[3], ctx, depth + 1)
     parts[i] = e[1] .. text
-    widths[i] = width and (e[2] + width) or 0
-    multiline = multiline or width == nil
+    widths[i] = w and (e[2] + w) or 0
+    multiline = multiline or w == nil
   end
   ctx.ancestors[t] = nil
   if more > 0 then

@@ -41,18 +41,22 @@ local function check_spec(what, spec, options)
   for i = 1, #spec do
     local a = spec[i]
     if type(a) == "number" then a = tostring(a) end
-    if type(a) ~= "string" then error(string.format("%s: argument %d must be a string, got %s", what, i, type(a)), 0) end
+    if type(a) ~= "string" then
+      error(string.format("%s: argument %d must be a string, got %s", what, i, type(a)), 0)
+    end
     argv[i] = a
   end
   for k, v in pairs(spec) do
     if argv[k] == nil then
       local want = options[k]
       if type(k) == "number" then
-        error(string.format("%s: argument %s comes after a nil (argv must be a list without holes)", what, tostring(k)), 0)
+        error(string.format("%s: argument %s comes after a nil (argv must be a list without holes)", what, tostring(k)),
+            0)
       elseif k == "timeout" and not want then
         error(what .. ": unknown option 'timeout' (a spawned process has none: give it to p:wait)", 0)
       elseif not want then
-        error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k), options_check.names(options)),
+        error(string.format("%s: unknown option '%s' (expected one of: %s)", what, tostring(k),
+            options_check.names(options)),
           0)
       end
       options_check.check_value(what, k, v, want, 0)

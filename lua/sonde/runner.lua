@@ -372,11 +372,11 @@ end
 -- An error of its own for a hook that failed outside a test's result
 -- (setup, teardown, an after_each after its test was counted). `owner`
 -- {file, name} says which shard reports it.
-function Run:hook_error(name, hook, err, tb, phase, output, owner)
+function Run:hook_error(name, hook, err, tb, phase, captured, owner)
   if owner and not self:owns(owner.file, owner.name) then return end
   local result = new_result(name, hook.file, hook.line, nil, self)
   record(result, err, tb, phase)
-  result.output = output
+  result.output = captured
   self:finish_result(result)
 end
 
@@ -548,7 +548,9 @@ function Run:attempt(test, result)
   end
   local lost_tasks = close_scope(scope, "the test ended")
   if lost_tasks[1] ~= nil then
-    for _, lost in ipairs(lost_tasks) do record(result, lost.err, lost.traceback, "a task it spawned, " .. tostring(lost)) end
+    for _, lost in ipairs(lost_tasks) do
+      record(result, lost.err, lost.traceback, "a task it spawned, " .. tostring(lost))
+    end
   end
   local end_err = module_hooks("_test_end", result, scope)
   if end_err ~= nil then record(result, end_err, nil, "at the end of the test") end
@@ -1061,11 +1063,11 @@ end
 -- run goes on. Returns what puts the real os.exit back.
 local function forbid_exit()
   local real = os.exit
-  os.exit = function(code)
+  os.exit = function(code) -- luacheck: ignore 122 (replaced on purpose while tests run)
     error(string.format("os.exit(%s) called while tests run: an error of this test, the run goes on",
       tostring(code == nil and "" or code)), 2)
   end
-  return function() os.exit = real end
+  return function() os.exit = real end -- luacheck: ignore 122
 end
 
 -- main(paths, args) -> exit code: parses options, discovers, runs, reports.

@@ -191,7 +191,8 @@ local function close_crashed_unit(unit, how, repeating)
     if open > 0 then
       unit.events[#unit.events + 1] = { e = "test_end", d = { name = unit.file .. " (not reached)", file = unit.file,
         line = 0, status = "error", duration = 0, requests = 0, tags = {}, iteration = iteration,
-        message = string.format("not run: %d describe block(s) of this file had not started when its worker stopped: %s",
+        message = string.format("not run: %d describe block(s) of this file had not started when its worker " ..
+            "stopped: %s",
           open, how) } }
     end
     unit.events[#unit.events + 1] = { e = "file_end", d = { name = unit.file } }

@@ -28,7 +28,8 @@ local OPTIONS = {
   { "-o", "--output", key = "outputs", kind = "list", arg = "NAME[=FILE]",
     help = "human (default), tap, junit, json, table or html (one self-contained page: -o html=report.html); "
       .. "repeatable. busted's names work too: utfTerminal, plainTerminal and gtest are human, TAP is tap" },
-  { "--filter", key = "filter", kind = "list", arg = "PATTERN", help = "run tests whose full name matches (Lua pattern; any of)" },
+  { "--filter", key = "filter", kind = "list", arg = "PATTERN",
+    help = "run tests whose full name matches (Lua pattern; any of)" },
   { "--filter-out", key = "filter_out", kind = "list", arg = "PATTERN", help = "skip tests whose full name matches" },
   { "-t", "--tags", key = "tags", kind = "csv", arg = "A,B", help = "run tests with any of these #tags" },
   { "--exclude-tags", key = "exclude_tags", kind = "csv", arg = "A,B", help = "skip tests with any of these #tags" },
@@ -36,23 +37,28 @@ local OPTIONS = {
     help = "in directories, run .lua files whose name matches (default _spec); repeatable" },
   { "--exclude-pattern", key = "exclude_pattern", kind = "list", arg = "PATTERN",
     help = "in directories, skip files whose name matches" },
-  { "--timeout", key = "timeout", kind = "number", min = 0, max = 1e9, arg = "SECONDS", -- larger ones overflow the timers
+  { "--timeout", key = "timeout", kind = "number", min = 0, max = 1e9, -- larger ones overflow the timers
+      arg = "SECONDS",
     help = "per test, stops busy loops too (default 30)" },
   { "--fail-fast", key = "fail_fast", kind = "flag", help = "stop at the first failure" },
-  { "--shuffle", key = "shuffle", kind = "flag", negatable = true, help = "random order of files and tests (the printed seed replays it)" },
-  { "--seed", key = "seed", kind = "int", min = 0, max = 2147483647, arg = "N", help = "the seed of --shuffle and --interleave" },
+  { "--shuffle", key = "shuffle", kind = "flag", negatable = true,
+    help = "random order of files and tests (the printed seed replays it)" },
+  { "--seed", key = "seed", kind = "int", min = 0, max = 2147483647, arg = "N",
+    help = "the seed of --shuffle and --interleave" },
   { "--interleave", key = "interleave", kind = "flag", help = "ready tasks resume in a seeded random order" },
   { "--repeat", key = "repeat_count", kind = "int", min = 1, arg = "N", help = "run everything N times" },
   { "--retries", key = "retries", kind = "int", min = 0, arg = "N", help = "rerun failures; pass-after-fail is flaky" },
   { "--fail-on-flaky", key = "fail_on_flaky", kind = "flag", help = "flaky tests fail the run" },
   { "--shard", key = "shard", kind = "string", arg = "K/N", help = "run shard K of N (split by file and test name)" },
-  { "--shard-durations", key = "shard_durations", kind = "string", arg = "FILE", help = "balance shards by a previous json report" },
+  { "--shard-durations", key = "shard_durations", kind = "string", arg = "FILE",
+    help = "balance shards by a previous json report" },
   { "-j", "--jobs", key = "jobs", kind = "int", min = 1, arg = "N", help = "run files in N worker processes" },
   { "-s", "--no-capture", key = "no_capture", kind = "flag",
     help = "let tests print instead of capturing their output (busted's -s is --enable-sound)" },
   { "-l", "--list", key = "list", kind = "flag", help = "list tests with file:line, run nothing" },
   { "-v", "--verbose", key = "verbose", kind = "flag", negatable = true, help = "one line per test" },
-  { "--pass-with-no-tests", key = "pass_with_no_tests", kind = "flag", help = "a run that finds no test exits 0, not 5" },
+  { "--pass-with-no-tests", key = "pass_with_no_tests", kind = "flag",
+    help = "a run that finds no test exits 0, not 5" },
   { "--watch", key = "watch", kind = "flag",
     help = "run, then run again the spec files that load a file that changes (keys: a all, f failures, q quit)" },
   { "-c", "--coverage", key = "coverage", kind = "optional", negatable = true, arg = "[=FILE]",
@@ -71,14 +77,16 @@ local OPTIONS = {
     help = "change to DIR first (where .busted is read)" },
   { "-f", "--config-file", key = "config_file", kind = "string", arg = "FILE", busted = true,
     help = "read options from FILE instead of ./.busted" },
-  { "-r", "--run", key = "run", kind = "string", arg = "NAME", busted = true, help = "the task of .busted to run (default: default)" },
+  { "-r", "--run", key = "run", kind = "string", arg = "NAME", busted = true,
+    help = "the task of .busted to run (default: default)" },
   { "-m", "--lpath", key = "lpath", kind = "path", arg = "PATH", busted = true,
     help = "prefixed to package.path (default ./src/?.lua;./src/?/?.lua;./src/?/init.lua)" },
   { "--cpath", key = "cpath", kind = "path", arg = "PATH", busted = true,
     help = "prefixed to package.cpath (default ./csrc/?.so;./csrc/?/?.so)" },
   { "--helper", key = "helper", kind = "string", arg = "PATH", busted = true,
     help = "a Lua file (or module) run before the spec files" },
-  { "-Xhelper", key = "xhelper", kind = "csv", arg = "OPTION", busted = true, help = "an argument for the helper (its arg)" },
+  { "-Xhelper", key = "xhelper", kind = "csv", arg = "OPTION", busted = true,
+    help = "an argument for the helper (its arg)" },
   { "-Xoutput", key = "xoutput", kind = "csv", arg = "OPTION", busted = true,
     help = "an argument for -o: the file of a junit report, as busted's" },
   { "-e", key = "execute", kind = "list", arg = "STATEMENT", busted = true, help = "run the Lua STATEMENT first" },
@@ -86,24 +94,31 @@ local OPTIONS = {
     help = "go on after a failure (the default); --no-keep-going is --fail-fast" },
   { "-R", "--recursive", key = "recursive", kind = "flag", negatable = true, busted = true,
     help = "look into subdirectories (the default)" },
-  { "--shuffle-files", key = "shuffle_files", kind = "flag", negatable = true, busted = true, help = "random file order" },
+  { "--shuffle-files", key = "shuffle_files", kind = "flag", negatable = true, busted = true,
+    help = "random file order" },
   { "--shuffle-tests", key = "shuffle_tests", kind = "flag", negatable = true, busted = true,
     help = "random test order within a file" },
-  { "--sort", key = "sort", kind = "flag", negatable = true, busted = true, help = "files in name order (the default) and tests by name" },
-  { "--sort-files", key = "sort_files", kind = "flag", negatable = true, busted = true, help = "files in name order (the default)" },
-  { "--sort-tests", key = "sort_tests", kind = "flag", negatable = true, busted = true, help = "tests by name within a block" },
+  { "--sort", key = "sort", kind = "flag", negatable = true, busted = true,
+    help = "files in name order (the default) and tests by name" },
+  { "--sort-files", key = "sort_files", kind = "flag", negatable = true, busted = true,
+    help = "files in name order (the default)" },
+  { "--sort-tests", key = "sort_tests", kind = "flag", negatable = true, busted = true,
+    help = "tests by name within a block" },
   { "--suppress-pending", key = "suppress_pending", kind = "flag", negatable = true, busted = true,
     help = "leave pending tests out of the output" },
-  { "--lazy", key = "lazy", kind = "flag", negatable = true, busted = true, help = "setup/teardown are lazy_setup/lazy_teardown" },
+  { "--lazy", key = "lazy", kind = "flag", negatable = true, busted = true,
+    help = "setup/teardown are lazy_setup/lazy_teardown" },
   { "--auto-insulate", key = "auto_insulate", kind = "flag", negatable = true, busted = true,
     help = "each file restores globals and package.loaded (the default)" },
   { "--lua", key = "lua", kind = "string", arg = "LUA", busted = true,
     note = "--lua is ignored: sonde runs the specs in its own LuaJIT" },
   { "--ignore-lua", key = "ignore_lua", kind = "flag", busted = true, hidden = true },
   { "--lang", key = "lang", kind = "string", arg = "LANG", busted = true, help = "only en: messages are sonde's own" },
-  { "--loaders", key = "loaders", kind = "csv", arg = "NAME", busted = true, help = "only lua: moonscript and terra are not loaded" },
+  { "--loaders", key = "loaders", kind = "csv", arg = "NAME", busted = true,
+    help = "only lua: moonscript and terra are not loaded" },
   { "--coverage-config-file", key = "coverage_config_file", kind = "string", arg = "FILE", busted = true,
-    help = "luacov's config file, whose include and exclude lists --coverage reads (default .luacov when there is one)" },
+    help = "luacov's config file, whose include and exclude lists --coverage reads (default .luacov when there is " ..
+        "one)" },
   { "--enable-sound", key = "enable_sound", kind = "flag", negatable = true, busted = true,
     note = "--enable-sound is ignored: sonde plays no sound" },
   { "--defer-print", key = "defer_print", kind = "flag", negatable = true, busted = true,
@@ -239,7 +254,9 @@ local function settle_busted(opts)
   opts.shuffle = opts.shuffle_files or opts.shuffle_tests or nil
   if opts.sort and opts.sort_tests == nil then opts.sort_tests = true end
   for _, loader in ipairs(opts.loaders or {}) do
-    if loader ~= "lua" then opts.notes[#opts.notes + 1] = "--loaders " .. loader .. " is ignored: only Lua spec files are loaded" end
+    if loader ~= "lua" then
+      opts.notes[#opts.notes + 1] = "--loaders " .. loader .. " is ignored: only Lua spec files are loaded"
+    end
   end
   if opts.lang and opts.lang ~= "en" then
     opts.notes[#opts.notes + 1] = "--lang " .. opts.lang .. " is ignored: messages are in English"
@@ -257,7 +274,8 @@ function M.finish(opts, root)
   end
   local bad = bad_pattern("--pattern", opts.pattern) or bad_pattern("--exclude-pattern", opts.exclude_pattern)
     or bad_pattern("--filter", opts.filter) or bad_pattern("--filter-out", opts.filter_out)
-    or bad_pattern("--coverage-include", opts.coverage_include) or bad_pattern("--coverage-exclude", opts.coverage_exclude)
+    or bad_pattern("--coverage-include", opts.coverage_include) or bad_pattern("--coverage-exclude",
+        opts.coverage_exclude)
   if bad then return nil, bad end
   for _, tag in ipairs(opts.exclude_tags) do
     for _, wanted in ipairs(opts.tags) do

@@ -9,7 +9,6 @@
 -- longest first to the shard with the least time so far (LPT), which every
 -- machine computes alike from the same report; tests it does not know fall
 -- back to the hash.
-local bit = require("bit")
 local cjson = require("cjson")
 
 local M = {}

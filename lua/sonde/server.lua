@@ -120,11 +120,15 @@ local function render(res)
   local body = res.body
   if res.json ~= nil then
     local ok, text = pcall(json.encode, res.json)
-    if not ok then error("returned json= that cannot be encoded: " .. text:gsub("^json%.encode: cannot encode: ", ""), 0) end
+    if not ok then
+      error("returned json= that cannot be encoded: " .. text:gsub("^json%.encode: cannot encode: ", ""), 0)
+    end
     body = text
     if not has["content-type"] then head = head .. "Content-Type: application/json\r\n" end
   end
-  if body ~= nil and type(body) ~= "string" then error("returned a body that must be a string, got " .. type(body), 0) end
+  if body ~= nil and type(body) ~= "string" then
+    error("returned a body that must be a string, got " .. type(body), 0)
+  end
   local status = res.status or 200
   if type(status) ~= "number" or status % 1 ~= 0 or status < 100 or status > 999 then
     error("returned a status that must be a whole number from 100 to 999, got " .. tostring(status), 0)
@@ -156,7 +160,8 @@ function M.new(opts) return new_server(opts, "server.new", 2) end
 function Server:route(method, pattern, handler)
   if type(method) ~= "string" then error("route: method must be a string such as \"GET\"", 2) end
   if type(handler) ~= "function" then error("route: handler must be a function(req), got " .. type(handler), 2) end
-  table.insert(self.routes, { method = method:upper(), segments = compile(pattern), pattern = pattern, handler = handler })
+  table.insert(self.routes, { method = method:upper(), segments = compile(pattern), pattern = pattern,
+      handler = handler })
   return self
 end
 

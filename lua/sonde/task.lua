@@ -471,7 +471,9 @@ end
 local function need_task(what)
   local t = current
   if t == nil or coroutine_running() ~= t.co then
-    if t == nil then error(what .. " must be called inside a task (sonde runs scripts, specs and REPL lines as tasks)", 3) end
+    if t == nil then
+      error(what .. " must be called inside a task (sonde runs scripts, specs and REPL lines as tasks)", 3)
+    end
     error(what .. " was called inside a plain coroutine; use task.spawn instead of coroutine.create", 3)
   end
   return t
@@ -487,7 +489,7 @@ local RAW_YIELD = "coroutine.yield() outside a coroutine of your own suspends th
   "task only when what it waits on completes); use task.sleep(0) to let other tasks run, or wait on a " ..
   "task.event(), task.channel() or task.future()"
 
-function coroutine.yield(...)
+function coroutine.yield(...) -- luacheck: ignore 122 (replaced on purpose: see RAW_YIELD)
   local t = current
   if t ~= nil and coroutine_running() == t.co then misuse(RAW_YIELD, 2) end
   return coroutine_yield(...)
@@ -604,7 +606,9 @@ local function reraise(t, level)
   t:observe()
   local e = t.err
   if type(e) == "table" then
-    if rawget(e, "traceback") == nil and getmetatable(e) ~= SondeError then pcall(rawset, e, "traceback", t.traceback) end
+    if rawget(e, "traceback") == nil and getmetatable(e) ~= SondeError then
+      pcall(rawset, e, "traceback", t.traceback)
+    end
     error(e, level)
   end
   error(new_error("task", describe(e), { traceback = t.traceback, cause = e }), level)

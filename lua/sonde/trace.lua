@@ -52,7 +52,9 @@ function M.load_message(path, err)
   err = tostring(err)
   if err:find("^cannot open") then return path .. ": no such file or not readable" end
   if err:find("^cannot read") then return path .. ": cannot read it (a directory?)" end
-  if err:find("wrong mode") then return path .. ": is LuaJIT bytecode, not Lua source; sonde loads spec files and scripts from source only" end
+  if err:find("wrong mode") then
+    return path .. ": is LuaJIT bytecode, not Lua source; sonde loads spec files and scripts from source only"
+  end
   return err
 end
 

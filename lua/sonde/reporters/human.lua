@@ -218,7 +218,9 @@ function M.details(s)
     if flaky_failed > 0 then of[#of + 1] = flaky_failed .. " flaky" end
     parts[#parts + 1] = s.failed .. " failed: " .. table.concat(of, ", ")
   end
-  if s.flaky > 0 and s.failed == s.failures + s.errors then parts[#parts + 1] = s.flaky .. " flaky (passed on a retry)" end
+  if s.flaky > 0 and s.failed == s.failures + s.errors then
+    parts[#parts + 1] = s.flaky .. " flaky (passed on a retry)"
+  end
   if s.skipped > 0 then parts[#parts + 1] = s.skipped .. " skipped (pending)" end
   parts[#parts + 1] = string.format("%.3f s", s.duration)
   if s.seed then parts[#parts + 1] = "seed " .. s.seed end
