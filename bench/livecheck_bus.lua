@@ -172,8 +172,8 @@ local function await_ready(p)
 end
 
 local function finish(p)
-  local code = p:wait(600)
-  if code ~= 0 then error("a bench process failed: " .. p:stderr()) end
+  local status = p:wait(600)
+  if status ~= 0 then error("a bench process failed: " .. p:stderr()) end
   return json.decode(p:stdout())
 end
 

@@ -133,7 +133,9 @@ describe("livecheck on a Redis bus across three processes", function()
     for i, x in ipairs(procs) do
       http.post(x.control .. "/trigger", { json = { id = "f" .. i, side = "sell", fail = true } })
       local report
-      report, after = next_report(r, id, after, function(rep) return rep.test ~= json.null and rep.test.id == "f" .. i end)
+      report, after = next_report(r, id, after, function(rep)
+        return rep.test ~= json.null and rep.test.id == "f" .. i
+      end)
       assert.are.equal("ERROR", report.state)
     end
     local suite = next_report(r, id, "0", function(rep) return rep.suite == true end)
@@ -153,7 +155,8 @@ describe("livecheck on a Redis bus across three processes", function()
   it("a signal sent before the wait starts is not lost", function()
     local id, procs = deployment(2)
     local a, b = procs[1], procs[2]
-    http.post(b.url .. "/signal", { json = { case = "order", signal = "placed", key = "early", value = { side = "buy" } } })
+    http.post(b.url .. "/signal", { json = { case = "order", signal = "placed", key = "early",
+        value = { side = "buy" } } })
     http.post(b.url .. "/signal",
       { json = { case = "order", signal = "executed", key = "early", value = { side = "buy" } } })
     -- both are in the stream, so every process has read them or will
@@ -241,7 +244,8 @@ describe("livecheck on a Redis bus when Redis restarts", function()
     assert.are.equal("PASS", report.state, tostring(report.error))
     -- r2's signal came during the outage; its test starts after and passes
     http.post(a.control .. "/trigger", { json = { id = "r2", side = "sell" } })
-    http.post(c.url .. "/signal", { json = { case = "order", signal = "executed", key = "r2", value = { side = "sell" } } })
+    http.post(c.url .. "/signal", { json = { case = "order", signal = "executed", key = "r2",
+        value = { side = "sell" } } })
     report = next_report(r, id, "0", function(rep) return rep.test ~= json.null and rep.test.id == "r2" end)
     assert.are.equal("PASS", report.state, tostring(report.error))
     local count = 0
@@ -280,6 +284,7 @@ describe("livecheck on a Redis bus: bad input", function()
     assert.matches("^specs/livecheck_redis_spec%.lua:%d+: livecheck%.app: bus: malformed URL 'redis://h:port/0': " ..
       "the port must be a number", msg)
     ok, msg = pcall(function() livecheck.app { id = "x", bus = 42 } end)
+    assert.is_false(ok)
     assert.matches("^specs/livecheck_redis_spec%.lua:%d+: livecheck%.app: bus must be a redis:// URL", msg)
   end)
 
@@ -318,7 +323,8 @@ describe("livecheck on a Redis bus: bad input", function()
     assert.are.equal("PASS", report.state, tostring(report.error))
     local text = table.concat(logs, "\n")
     assert.matches("bus: skipped entry " .. esc(bad1) .. " of " .. esc(key) .. ": missing field 'signal'", text)
-    assert.matches("bus: skipped entry " .. esc(bad2) .. " of " .. esc(key) .. ": the value is not JSON: {not json", text)
+    assert.matches("bus: skipped entry " .. esc(bad2) .. " of " .. esc(key) .. ": the value is not JSON: {not json",
+        text)
     assert.matches("signal nosuch%.placed dropped: this app has no such case", text)
     local _, n = text:gsub("skipped entry", "")
     assert.are.equal(2, n)

@@ -107,7 +107,8 @@ describe("sonde load executors (virtual clock: exact counts)", function()
     local code, data = virtual([[
       local load = require("sonde.load")
       options = { scenarios = { ramp = { executor = "ramping-vus", start_vus = 0, graceful_ramp_down = "10s",
-        stages = { { duration = "4s", target = 4 }, { duration = "2s", target = 4 }, { duration = "4s", target = 0 } } } } }
+        stages = { { duration = "4s", target = 4 }, { duration = "2s", target = 4 }, { duration = "4s",
+            target = 0 } } } } }
       function default() load.sleep(0.4) end
     ]])
     assert.are.equal(0, code)
@@ -120,7 +121,8 @@ describe("sonde load executors (virtual clock: exact counts)", function()
     local _, data = virtual([[
       local load = require("sonde.load")
       options = { scenarios = { ramp = { executor = "ramping-vus", start_vus = 0, graceful_ramp_down = "0.1s",
-        stages = { { duration = "4s", target = 4 }, { duration = "2s", target = 4 }, { duration = "4s", target = 0 } } } } }
+        stages = { { duration = "4s", target = 4 }, { duration = "2s", target = 4 }, { duration = "4s",
+            target = 0 } } } } }
       function default() load.sleep(0.4) end
     ]])
     -- VUs 4, 3, 2 leave mid-iteration; VU 1 leaves at the end (graceful stop)
@@ -261,7 +263,8 @@ describe("sonde load metrics and thresholds", function()
   it("load.check counts each named check, and returns whether all passed", function()
     local code, data, text = virtual([[
       local load = require("sonde.load")
-      options = { iterations = 10, thresholds = { checks = { "rate>0.7" }, ["checks{check:is even}"] = { "rate>=0.5" } } }
+      options = { iterations = 10, thresholds = { checks = { "rate>0.7" },
+          ["checks{check:is even}"] = { "rate>=0.5" } } }
       function default()
         local i = load.vu().iteration
         local all = load.check(i, { ["is even"] = function(v) return v % 2 == 0 end,
@@ -294,7 +297,8 @@ describe("sonde load metrics and thresholds", function()
         local URL = %q
         options = { scenarios = {
           browse = { executor = "shared-iterations", vus = 4, iterations = 40 },
-          orders = { executor = "per-vu-iterations", vus = 2, iterations = 5, exec = "order", tags = { team = "shop" } },
+          orders = { executor = "per-vu-iterations", vus = 2, iterations = 5, exec = "order",
+              tags = { team = "shop" } },
         }, thresholds = { http_req_duration = { "p(95)<5000" }, ["http_reqs{scenario:orders}"] = { "count==20" },
           ["http_reqs{name:health}"] = { "count==10" }, ["http_reqs{team:shop}"] = { "count==20" },
           ["http_req_failed{status:404}"] = { "rate==1" }, http_req_failed = { "rate<0.2" } } }
@@ -333,7 +337,8 @@ describe("sonde load metrics and thresholds", function()
           looping = { executor = "constant-vus", vus = 3, duration = "1s" },
           rising = { executor = "ramping-arrival-rate", start_rate = 0, pre_allocated_vus = 5, max_vus = 20,
             stages = { { duration = "1s", target = 20 } }, exec = "once" },
-        }, thresholds = { ["iterations{scenario:looping}"] = { "count>=3" }, ["iterations{scenario:rising}"] = { "count>0" },
+        }, thresholds = { ["iterations{scenario:looping}"] = { "count>=3" },
+            ["iterations{scenario:rising}"] = { "count>0" },
           ["dropped_iterations{scenario:rising}"] = { "count>=0" } } }
         function default()
           http.get(URL .. "/small.json")
@@ -486,7 +491,8 @@ end)
 
 describe("sonde load: bad input is one line, and nothing starts", function()
   local cases = {
-    { "bad_executor.lua", 107, "bad_executor.lua:5: scenario 'browse': unknown executor 'constant%-vu' %(expected one " ..
+    { "bad_executor.lua", 107,
+        "bad_executor.lua:5: scenario 'browse': unknown executor 'constant%-vu' %(expected one " ..
       "of: constant%-arrival%-rate, constant%-vus, per%-vu%-iterations, ramping%-arrival%-rate, ramping%-vus, " ..
       "shared%-iterations%)" },
     { "bad_option.lua", 107, "bad_option.lua:6: scenario 'browse' %(constant%-vus%): unknown option 'vu' %(expected " ..

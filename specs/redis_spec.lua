@@ -235,7 +235,8 @@ describe("sonde.redis", function()
     assert.matches("^specs/redis_spec%.lua:%d+: redis%.connect: cannot connect to 127%.0%.0%.1:%d+: AUTH failed: " ..
       "WRONGPASS invalid username%-password pair", msg)
     assert.is_nil(msg:find("\n"))
-    assert.matches("^specs/redis_spec%.lua:%d+: redis%.connect: cannot connect to 127%.0%.0%.1:%d+: the server wants " ..
+    assert.matches("^specs/redis_spec%.lua:%d+: redis%.connect: cannot connect to 127%.0%.0%.1:%d+: "
+      .. "the server wants " ..
       "a password %(redis://:PASSWORD@host%): NOAUTH Authentication required%.$",
       raised(function() redis.connect("redis://127.0.0.1:" .. guarded.port .. "/0") end))
   end)
@@ -244,7 +245,8 @@ describe("sonde.redis", function()
     local r = client { url = "redis://localhost:" .. srv.port .. "/0" }
     assert.are.equal("PONG", r:ping())
     -- (a resolver that does not answer is cut short by the connect timeout)
-    local msg, err = raised(function() redis.connect { url = "redis://no-such-host.invalid:6379/0", connect_timeout = 2 } end)
+    local msg, err = raised(function() redis.connect { url = "redis://no-such-host.invalid:6379/0",
+        connect_timeout = 2 } end)
     assert.matches("^specs/redis_spec%.lua:%d+: redis%.connect: cannot connect to no%-such%-host%.invalid:6379: ", msg)
     assert.is_truthy(msg:find("cannot resolve the host: ", 1, true) or msg:find("timeout: no connection", 1, true), msg)
     assert.are.equal("connect", err.kind)

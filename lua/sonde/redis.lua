@@ -21,7 +21,7 @@ local credis = require("sonde.c.redis")
 
 local M = { null = json.null }
 
-local CONNECTED, CLOSED, PUSHED = 1, 2, 3
+local CLOSED, PUSHED = 2, 3 -- what sonde.c.redis completions say (1, connected, is not read)
 
 -- ------------------------------------------------------------ errors
 
@@ -99,7 +99,9 @@ function M.parse_url(url)
   local userinfo, hostport = authority:match("^(.*)@(.*)$")
   if userinfo then
     local user, password = userinfo:match("^([^:]*):(.*)$")
-    if not user then return nil, "malformed URL '" .. url .. "': the password goes after a colon (redis://:password@host)" end
+    if not user then
+      return nil, "malformed URL '" .. url .. "': the password goes after a colon (redis://:password@host)"
+    end
     o.username = user ~= "" and percent_decode(user) or nil
     o.password = percent_decode(password)
   else
@@ -117,7 +119,9 @@ function M.parse_url(url)
   end
   if path ~= "" and path ~= "/" then
     local db = path:match("^/(%d+)$")
-    if not db then return nil, "malformed URL '" .. url .. "': the database must be a number, as /0, got '" .. path .. "'" end
+    if not db then
+      return nil, "malformed URL '" .. url .. "': the database must be a number, as /0, got '" .. path .. "'"
+    end
     o.db = tonumber(db)
   end
   if query ~= "" then return url_params(full, query, o) end
@@ -364,7 +368,9 @@ local function check_connect(arg)
   o.connect_timeout, o.timeout = o.connect_timeout or 5, o.timeout or 10
   local b = o.backoff or {}
   for k, v in pairs(b) do
-    if k ~= "min" and k ~= "factor" and k ~= "max" then error("redis.connect: unknown backoff option '" .. k .. "'", 3) end
+    if k ~= "min" and k ~= "factor" and k ~= "max" then
+      error("redis.connect: unknown backoff option '" .. k .. "'", 3)
+    end
     if type(v) ~= "number" or v < 0 then error("redis.connect: backoff." .. k .. " must be a number >= 0", 3) end
   end
   o.backoff = { min = b.min or 0.05, factor = b.factor or 2, max = b.max or 2 }
@@ -608,7 +614,9 @@ local function listen(client, sub)
 end
 
 local function subscribe(client, kind, name, fn, level)
-  if type(name) ~= "string" then error("r:" .. kind:lower() .. ": expected a channel name, got " .. type(name), level) end
+  if type(name) ~= "string" then
+    error("r:" .. kind:lower() .. ": expected a channel name, got " .. type(name), level)
+  end
   if type(fn) ~= "function" then error("r:" .. kind:lower() .. ": expected a function(message, channel)", level) end
   if client.closed then error(client:closed_error("redis " .. kind), 0) end
   local sub = subscriber_of(client)
@@ -804,7 +812,7 @@ end
 
 local client_methods = {}
 for k, v in pairs(Client) do client_methods[k] = v end
-Client.__index = function(self, key)
+Client.__index = function(_, key)
   local m = client_methods[key]
   if m then return m end
   if type(key) == "string" and key:match("^%l+$") then

@@ -35,7 +35,8 @@ M.MODULES = {
   { "server", "HTTP server on this loop: server.serve({port=}, function(s) s:get(path, fn) end)" },
   { "livecheck", "end-to-end checks through a running system: livecheck.app{...}, cases, signals, reports" },
   { "process", "child processes: process.run{\"cmd\", ...}, process.spawn{...}" },
-  { "redis", "Redis client: r = redis.connect(\"redis://127.0.0.1:6379/0\"), r:get(k), r:command(...), r:pipeline(fn)" },
+  { "redis", "Redis client: r = redis.connect(\"redis://127.0.0.1:6379/0\"), r:get(k), r:command(...), " ..
+      "r:pipeline(fn)" },
 }
 
 -- Requires each module; a missing or broken one is noted, not fatal.

@@ -183,7 +183,8 @@ local function event_of(id, f)
     if not ok then return nil, "the value is not JSON: " .. tostring(f.value):sub(1, 80) end
     if v ~= json.null then value = v end
   end
-  return { case = f.case, signal = f.signal, key = f.key, value = value, at = (tonumber(id:match("^(%d+)")) or 0) / 1000,
+  return { case = f.case, signal = f.signal, key = f.key, value = value,
+    at = (tonumber(id:match("^(%d+)")) or 0) / 1000,
     id = id }
 end
 

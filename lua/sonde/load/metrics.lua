@@ -77,7 +77,9 @@ M.AGGREGATIONS = { trend = "avg, min, med, max, count or p(N)", counter = "count
   rate = "rate" }
 
 function M.allows(type, agg)
-  if type == "trend" then return agg == "avg" or agg == "min" or agg == "med" or agg == "max" or agg == "count" or agg == "p" end
+  if type == "trend" then
+    return agg == "avg" or agg == "min" or agg == "med" or agg == "max" or agg == "count" or agg == "p"
+  end
   if type == "counter" then return agg == "count" or agg == "rate" end
   if type == "gauge" then return agg == "value" or agg == "min" or agg == "max" end
   return agg == "rate"

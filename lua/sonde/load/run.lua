@@ -286,7 +286,8 @@ local function pos(x) return x > 0 and x or 0 end
 
 -- The metrics of a request: whether one has a sub-metric decides whether
 -- a request's own tags are made at all.
-local HTTP_METRICS = { "http_reqs", "http_req_failed", "http_req_duration", "http_req_connecting", "http_req_tls_handshaking",
+local HTTP_METRICS = { "http_reqs", "http_req_failed", "http_req_duration", "http_req_connecting",
+    "http_req_tls_handshaking",
   "http_req_waiting", "http_req_receiving", "data_sent", "data_received" }
 
 -- on_http(spec, response | nil, err, started): sonde.http's observer.
