@@ -100,11 +100,14 @@ describe("cmake --install", function()
       assert.matches(command, page, 1, true)
       assert.matches(command, help, 1, true)
     end
-    for _, row in ipairs(options.OPTIONS) do
-      if not row.hidden then
-        for _, name in ipairs(row) do assert.matches(name, page, 1, true) end
+    for _, list in ipairs { options.OPTIONS, require("sonde.load.cli").OPTIONS } do
+      for _, row in ipairs(list) do
+        if not row.hidden then
+          for _, name in ipairs(row) do assert.matches(name, page, 1, true) end
+        end
       end
     end
+    assert.matches("sonde load merge [-o json=FILE] A.json B.json", page, 1, true)
   end)
 
   it("installs a bash completion of commands, test options and reporter names", function()
@@ -127,6 +130,8 @@ describe("cmake --install", function()
     assert.are.equal("junit\n", complete("sonde", "test", "-o", "ju"))
     assert.are.equal("tap\ntable\n", complete("sonde", "test", "--output", "t"))
     assert.are.equal("", complete("sonde", "test", "--timeout", "")) -- a number: nothing to offer
+    assert.are.equal("--segment\n", complete("sonde", "load", "--seg")) -- sonde.load.cli's options
+    assert.are.equal("", complete("sonde", "load", "--fail")) -- not test's
   end)
 
   it("refuses a prefix it cannot write to in one line, before copying anything", function()

@@ -30,9 +30,9 @@ M.OK, M.THRESHOLDS, M.SCRIPT_ERROR, M.USAGE, M.INTERRUPTED = 0, 99, 107, 2, 130
 
 local OPTIONS = {
   { "-u", "--vus", key = "vus", kind = "int", min = 1, arg = "N",
-      help = "VUs of the one scenario --duration or --iterations make" },
+    help = "VUs of the one scenario --duration or --iterations make" },
   { "-d", "--duration", key = "duration", kind = "string", arg = "D",
-      help = "run the VUs for D (30s, 1m30s): constant-vus" },
+    help = "run the VUs for D (30s, 1m30s): constant-vus" },
   { "-i", "--iterations", key = "iterations", kind = "int", min = 1, arg = "N",
     help = "N iterations shared by the VUs: shared-iterations (with --duration: at most that long)" },
   { "-o", "--out", key = "outputs", kind = "list", arg = "KIND=FILE",
@@ -43,6 +43,8 @@ local OPTIONS = {
   { "-q", "--quiet", key = "quiet", kind = "flag", help = "no progress line" },
   { "-h", "--help", key = "help", kind = "flag", help = "this text" },
 }
+
+M.OPTIONS = OPTIONS -- also read by scripts/cli_docs.lua (man page, completions)
 
 local BY_NAME = {}
 for _, row in ipairs(OPTIONS) do
