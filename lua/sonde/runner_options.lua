@@ -38,8 +38,7 @@ local OPTIONS = {
   { "--exclude-pattern", key = "exclude_pattern", kind = "list", arg = "PATTERN",
     help = "in directories, skip files whose name matches" },
   { "--timeout", key = "timeout", kind = "number", min = 0, max = 1e9, -- larger ones overflow the timers
-      arg = "SECONDS",
-    help = "per test, stops busy loops too (default 30)" },
+    arg = "SECONDS", help = "per test, stops busy loops too (default 30)" },
   { "--fail-fast", key = "fail_fast", kind = "flag", help = "stop at the first failure" },
   { "--shuffle", key = "shuffle", kind = "flag", negatable = true,
     help = "random order of files and tests (the printed seed replays it)" },
