@@ -9,7 +9,8 @@
 local M = {}
 
 -- The public modules, in the order the reference lists them.
-M.MODULES = { "task", "process", "http", "json", "fixture", "server", "clock", "events", "livecheck" }
+M.MODULES = { "task", "process", "http", "json", "fixture", "server", "clock", "events", "redis", "livecheck",
+  "load" }
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
