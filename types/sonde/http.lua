@@ -199,11 +199,6 @@ function http.redact(names) end
 ---@return string
 function http.escape(s) end
 
----{a=1, b={2,3}} -> "a=1&b=2&b=3" (keys sorted, lists repeated, false left out).
----@param params table
----@return string
-function http.encode_query(params) end
-
 ---Joins as httpx does: "http://h/api" + "/health" -> "http://h/api/health";
 ---an absolute path wins.
 ---@param base string?

@@ -85,14 +85,4 @@ function server.new(opts) end
 ---@return sonde.server.Server
 function server.serve(opts, define) end
 
----"a=1&b=2&b=3" -> {a="1", b={"2","3"}}
----@param q string?
----@return table<string, string|string[]>
-function server.parse_query(q) end
-
----Decodes %XX and + (a query string's encoding).
----@param s string
----@return string
-function server.unescape(s) end
-
 return server

@@ -177,12 +177,6 @@ function task.describe(err) end
 ---@return sonde.TaskError
 function task.new_error(kind, message, fields) end
 
----The timeout error a wait raises: "timeout: WHAT did not finish within Ns".
----@param what string
----@param seconds number
----@return sonde.TaskError
-function task.timeout_error(what, seconds) end
-
 ---{n = select("#", ...), ...}
 ---@return table
 function task.pack(...) end
@@ -243,10 +237,6 @@ function task.run(fn, ...) end
 ---Runs the loop until `t` is done; a deadlock wakes t with an error.
 ---@param t sonde.Task
 function task.run_until_done(t) end
-
----@package
----Runs every ready task once.
-function task.run_ready() end
 
 ---@package
 ---One turn of the loop: ready tasks, then completions (waiting for one
