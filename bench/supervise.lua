@@ -16,7 +16,9 @@ os.remove(dir)
 assert(process.run { "mkdir", "-p", dir } == 0)
 local function write(name, n)
   local f = assert(io.open(dir .. "/" .. name, "w"))
-  for i = 1, n do f:write(string.format('it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i)) end
+  for i = 1, n do
+    f:write(string.format('it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i))
+  end
   f:close()
   return dir .. "/" .. name
 end

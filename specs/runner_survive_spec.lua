@@ -52,8 +52,6 @@ end)
 local cjson = require("cjson")
 local process = require("sonde.process")
 
-local DIES = "specs/fixtures/runner/dies/"
-
 -- Under ASan a SIGSEGV would be ASan's report and exit 1: let the signal
 -- kill the process as it does without ASan.
 local ENV = { env = { ASAN_OPTIONS = "handle_segv=0" .. (os.getenv("ASAN_OPTIONS") and ":" .. os.getenv("ASAN_OPTIONS")
@@ -85,9 +83,9 @@ local function reports(dir, names, expected)
   assert.are.equal(0, lint, lint_err)
   local _, cases = junit:gsub("<testcase ", "")
   assert.are.equal(#names, cases)
-  local tap = read(dir .. "/r.tap")
-  assert.matches("\n1%.%." .. #names .. "\n", tap)
-  local status, order = support.tap(tap)
+  local tap_text = read(dir .. "/r.tap")
+  assert.matches("\n1%.%." .. #names .. "\n", tap_text)
+  local status, order = support.tap(tap_text)
   assert.are.same(names, order)
   assert.are.same(expected, statuses(status, order))
   return json, junit, tap
@@ -192,13 +190,16 @@ describe("a serial run", function()
     reports(dir, order, { "ok", "not ok" })
   end)
 
-  it("makes a death in a hook or a describe body that hook's or body's error, and sets blocks up again after it", function()
+  it("makes a death in a hook or a describe body that hook's or body's error, and sets blocks up again after it",
+      function()
     local code, out = sonde("test", "-o", "tap", fixture("runner/dies/hooks.lua"), ENV)
     assert.are.equal(1, code)
     local status, order = tap(out)
     assert.are.same({ "a setup that raises (setup)", "a setup that crashes (setup)", "a before_each that crashes first",
-      "a before_each that crashes second", "a teardown that crashes passes before it", "a teardown that crashes (teardown)",
-      "a describe body that crashes", "a block set up before a crash pends first", "a block set up before a crash crashes",
+      "a before_each that crashes second", "a teardown that crashes passes before it",
+      "a teardown that crashes (teardown)",
+      "a describe body that crashes", "a block set up before a crash pends first",
+      "a block set up before a crash crashes",
       "a block set up before a crash is set up again after it", "passes at the end" }, order)
     assert.are.same({ "not ok", "not ok", "not ok", "not ok", "ok", "not ok", "not ok", "skip", "not ok", "ok", "ok" },
       statuses(status, order))
@@ -217,7 +218,8 @@ describe("a serial run", function()
       assert.are.equal(2, code)
       local status, order = tap(out)
       local names = { fixture("syntax_error.lua"), "outer first", "outer inner second", "outer third",
-        fixture("runner/dies/loads.lua"), "one passes", "two segfaults", "three passes", "four exits from C", "five fails",
+        fixture("runner/dies/loads.lua"), "one passes", "two segfaults", "three passes", "four exits from C",
+        "five fails",
         "six passes" }
       local expected = { "not ok", "ok", "ok", "ok", "not ok", "ok", "not ok", "ok", "not ok", "not ok", "ok" }
       assert.are.same(names, order)
@@ -242,7 +244,8 @@ describe("a serial run", function()
   it("stopped by SIGINT after a death exits 130 with its reports written", function()
     local dir = support.temp_dir()
     local p = process.spawn { support.bin, "test", "--no-capture", "-o", "tap", "-o", "json=" .. dir .. "/r.json", "-o",
-      "junit=" .. dir .. "/r.xml", "-o", "tap=" .. dir .. "/r.tap", fixture("runner/dies/interrupted.lua"), env = ENV.env }
+      "junit=" .. dir .. "/r.xml", "-o", "tap=" .. dir .. "/r.tap", fixture("runner/dies/interrupted.lua"),
+      env = ENV.env }
     local ok, err = pcall(function()
       p:wait_output("ready", 30, "stderr")
       p:kill("INT")
