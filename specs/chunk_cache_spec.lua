@@ -228,7 +228,8 @@ print(select(2, pcall(chunk)))
     end
   end)
 
-  it("keys entries by the sonde build: an edited sonde.boot.bytecode (SONDE_LUA_PATH) does not read the old ones", function()
+  it("keys entries by the sonde build: an edited sonde.boot.bytecode (SONDE_LUA_PATH) does not read the old ones",
+    function()
     local dir = support.temp_dir()
     sh("cp", "-r", "lua", dir .. "/lua")
     local cache, file = dir .. "/cache", dir .. "/m.lua"
