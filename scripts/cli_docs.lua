@@ -232,7 +232,7 @@ local function bash(cmds)
     for _, row in ipairs(set.rows) do
       if not row.hidden then
         for _, n in ipairs(spellings(row)) do words[#words + 1] = n end
-        if row.kind ~= "flag" then
+        if row.kind ~= "flag" and row.kind ~= "optional" then -- an optional value goes after =
           for _, n in ipairs(row) do table.insert(by_kind[value_kind(set.cmd, row)], n) end
         end
       end
@@ -307,7 +307,7 @@ local function zsh(cmds)
         local repeat_ = (row.kind == "list" or row.kind == "csv" or row.kind == "path") and "*" or ""
         local head = #names == 1 and names[1] or ("{" .. table.concat(names, ",") .. "}")
         local spec = "[" .. zsh_text(row.help or row.note) .. "]"
-        if row.kind ~= "flag" then
+        if row.kind ~= "flag" and row.kind ~= "optional" then -- an optional value goes after =
           spec = spec .. ":" .. zsh_text(row.arg or "value") .. ":" .. zsh_action(set.cmd, row)
         end
         lines[#lines + 1] = "      " .. (repeat_ ~= "" and zsh_quote(repeat_) or "") .. head .. zsh_quote(spec) .. " \\"
