@@ -19,7 +19,9 @@ assert(loop.mkdir(dir))
 local spec = dir .. "/trivial_spec.lua"
 local f = assert(io.open(spec, "w"))
 f:write('describe("trivial", function()\n')
-for i = 1, 5000 do f:write(string.format('  it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i)) end
+for i = 1, 5000 do
+  f:write(string.format('  it("case %d", function() assert.are.same({ a = %d }, { a = %d }) end)\n', i, i, i))
+end
 f:write("end)\n")
 f:close()
 
@@ -49,6 +51,7 @@ end
 
 compare("sonde test, 5000 trivial its", dir, { spec }, { "--coverage=" .. dir .. "/lcov.info" })
 if project then
-  compare("sonde test, " .. project, project, {}, { "--coverage=" .. dir .. "/project.info", "--coverage-include", include })
+  compare("sonde test, " .. project, project, {}, { "--coverage=" .. dir .. "/project.info", "--coverage-include",
+      include })
 end
 process.run { "rm", "-rf", dir }

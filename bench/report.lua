@@ -23,7 +23,8 @@ for b = 1, 50 do
   for i = 1, n / 50 do
     local k = (b - 1) * (n / 50) + i
     if k % 100 == 7 then
-      f:write(string.format('  it("case %d fails", function() assert.are.same({ a = 1, b = { %d } }, { a = 1, b = { 0 } }) end)\n', k, k))
+      f:write(string.format('  it("case %d fails", function() assert.are.same({ a = 1, b = { %d } }, { a = 1, b = { ' ..
+          '0 } }) end)\n', k, k))
     elseif k % 100 == 9 then
       f:write(string.format('  pending("case %d later")\n', k))
     elseif k % 100 == 11 then
@@ -68,7 +69,8 @@ else
   -- the copy that measures itself: layout forced, then the time since navigation start in the title
   local probe = dir .. "/probe.html"
   local measured = html:gsub("<head>", "<head><script>var t0=performance.now()</script>", 1)
-    :gsub("</body>", "<script>document.body.getBoundingClientRect();document.body.offsetHeight;var t1=performance.now();"
+    :gsub("</body>", "<script>document.body.getBoundingClientRect();document.body.offsetHeight;var " ..
+        "t1=performance.now();"
     .. "document.title='rendered '+(t1-t0).toFixed(0)+' '+t1.toFixed(0)</script></body>")
   local function write(path, text)
     local out = assert(io.open(path, "w"))
@@ -81,7 +83,8 @@ else
   local function chrome(page)
     local t = task.now()
     local code, out, err = process.run { chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-      "--user-data-dir=" .. dir .. "/profile", "--dump-dom", "file://" .. page, timeout = 300, output_limit = 64 * 2 ^ 20 }
+      "--user-data-dir=" .. dir .. "/profile", "--dump-dom", "file://" .. page, timeout = 300,
+          output_limit = 64 * 2 ^ 20 }
     if code ~= 0 then error("chromium failed: " .. err) end
     return task.now() - t, out
   end
@@ -93,7 +96,8 @@ else
     whole[i] = t
     base[i] = chrome(empty)
   end
-  bench.report(string.format("  parsed, scripted, laid out in chromium (median of %d)", runs), bench.median(in_page), "ms",
+  bench.report(string.format("  parsed, scripted, laid out in chromium (median of %d)", runs), bench.median(in_page),
+      "ms",
     "goal: < 2000 ms")
   bench.report("  the same from navigation start", bench.median(from_nav), "ms")
   bench.report("  chromium --dump-dom, the report", bench.median(whole) * 1000, "ms")

@@ -233,7 +233,8 @@ describe("busted projects run unchanged under sonde test", function()
   end)
 
   it("writes busted's -c coverage as LCOV to lcov.info, of the code under test alone", function()
-    local dir = write_project({ ["src/m.lua"] = "local M = {}\nfunction M.f()\n  return 1\nend\nfunction M.g()\n  return 2\nend\nreturn M\n",
+    local dir = write_project({ ["src/m.lua"] = "local M = {}\nfunction M.f()\n  return 1\nend\nfunction M.g()\n  " ..
+        "return 2\nend\nreturn M\n",
       ["spec/a_spec.lua"] = "it('a', function() assert.are.equal(1, require('m').f()) end)" })
     local code, _, err = support.sonde("test", "-c", { cwd = dir })
     assert.are.equal(0, code, err)

@@ -123,7 +123,8 @@ describe("--coverage", function()
     local code, out = sonde("test", "--coverage=out.info", "--coverage-include", "^src/", { cwd = dir })
     assert.are.equal(0, code)
     local total_found, total_hit = out:match("\ntotal%s+(%d+)%s+(%d+)%s")
-    local gcode, gout, gerr = process.run { "genhtml", "-o", dir .. "/html", dir .. "/out.info", cwd = dir, timeout = 120 }
+    local gcode, gout, gerr = process.run { "genhtml", "-o", dir .. "/html", dir .. "/out.info", cwd = dir,
+        timeout = 120 }
     assert.are.equal(0, gcode, gerr)
     local found, hit = lcov_totals(gout)
     assert.are.same({ tonumber(total_found), tonumber(total_hit) }, { found, hit })
@@ -184,7 +185,8 @@ describe("--coverage", function()
     assert.is_truthy(tab:find("15 of 21 lines hit (71.4%) in 2 files", 1, true))
     assert.is_truthy(tab:find('<td><a href="#cov-src-calc-lua">src/calc.lua</a></td><td class="r">16</td>'
       .. '<td class="r">15</td><td class="r">93.8</td>', 1, true))
-    assert.is_truthy(tab:find('<span class="miss"><i>9</i><b>0</b>    return nil, &quot;division by zero&quot;</span>', 1,
+    assert.is_truthy(tab:find('<span class="miss"><i>9</i><b>0</b>    return nil, &quot;division by zero&quot;</span>',
+        1,
       true))
     assert.is_truthy(tab:find('<span class="hit"><i>17</i><b>1000</b>    s = s + i</span>', 1, true))
   end)
@@ -197,7 +199,7 @@ describe("--coverage", function()
     assert.are.equal("sonde test: cannot write the coverage file: /no/such/dir/lcov.info: No such file or directory\n",
       err)
     code, out, err = sonde("test", "--coverage=/dev/full", "-o", "junit=junit.xml", { cwd = dir })
-    assert.are.equal(2, code)
+    assert.are.equal(2, code, out)
     assert.are.equal("sonde test: cannot write the coverage file /dev/full: No space left on device\n", err)
     assert.matches('tests="3"', read(dir .. "/junit.xml"), 1, true)
   end)

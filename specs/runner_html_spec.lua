@@ -106,7 +106,9 @@ describe("the html report", function()
     has(filtered, 'data-x="users #api compares a body" open="">')
     has(filtered, '<details class="blk" open="" hidden=""><summary><span class="n">plain</span>') -- nothing shown in it
     local drawn = 0 -- bars of tests narrower than a pixel are one bar, titled with their count
-    for title in timeline:gmatch("<title>(.-)</title>") do drawn = drawn + (tonumber(title:match("^(%d+) tests, ")) or 1) end
+    for title in timeline:gmatch("<title>(.-)</title>") do
+      drawn = drawn + (tonumber(title:match("^(%d+) tests, ")) or 1)
+    end
     assert.are.equal(6, drawn)
   end)
 
@@ -135,14 +137,16 @@ describe("the html report", function()
     assert.are.equal(2, code)
     assert.are.equal("sonde test: the html reporter failed, its report is incomplete: cannot write /dev/full: "
       .. "No space left on device\n", err)
-    assert.matches('<testsuite name="specs/fixtures/runner/outcomes.lua" tests="11"', read(dir .. "/junit.xml"), 1, true)
+    assert.matches('<testsuite name="specs/fixtures/runner/outcomes.lua" tests="11"', read(dir .. "/junit.xml"), 1,
+        true)
   end)
 
   it("in a folder that does not exist is one line before anything runs", function()
     local code, out, err = sonde("test", "-o", "html=/no/such/dir/report.html", fixture("runner/outcomes.lua"))
     assert.are.equal(2, code)
     assert.are.equal("", out)
-    assert.are.equal("sonde test: cannot write the html report: /no/such/dir/report.html: No such file or directory\n", err)
+    assert.are.equal("sonde test: cannot write the html report: /no/such/dir/report.html: No such file or directory\n",
+        err)
   end)
 end)
 

@@ -194,7 +194,8 @@ describe("bad options", function()
     { { "--filter-out", "%" }, "--filter-out expects a Lua pattern, got '%': ends with '%'" },
     { { "--pattern", "_spec(" }, "--pattern expects a Lua pattern, got '_spec(': unfinished capture" },
     { { "--output", "xml" },
-        "unknown reporter 'xml' (expected one of: human, tap, junit, json, table, html, or busted's utfTerminal, plainTerminal, gtest, TAP)" },
+      "unknown reporter 'xml' (expected one of: human, tap, junit, json, table, html, or busted's utfTerminal, "
+        .. "plainTerminal, gtest, TAP)" },
     { { "--output", "junit=/nonexistent/dir/r.xml" }, "cannot write the junit report: /nonexistent/dir/r.xml" },
   }
   for _, c in ipairs(cases) do

@@ -34,7 +34,8 @@ M.start, M.done, M.stops = journal.start, journal.done, journal.stops
 -- Only what a reporter reads is journaled, and crosses a --jobs worker's
 -- wire (sonde.runner_jobs).
 local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback",
-  "last_exchange", "output", "attempts", "iteration", "timeout", "tests", "open", "path", "started", "finished", "http" }
+  "last_exchange", "output", "attempts", "iteration", "timeout", "tests", "open", "path", "started", "finished",
+  "http" }
 
 -- encode_event(event, data) -> the JSON text of what reporters read of an
 -- event; a run replays it with run:replay_event(cjson.decode(text)).

@@ -119,7 +119,9 @@ local function failure_listener(list, opts)
   return {
     test_start = function(_, r) started[r.name] = true end,
     test_end = function(_, r)
-      if util.is_failed(r.status, opts) then list[#list + 1] = { file = r.file, name = r.name, test = started[r.name] } end
+      if util.is_failed(r.status, opts) then
+        list[#list + 1] = { file = r.file, name = r.name, test = started[r.name] }
+      end
     end,
     load_error = function(_, r) list[#list + 1] = { file = r.file, name = r.name } end,
   }

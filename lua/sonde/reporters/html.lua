@@ -273,14 +273,16 @@ function M:test_html(kid, buf)
     buf[#buf + 1] = "<div " .. attrs .. ">" .. line .. "</div>"
     return
   end
-  buf[#buf + 1] = "<details " .. attrs .. ((kid.failed or r.status == "flaky") and " open" or "") .. "><summary>" .. line
+  buf[#buf + 1] = "<details " .. attrs .. ((kid.failed or r.status == "flaky") and " open" or "") .. "><summary>"
+      .. line
     .. '</summary><div class="body">'
   self:test_body(r, buf)
   buf[#buf + 1] = "</div></details>"
 end
 
 function M:node_html(node, buf, is_file)
-  buf[#buf + 1] = fmt('<details class="blk%s"%s><summary><span class="n">%s</span><span class="m">%s %s</span></summary>',
+  buf[#buf + 1] = fmt('<details class="blk%s"%s><summary><span class="n">%s</span><span class="m">%s ' ..
+      '%s</span></summary>',
     is_file and " file" or "", (node.failed or is_file) and " open" or "", esc(node.name), counts_html(node.counts),
     ms(node.duration))
   for _, kid in ipairs(node.kids) do
@@ -322,7 +324,8 @@ function M:tests_html(buf)
     end
   end
   table.sort(tags)
-  buf[#buf + 1] = '<div class="filters"><input id="q" type="search" placeholder="filter by name" aria-label="filter by name">'
+  buf[#buf + 1] = '<div class="filters"><input id="q" type="search" placeholder="filter by name" aria-label="filter ' ..
+      'by name">'
   for _, s in ipairs({ "pass", "fail", "error", "pending", "flaky" }) do
     buf[#buf + 1] = fmt('<label class="c %s"><input type="checkbox" value="%s" checked> %s</label>', s, s, s)
   end
@@ -341,7 +344,8 @@ function M:slowest_html(buf)
     if r.status ~= "pending" and r.status ~= "skip" then list[#list + 1] = r end
   end
   table.sort(list, function(a, b) return (a.duration or 0) > (b.duration or 0) end)
-  buf[#buf + 1] = '<table class="grid"><tr><th>#</th><th>test</th><th>where</th><th>status</th><th class="r">duration</th></tr>'
+  buf[#buf + 1] = '<table class="grid"><tr><th>#</th><th>test</th><th>where</th><th>status</th><th ' ..
+      'class="r">duration</th></tr>'
   for i = 1, math.min(M.SLOWEST, #list) do
     local r = list[i]
     buf[#buf + 1] = fmt('<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td class="r">%s</td></tr>', i, esc(r.name),
@@ -375,7 +379,8 @@ function M:timeline_html(buf, s)
     .. 'lane%s">', W + 70, h, count, count == 1 and "" or "s")
   for i = 0, 4 do
     local x = 70 + W * i / 4
-    buf[#buf + 1] = fmt('<line class="tick" x1="%.1f" y1="12" x2="%.1f" y2="%d"/><text class="ax%s" x="%.1f" y="10">%s</text>',
+    buf[#buf + 1] = fmt('<line class="tick" x1="%.1f" y1="12" x2="%.1f" y2="%d"/><text class="ax%s" x="%.1f" ' ..
+        'y="10">%s</text>',
       x, x, h, i == 4 and " end" or "", x, ms(span * i / 4))
   end
   for lane = 1, count do
@@ -447,8 +452,11 @@ local function histogram_svg(totals, wide)
     parts[#parts + 1] = fmt('<rect x="%d" y="%.1f" width="%d" height="%.1f"><title>&#8804; %s: %d</title></rect>',
       (i - 1) * bw + 1, bh - hgt, bw - 2, hgt, BUCKET_NAMES[i], c)
     if wide then
-      if c > 0 then parts[#parts + 1] = fmt('<text x="%.1f" y="%.1f" class="v">%d</text>', (i - 0.5) * bw, bh - hgt - 2, c) end
-      parts[#parts + 1] = fmt('<text x="%.1f" y="%d" class="ax">%s</text>', (i - 0.5) * bw, bh + label - 2, BUCKET_NAMES[i])
+      if c > 0 then
+        parts[#parts + 1] = fmt('<text x="%.1f" y="%.1f" class="v">%d</text>', (i - 0.5) * bw, bh - hgt - 2, c)
+      end
+      parts[#parts + 1] = fmt('<text x="%.1f" y="%d" class="ax">%s</text>', (i - 0.5) * bw, bh + label - 2,
+          BUCKET_NAMES[i])
     end
   end
   parts[#parts + 1] = "</svg>"
@@ -502,10 +510,12 @@ function M:http_html(buf)
     for class, n in pairs(h.statuses) do st[#st + 1] = class .. ": " .. n end
     table.sort(st)
     if h.errors > 0 then st[#st + 1] = "transport errors: " .. h.errors end
-    buf[#buf + 1] = fmt('<div class="host"><h4>%s <span class="m">%s, %s</span></h4><div class="hostrow">', esc(h.origin),
+    buf[#buf + 1] = fmt('<div class="host"><h4>%s <span class="m">%s, %s</span></h4><div class="hostrow">',
+        esc(h.origin),
       util.plural(h.count, "request"), esc(concat(st, ", ")))
     buf[#buf + 1] = histogram_svg(h.phases.total, true)
-    buf[#buf + 1] = '<table class="grid phases"><tr><th>phase (from start)</th><th class="r">median</th><th class="r">p95</th>'
+    buf[#buf + 1] = '<table class="grid phases"><tr><th>phase (from start)</th><th class="r">median</th><th ' ..
+        'class="r">p95</th>'
       .. '<th class="r">max</th></tr>'
     for _, p in ipairs(PHASES) do
       local v = h.phases[p]
@@ -521,12 +531,14 @@ function M:http_html(buf)
     if #a.r.http ~= #b.r.http then return #a.r.http > #b.r.http end
     return (a.r.duration or 0) > (b.r.duration or 0)
   end)
-  buf[#buf + 1] = '<h3>Per test</h3><table class="grid"><tr><th>test</th><th class="r">requests</th><th class="r">median</th>'
+  buf[#buf + 1] = '<h3>Per test</h3><table class="grid"><tr><th>test</th><th class="r">requests</th><th ' ..
+      'class="r">median</th>'
     .. '<th class="r">max</th><th>latency</th></tr>'
   for i = 1, math.min(#tests, M.HTTP_TESTS) do
     local t = tests[i]
     table.sort(t.totals)
-    buf[#buf + 1] = fmt('<tr><td>%s</td><td class="r">%d</td><td class="r">%s</td><td class="r">%s</td><td>%s</td></tr>',
+    buf[#buf + 1] = fmt('<tr><td>%s</td><td class="r">%d</td><td class="r">%s</td><td ' ..
+        'class="r">%s</td><td>%s</td></tr>',
       esc(t.r.name), tonumber(t.r.requests) or #t.r.http, t.totals[1] and ms(quantile(t.totals, 0.5)) or "",
       t.totals[1] and ms(t.totals[#t.totals]) or "", histogram_svg(t.totals, false))
   end
@@ -550,7 +562,8 @@ function M:coverage_html(buf, cov)
     .. '<th class="r">%</th><th></th></tr>'
   for _, f in ipairs(cov.files) do
     local p = pct(f.hit, f.found)
-    buf[#buf + 1] = fmt('<tr><td><a href="#cov-%s">%s</a></td><td class="r">%d</td><td class="r">%d</td><td class="r">%.1f</td>'
+    buf[#buf + 1] = fmt('<tr><td><a href="#cov-%s">%s</a></td><td class="r">%d</td><td class="r">%d</td><td ' ..
+        'class="r">%.1f</td>'
       .. '<td><span class="bar"><span style="width:%.1f%%"></span></span></td></tr>', esc(f.path:gsub("[^%w]", "-")),
       esc(f.path), f.found, f.hit, p, p)
   end
@@ -686,7 +699,8 @@ function M:suite_end(s)
   local title = fmt("sonde test: %d passed, %d failed", s.passed, s.failed)
   buf[#buf + 1] = M.page_head(title, "sonde test report", true)
   self:summary_html(s, buf)
-  buf[#buf + 1] = '</header><nav><a href="#tests">Tests</a><a href="#slowest">Slowest</a><a href="#timeline">Timeline</a>'
+  buf[#buf + 1] = '</header><nav><a href="#tests">Tests</a><a href="#slowest">Slowest</a><a ' ..
+      'href="#timeline">Timeline</a>'
     .. '<a href="#http">HTTP</a>' .. (s.coverage and '<a href="#coverage">Coverage</a>' or "") .. "</nav><main>"
   buf[#buf + 1] = '<section class="tab on" id="tests"><h2>Tests</h2>'
   self:tests_html(buf)
