@@ -181,10 +181,10 @@ describe("the load report (sonde load -o html=FILE)", function()
     for line in io.lines(out) do
       if line:find('"type":"Summary"', 1, true) then final = cjson.decode(line).data end
     end
-    local function count(name) return final.metrics[name].values.count end
-    local browse_reqs, browse_iters = count("http_reqs{scenario:browse}"), count("iterations{scenario:browse}")
+    local function count_of(name) return final.metrics[name].values.count end
+    local browse_reqs, browse_iters = count_of("http_reqs{scenario:browse}"), count_of("iterations{scenario:browse}")
     assert.is_true(browse_reqs > 10, "browse made " .. browse_reqs .. " requests")
-    assert.are.equal(browse_reqs + 5, count("http_reqs"))
+    assert.are.equal(browse_reqs + 5, count_of("http_reqs"))
     local dom = dump_dom(report)
     has(dom, '<title>sonde load: 1 of 4 thresholds crossed</title>')
     -- each threshold, ✓/✗ with what it read
@@ -203,7 +203,7 @@ describe("the load report (sonde load -o html=FILE)", function()
     local charts = {}
     for svg in dom:gmatch('<svg class="chart".-</svg>') do charts[#charts + 1] = svg end
     assert.are.equal(3, #charts)
-    has(charts[1], string.format(": %d requests, 5 failed\"", count("http_reqs")))
+    has(charts[1], string.format(": %d requests, 5 failed\"", count_of("http_reqs")))
     has(charts[2], string.format('aria-label="active VUs per second: at most %d"', final.metrics.vus_max.values.max))
     has(charts[3], 'aria-label="request duration p50, p95 and p99 per second"')
     for _, svg in ipairs(charts) do has(svg, '<polyline class="s1" points="') end
@@ -214,7 +214,8 @@ describe("the load report (sonde load -o html=FILE)", function()
     -- the summary's metrics and checks
     local reqs = final.metrics.http_reqs.values
     has(dom, string.format("<td>http_reqs</td><td>counter</td><td><code>%-10s %.2f/s</code>", reqs.count, reqs.rate))
-    has(dom, string.format('<td class="c pass">✓</td><td>ok</td><td class="r">%d</td><td class="r">0</td>', browse_iters))
+    has(dom, string.format('<td class="c pass">✓</td><td>ok</td><td class="r">%d</td><td class="r">0</td>',
+      browse_iters))
     assert.is_nil(dom:find("<script", 1, true))
   end)
 
@@ -225,6 +226,7 @@ describe("the load report (sonde load -o html=FILE)", function()
     local code, out, err = sonde("load", "-q", path, "-o", "html=/no/such/dir/load.html")
     assert.are.equal(2, code)
     assert.is_nil(out:find("iteration ran", 1, true))
-    assert.are.equal("sonde load: cannot write the html report: /no/such/dir/load.html: No such file or directory\n", err)
+    assert.are.equal("sonde load: cannot write the html report: /no/such/dir/load.html: No such file or directory\n",
+      err)
   end)
 end)

@@ -114,7 +114,8 @@ function M.thresholds_html(r, buf)
     buf[#buf + 1] = "<p>The script sets no thresholds.</p>"
     return
   end
-  buf[#buf + 1] = '<table class="grid th"><tr><th></th><th>metric</th><th>threshold</th><th class="r">observed</th></tr>'
+  buf[#buf + 1] = '<table class="grid th"><tr><th></th><th>metric</th><th>threshold</th>'
+    .. '<th class="r">observed</th></tr>'
   for _, e in ipairs(r.entries) do
     for _, th in ipairs(e.list) do
       local label, shown = summary.observed(th, e.series)
@@ -130,7 +131,9 @@ local QS = { 0.5, 0.95, 0.99 }
 
 local function quantiles(h, count)
   local cells = {}
-  for _, q in ipairs(QS) do cells[#cells + 1] = fmt('<td class="r">%s</td>', count > 0 and summary.ms(h:quantile(q)) or "-") end
+  for _, q in ipairs(QS) do
+    cells[#cells + 1] = fmt('<td class="r">%s</td>', count > 0 and summary.ms(h:quantile(q)) or "-")
+  end
   return concat(cells)
 end
 
@@ -206,7 +209,8 @@ function M.render(r)
   local verdict = total == 0 and "no thresholds" or crossed == 0 and fmt("%d thresholds passed", total)
     or fmt("%d of %d thresholds crossed", crossed, total)
   local buf = { page.page_head("sonde load: " .. verdict, "sonde load report") }
-  buf[#buf + 1] = fmt('<div class="counts"><span class="c %s">%s</span></div>', crossed > 0 and "fail" or "pass", verdict)
+  buf[#buf + 1] = fmt('<div class="counts"><span class="c %s">%s</span></div>', crossed > 0 and "fail" or "pass",
+    verdict)
   local it = r.series.iterations
   local reqs = r.series.http_reqs
   local facts = { { "script", r.script or "" }, { "duration", fmt("%.1f s", r.duration) },

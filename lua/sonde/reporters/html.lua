@@ -655,7 +655,8 @@ border-radius:2px;vertical-align:-1px}.sw.pass{background:var(--pass)}.sw.fail{b
 function M.page_head(title, heading, scripted)
   return '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
     .. '<meta name="viewport" content="width=device-width,initial-scale=1"><title>' .. esc(title) .. "</title>"
-    .. (scripted and "<script>document.documentElement.className='js'</script>" or "") .. "<style>" .. M.CSS .. "</style></head><body><header><h1>"
+    .. (scripted and "<script>document.documentElement.className='js'</script>" or "") .. "<style>" .. M.CSS
+    .. "</style></head><body><header><h1>"
     .. esc(heading) .. "</h1>"
 end
 
