@@ -107,7 +107,9 @@ describe("cmake --install", function()
         end
       end
     end
-    assert.matches("sonde load merge [-o json=FILE] A.json B.json", page, 1, true)
+    local merge = require("sonde.load.cli").HELP:match("(sonde load merge [^\n]-)%s*\n")
+    assert.is_string(merge)
+    assert.matches(merge, page, 1, true)
   end)
 
   it("installs a bash completion of commands, test options and reporter names", function()
