@@ -193,7 +193,8 @@ describe("process output as a stream", function()
     fails(function() p:wait_output("%") end, "process:wait_output: bad pattern '%%': malformed pattern")
     fails(function() p:read_line(1, "stdin") end,
       'process:read_line: the stream must be "stdout", "stderr" or "fd3", got stdin')
-    fails(function() p:lines(1, "fd3") end, "process:lines: process<cat pid %d+> has no fd3 %(spawn it with fd3 = true%)")
+    fails(function() p:lines(1, "fd3") end,
+      "process:lines: process<cat pid %d+> has no fd3 %(spawn it with fd3 = true%)")
     fails(function() p:read_line(-1) end, "timeout must be a number of seconds >= 0, got %-1")
     fails(function() process.spawn { "true", fd3 = 1 } end, "process.spawn: option 'fd3' must be a boolean, got number")
     p:close_stdin()

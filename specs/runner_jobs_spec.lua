@@ -90,8 +90,9 @@ describe("--jobs", function()
   it("reports the 3000 tests of one file as a serial run does, in a time a serial run takes", function()
     local dir = support.temp_dir()
     local lines = { 'describe("many", function()\n' }
-    for i = 1, 3000 do lines[#lines + 1] = string.format('  it("case %d", function() assert.are.equal(%d, %d) end)\n', i,
-      i, i) end
+    for i = 1, 3000 do
+      lines[#lines + 1] = string.format('  it("case %d", function() assert.are.equal(%d, %d) end)\n', i, i, i)
+    end
     lines[#lines + 1] = "end)\n"
     support.write_file(dir .. "/many_spec.lua", table.concat(lines))
     local code, out = sonde("test", "-o", "tap", "--jobs", "2", dir, { timeout = 20 })

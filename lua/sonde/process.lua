@@ -91,8 +91,8 @@ local running = {}
 local function start(what, spec, options)
   local argv = check_spec(what, spec, options)
   local set, unset = split_env(what, spec.env)
-  local p = setmetatable({ argv = argv, exit_event = task.event(), scope = task.current_scope(), readers = {}, arrivals = {},
-    output_limit = spec.output_limit or DEFAULT_LIMIT, fd3 = spec.fd3 or false }, Process)
+  local p = setmetatable({ argv = argv, exit_event = task.event(), scope = task.current_scope(), readers = {},
+    arrivals = {}, output_limit = spec.output_limit or DEFAULT_LIMIT, fd3 = spec.fd3 or false }, Process)
   local token = task.new_token(function(code, sig)
     p.code = sig == 0 and code or nil
     p.signal = sig ~= 0 and (cproc.signals[sig] or sig) or nil
@@ -280,7 +280,8 @@ local STREAMS = { stdout = true, stderr = true, fd3 = true }
 local function check_stream(what, p, stream, level)
   if stream == nil then return "stdout" end
   if not STREAMS[stream] then
-    error(string.format('%s: the stream must be "stdout", "stderr" or "fd3", got %s', what, tostring(stream)), level + 1)
+    error(string.format('%s: the stream must be "stdout", "stderr" or "fd3", got %s', what, tostring(stream)),
+      level + 1)
   end
   if stream == "fd3" and not p.fd3 then
     error(what .. ": " .. tostring(p) .. " has no fd3 (spawn it with fd3 = true)", level + 1)
