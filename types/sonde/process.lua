@@ -8,6 +8,7 @@
 ---@field cwd string? the folder it runs in
 ---@field stdin string? written to its stdin, which is then closed
 ---@field output_limit integer? bytes of stdout and of stderr kept, the last ones (default 1 MiB)
+---@field fd3 boolean? the child's fd 3 is one more output pipe, whose bytes wait for their reader
 
 ---@class sonde.RunSpec: sonde.SpawnSpec
 ---@field timeout number? seconds to wait for it; then it is killed and run raises
@@ -56,6 +57,32 @@ function Process:write(s) end
 
 function Process:close_stdin() end
 
+---@alias sonde.process.Stream "stdout"|"stderr"|"fd3"
+
+---The stream's next line without its newline, and the bytes lost before it
+---(nil: none; a reader more than output_limit bytes behind loses the
+---oldest); nil once the stream has ended and every line was read. Raises a
+---timeout error when no whole line comes in time.
+---@param timeout number?
+---@param stream sonde.process.Stream? (default "stdout")
+---@return string? line, integer? lost
+function Process:read_line(timeout, stream) end
+
+---`for line, lost in p:lines() do ... end`, reading as read_line does (the timeout is for each line).
+---@param timeout number?
+---@param stream sonde.process.Stream? (default "stdout")
+---@return fun(): string?, integer?
+function Process:lines(timeout, stream) end
+
+---What line:match(pattern) returns for the first line of the stream that
+---matches, from the first byte still kept. Raises when the stream ends
+---first or the timeout passes, naming the pattern and the last lines.
+---@param pattern string
+---@param timeout number?
+---@param stream sonde.process.Stream? (default "stdout")
+---@return string ...
+function Process:wait_output(pattern, timeout, stream) end
+
 local process = {}
 
 ---Signal names and numbers, both ways: signals.TERM == 15, signals[15] == "TERM".
@@ -80,5 +107,11 @@ function process.run(spec) end
 ---@param pid integer
 ---@param timeout number?
 function process.wait_exit(pid, timeout) end
+
+---The last n lines of text that are not empty.
+---@param text string
+---@param n integer
+---@return string
+function process.last_lines(text, n) end
 
 return process
