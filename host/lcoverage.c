@@ -24,8 +24,8 @@
 
 #include "binding.h"
 
-#define DECIDE_KEY "sonde.coverage.decide"
-#define ANCHOR_KEY "sonde.coverage.sources"
+#define DECIDE_KEY "sonde.runner.coverage.decide"
+#define ANCHOR_KEY "sonde.runner.coverage.sources"
 
 typedef struct cov_chunk {
     const char *source;  /* chunk name, anchored at ANCHOR_KEY */

@@ -14,7 +14,7 @@ static sonde_server *check_server(lua_State *L) { return sonde_box_check(L, SERV
 
 /* listen{host=, port=, token=, max_body=, max_header_count=,
  *        max_header_bytes=, request_timeout=, idle_timeout=}: the options
- * as sonde.server checked them (sonde.options: a port, counts, seconds). */
+ * as sonde.server checked them (sonde.lib.options: a port, counts, seconds). */
 static int server_listen(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sonde_server_opts o = {0};

@@ -21,7 +21,7 @@ static const char usage[] =
     "\n";
 
 /* The options of `sonde test` come from their one table in Lua
- * (sonde.runner_options), as `sonde test --help` prints them. */
+ * (sonde.runner.options), as `sonde test --help` prints them. */
 static int print_test_help(void) {
     static const char *const help[] = {"--help"};
     sonde_opts               opts = {NULL, 1, 0};

@@ -4,7 +4,7 @@
 local events = require("sonde.events")
 local task = require("sonde.task")
 local json = require("sonde.json")
-local dsl = require("sonde.spec_dsl")
+local dsl = require("sonde.runner.dsl")
 local support = require("specs.support")
 
 local ID, ROLE, NAME = "prefect.resource.id", "prefect.resource.role", "prefect.resource.name"
@@ -679,7 +679,7 @@ end)
 
 describe("between tests", function()
   -- These two rely on the runner resetting sonde.events before every test
-  -- (events._test_reset, called through sonde.test_hooks): no reset here.
+  -- (events._test_reset, called through sonde.lib.test_hooks): no reset here.
   it("an event emitted here...", function()
     emit { event = "leaks?", resource = resource("r") }
     assert.is_true(events.count() >= 1)

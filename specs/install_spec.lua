@@ -2,7 +2,7 @@
 -- against that tree (examples/embed, with pkg-config and with find_package).
 local support = require("specs.support")
 local process = require("sonde.process")
-local options = require("sonde.runner_options")
+local options = require("sonde.runner.options")
 
 local build = support.build_dir
 local sanitized -- the build is under -fsanitize: what links libsonde.so must be too
@@ -41,7 +41,8 @@ describe("cmake --install", function()
     function()
       for _, path in ipairs { "bin/sonde", "lib/libsonde.a", "lib/libsonde.so", "include/sonde/sonde.h",
         "lib/pkgconfig/sonde.pc", "lib/cmake/sonde/sonde-config.cmake", "lib/cmake/sonde/sonde-config-version.cmake",
-        "lib/cmake/sonde/sonde-targets.cmake", "share/lua/5.1/sonde/task.lua", "share/lua/5.1/sonde/reporters/tap.lua",
+        "lib/cmake/sonde/sonde-targets.cmake", "share/lua/5.1/sonde/task.lua",
+        "share/lua/5.1/sonde/runner/reporters/tap.lua",
         "share/sonde/types/sonde/task.lua", "share/sonde/types/sonde/livecheck.lua",
         "share/man/man1/sonde.1", "share/bash-completion/completions/sonde", "share/zsh/site-functions/_sonde" } do
         assert(exists(prefix .. "/" .. path), "not installed: " .. path)
@@ -64,7 +65,7 @@ describe("cmake --install", function()
   end)
 
   it("installs the pure-Lua modules where luajit's package.path finds them", function()
-    local out = run { "luajit", "-e", 'print(require("sonde.diff") ~= nil, require("sonde.json").encode({1}))',
+    local out = run { "luajit", "-e", 'print(require("sonde.runner.diff") ~= nil, require("sonde.json").encode({1}))',
       env = { LUA_PATH = prefix .. "/share/lua/5.1/?.lua;;" } }
     assert.are.equal("true\t[1]\n", out)
   end)

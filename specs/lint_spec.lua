@@ -8,7 +8,7 @@ describe("sonde.luacheck_std", function()
     local listed = {}
     for _, name in ipairs(require("sonde.luacheck_std").read_globals) do listed[#listed + 1] = name end
     table.sort(listed)
-    assert.are.same(require("sonde.spec_dsl").NAMES, listed)
+    assert.are.same(require("sonde.runner.dsl").NAMES, listed)
   end)
 
   it("is a std luacheck reads: a spec file using them is clean, an unknown global is not", function()

@@ -1,6 +1,6 @@
--- sonde.pretty: how sonde shows a value to a person (the REPL's printer,
+-- sonde.lib.pretty: how sonde shows a value to a person (the REPL's printer,
 -- events' reports, a raised table, diff values).
-local pretty = require("sonde.pretty")
+local pretty = require("sonde.lib.pretty")
 local json = require("sonde.json")
 -- ------------------------------------------------------------- printing
 

@@ -1,10 +1,10 @@
--- sonde.redact: the one function every printer of requests, responses and
+-- sonde.lib.redact: the one function every printer of requests, responses and
 -- results calls. The reports themselves are checked against httpbin in
 -- http_spec.lua and repl_spec.lua; here, what the rules do and leave alone.
-local redact = require("sonde.redact")
+local redact = require("sonde.lib.redact")
 local http = require("sonde.http")
 
-describe("sonde.redact", function()
+describe("sonde.lib.redact", function()
   it("redacts values by the name of their header line, query pair, JSON member or URL user info", function()
     local text = table.concat({
       "GET http://bob:pa55word-1@h/x?page=2&access_token=tok-value-1&Api_Key=key-value-1",

@@ -1,5 +1,5 @@
--- sonde.diff: the path-addressed differences shown for table mismatches.
-local diff = require("sonde.diff")
+-- sonde.runner.diff: the path-addressed differences shown for table mismatches.
+local diff = require("sonde.runner.diff")
 local cjson = require("cjson")
 
 describe("diff.compare", function()

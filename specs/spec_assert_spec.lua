@@ -1,6 +1,6 @@
--- sonde.spec_assert: the `assert` of spec files takes a fast path for
+-- sonde.runner.assert: the `assert` of spec files takes a fast path for
 -- passing common assertions and must agree with luassert everywhere else.
-local spec_assert = require("sonde.spec_assert")
+local spec_assert = require("sonde.runner.assert")
 local luassert = require("luassert")
 local util = require("luassert.util")
 local support = require("specs.support")
@@ -32,7 +32,7 @@ local function cases()
   }
 end
 
-describe("sonde.spec_assert", function()
+describe("sonde.runner.assert", function()
   it("never calls equal what luassert's deepcompare calls different", function()
     for i, c in ipairs(cases()) do
       local fast = plain_same(c[1], c[2], 1)

@@ -4,7 +4,7 @@
 local order_service = require("examples.livecheck.order_service")
 local order_app = require("examples.livecheck.app")
 local http = require("sonde.http")
-require("sonde.spec_dsl") -- luassert's assert, marked so failures are FAIL
+require("sonde.runner.dsl") -- luassert's assert, marked so failures are FAIL
 
 _G.assert = require("luassert")
 local reports = {}

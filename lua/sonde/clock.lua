@@ -42,7 +42,7 @@ end
 
 local function finite(v) return type(v) == "number" and v == v and v > -huge and v < huge end
 
-local fail = require("sonde.test_hooks").fail -- a spec failure inside the runner
+local fail = require("sonde.lib.test_hooks").fail -- a spec failure inside the runner
 
 -- ------------------------------------------------------------- the steps
 
@@ -568,6 +568,6 @@ function M._test_reset() reset_all(false) end
 -- so "not all dominos were retrieved" fails that test.
 function M._test_end() reset_all(true) end
 
-require("sonde.test_hooks").add(M)
+require("sonde.lib.test_hooks").add(M)
 
 return M

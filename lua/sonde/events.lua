@@ -10,8 +10,8 @@
 -- one value, and a label the resource lacks never matches.
 local task = require("sonde.task")
 local json = require("sonde.json")
-local diff = require("sonde.diff")
-local pretty = require("sonde.pretty")
+local diff = require("sonde.runner.diff")
+local pretty = require("sonde.lib.pretty")
 
 local M = {}
 
@@ -33,14 +33,14 @@ local recorded = {} -- every event since the last reset, oldest first
 local generation = 0 -- bumped by reset, so a waiting wait_for rescans
 local arrived = task.event() -- set by every record; wait_for clears it
 
-local stamp = require("sonde.stamp")
+local stamp = require("sonde.lib.stamp")
 M.uuid4, M.rfc3339 = stamp.uuid4, stamp.rfc3339 -- as before: events.uuid4(), events.rfc3339(t)
 local is_rfc3339, UUID_PATTERN = stamp.is_rfc3339, stamp.UUID_PATTERN
 
 
 -- ------------------------------------------------------- showing values
 
--- repr(v[, limit]) -> v on one line, as sonde.pretty shows values.
+-- repr(v[, limit]) -> v on one line, as sonde.lib.pretty shows values.
 M.repr = pretty.line
 local is_matcher, key_less = pretty.is_matcher, diff.key_less
 
@@ -646,7 +646,7 @@ end
 
 -- ---------------------------------------------------------------- assertions
 
-local fail = require("sonde.test_hooks").fail -- a spec failure inside the runner
+local fail = require("sonde.lib.test_hooks").fail -- a spec failure inside the runner
 
 local function compile_or_raise(criteria, fn_name)
   local spec, reason = compile(criteria)
@@ -763,7 +763,7 @@ end
 -- ones; a request with any invalid event is refused whole with 400 and the
 -- reason, and nothing of it is recorded. sink.url is the full endpoint URL.
 local SINK_OPTIONS = { port = "number", host = "string", path = "string", max_body = "number" }
-local SINK_RANGES = { port = "port", max_body = "count" } -- sonde.options' kinds
+local SINK_RANGES = { port = "port", max_body = "count" } -- sonde.lib.options' kinds
 
 function M.sink(opts)
   opts = opts or {}
@@ -774,7 +774,7 @@ function M.sink(opts)
       error(format("events.sink: unknown option %s (expected port, host, path or max_body)", repr(k, 60)), 2)
     end
     if type(v) ~= want then error(format("events.sink: %s must be a %s, got %s", k, want, repr(v, 60)), 2) end
-    if SINK_RANGES[k] then require("sonde.options").check_value("events.sink", k, v, SINK_RANGES[k], 2) end
+    if SINK_RANGES[k] then require("sonde.lib.options").check_value("events.sink", k, v, SINK_RANGES[k], 2) end
   end
   local server = require("sonde.server")
   local path = opts.path or "/events"
@@ -803,6 +803,6 @@ function M.sink(opts)
   return sink
 end
 
-require("sonde.test_hooks").add(M)
+require("sonde.lib.test_hooks").add(M)
 
 return M

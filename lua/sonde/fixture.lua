@@ -11,7 +11,7 @@ local loop = require("sonde.c.loop")
 local process = require("sonde.process")
 local task = require("sonde.task")
 local http = require("sonde.http")
-local options = require("sonde.options")
+local options = require("sonde.lib.options")
 
 local M = {}
 

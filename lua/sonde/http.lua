@@ -8,7 +8,7 @@
 local chttp = require("sonde.c.http")
 local task = require("sonde.task")
 local json = require("sonde.json")
-local redact = require("sonde.redact")
+local redact = require("sonde.lib.redact")
 
 local M = {}
 
@@ -24,7 +24,7 @@ local REQUEST_OPTIONS = { params = "table", headers = "table", json = "any", bod
 local total_requests = 0 -- this process
 local test_requests = 0 -- since the runner's last reset
 local last_exchange = nil -- of the current test, for failure output
-local hooks = require("sonde.test_hooks")
+local hooks = require("sonde.lib.test_hooks")
 local records = nil -- the current test's requests, when hooks.detail asks for them
 local MAX_RECORDS = 200 -- per test; its request count goes on
 
@@ -36,7 +36,7 @@ function M._test_reset()
   if records ~= nil then records = nil end
 end
 
--- With hooks.detail (a report that draws requests, sonde.reporters.html),
+-- With hooks.detail (a report that draws requests, sonde.runner.reporters.html),
 -- a result also carries its requests: {target (redacted "METHOD url"),
 -- origin, status or error (the kind), timings (curl's, seconds from the
 -- start: dns, connect, tls, first_byte, total)}.
@@ -80,7 +80,7 @@ function M.is_error(e) return getmetatable(e) == HttpError end
 
 -- ------------------------------------------------------------- options
 
-local check_options = require("sonde.options").check
+local check_options = require("sonde.lib.options").check
 
 -- ---------------------------------------------------------------- URLs
 
@@ -503,7 +503,7 @@ function M.curl_version() return chttp.curl_version() end
 -- redact{"x-my-header", ...}: headers, query parameters and JSON members
 -- whose names contain one of these are redacted from reports, as
 -- Authorization and names with token, secret, password... are
--- (sonde.redact).
+-- (sonde.lib.redact).
 function M.redact(names) redact.add_names(names, 2) end
 
 hooks.add(M)

@@ -14,7 +14,7 @@ local task = require("sonde.task")
 local json = require("sonde.json")
 local http = require("sonde.http")
 local server = require("sonde.server")
-local trace = require("sonde.trace")
+local trace = require("sonde.lib.trace")
 local livecheck_bus = require("sonde.livecheck.bus")
 local livecheck_state = require("sonde.livecheck.state")
 
@@ -26,10 +26,10 @@ local OK_STATES = { INIT = true, PASS = true, SKIP = true }
 
 -- ------------------------------------------------------------ helpers
 
--- Timestamps and ids from sonde.stamp, as events have them: ISO 8601 in UTC with
+-- Timestamps and ids from sonde.lib.stamp, as events have them: ISO 8601 in UTC with
 -- microseconds, and UUIDs from /dev/urandom (math.random is never seeded,
 -- so every process would hand out the same sequence).
-local stamp = require("sonde.stamp")
+local stamp = require("sonde.lib.stamp")
 local iso8601, uuid4 = stamp.rfc3339, stamp.uuid4
 M.iso8601, M.uuid4 = iso8601, uuid4
 
@@ -110,7 +110,7 @@ end
 local function is_failure(err)
   local mt = getmetatable(err)
   if mt and mt.__type == "failure" then return true end
-  local dsl = package.loaded["sonde.spec_dsl"]
+  local dsl = package.loaded["sonde.runner.dsl"]
   if dsl and dsl.is_failure(err) then return true end
   return type(err) == "string" and err:find("assertion failed!", 1, true) ~= nil
 end

@@ -16,7 +16,7 @@
 local cproc = require("sonde.c.process")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
-local options_check = require("sonde.options")
+local options_check = require("sonde.lib.options")
 
 local M = { signals = cproc.signals }
 
@@ -469,6 +469,6 @@ function M._block_end(block)
   stop_left(started_by_hooks_of, block)
 end
 
-require("sonde.test_hooks").add(M)
+require("sonde.lib.test_hooks").add(M)
 
 return M

@@ -15,8 +15,8 @@
 -- own, so they never hold up the others.
 local task = require("sonde.task")
 local json = require("sonde.json")
-local options = require("sonde.options")
-local trace = require("sonde.trace")
+local options = require("sonde.lib.options")
+local trace = require("sonde.lib.trace")
 local credis = require("sonde.c.redis")
 
 local M = { null = json.null }
@@ -128,10 +128,10 @@ function M.parse_url(url)
   return o
 end
 
--- redact(url) -> the URL with its password masked as sonde.redact masks
+-- redact(url) -> the URL with its password masked as sonde.lib.redact masks
 -- secrets, for messages and logs
 function M.redact(url)
-  local mark = require("sonde.redact").MARK
+  local mark = require("sonde.lib.redact").MARK
   return (tostring(url):gsub("^(%a[%w+.-]*://[^/@]-):[^/@]*@", function(user) return user .. ":" .. mark .. "@" end))
 end
 
@@ -838,6 +838,6 @@ function M._block_end(block)
   close_left(function(c) return c.scope.block == block end, block, "the end of the block whose setup connected it")
 end
 
-require("sonde.test_hooks").add(M)
+require("sonde.lib.test_hooks").add(M)
 
 return M

@@ -13,13 +13,13 @@
 -- no prompt or editing, and run the same way: results on stdout, errors on
 -- stderr.
 local task = require("sonde.task")
-local trace = require("sonde.trace")
+local trace = require("sonde.lib.trace")
 local loop = require("sonde.c.loop")
-local pretty = require("sonde.pretty")
+local pretty = require("sonde.lib.pretty")
 
 local M = {}
 
--- Values print as sonde.pretty renders them; the REPL adds colour.
+-- Values print as sonde.lib.pretty renders them; the REPL adds colour.
 local show, colored, metatable_of = pretty.show, pretty.colored, pretty.metatable_of
 
 -- --------------------------------------------------------------- modules

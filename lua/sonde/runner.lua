@@ -1,24 +1,24 @@
 -- sonde.runner: `sonde test`, a busted-compatible spec runner where every
 -- `it` is a task.
 --
--- The DSL only registers blocks (sonde.spec_dsl); this module selects and
--- executes them and emits events that reporters (sonde.reporters.*)
+-- The DSL only registers blocks (sonde.runner.dsl); this module selects and
+-- executes them and emits events that reporters (sonde.runner.reporters.*)
 -- subscribe to: suite_start, file_start, test_start, test_end, file_end,
 -- load_error, list, progress, suite_end. With --jobs the same events come
--- from worker processes (sonde.runner_jobs) and are merged in file order.
+-- from worker processes (sonde.runner.jobs) and are merged in file order.
 local task = require("sonde.task")
-local trace = require("sonde.trace")
+local trace = require("sonde.lib.trace")
 local loop = require("sonde.c.loop")
 local watchdog = require("sonde.c.watchdog")
-local dsl = require("sonde.spec_dsl")
-local options = require("sonde.runner_options")
-local busted_config = require("sonde.busted_config")
-local shard = require("sonde.runner_shard")
-local util = require("sonde.report_util")
-local output = require("sonde.runner_capture")
-local journal = require("sonde.runner_journal")
-local redact = require("sonde.redact")
-local coverage = require("sonde.coverage")
+local dsl = require("sonde.runner.dsl")
+local options = require("sonde.runner.options")
+local busted_config = require("sonde.runner.busted")
+local shard = require("sonde.runner.shard")
+local util = require("sonde.lib.report_util")
+local output = require("sonde.runner.capture")
+local journal = require("sonde.runner.journal")
+local redact = require("sonde.lib.redact")
+local coverage = require("sonde.runner.coverage")
 
 local M = {}
 
@@ -26,13 +26,13 @@ local real_now = loop.real_now
 
 -- ----------------------------------------------------------- per-test resets
 
--- Modules with per-test state (sonde.test_hooks): _test_reset() runs
+-- Modules with per-test state (sonde.lib.test_hooks): _test_reset() runs
 -- before each test, _test_end(result, scope) after it (sonde.http counts
 -- the test's requests there, sonde.server closes the servers the test
 -- started, sonde.process stops its processes, sonde.clock closes a clock
 -- and checks dominos left open), _block_end(block) once a block's teardown
 -- has run (sonde.process stops what the block's hooks started).
-local hooked = require("sonde.test_hooks").modules
+local hooked = require("sonde.lib.test_hooks").modules
 
 -- (On a test's path, a loop that may not run at all sits behind an `if`:
 -- LuaJIT abandons a trace that starts at a loop and leaves it at once.)
@@ -180,7 +180,7 @@ function Run.new(opts, reporters)
     capture = not opts.no_capture and not opts.list and output.ready(),
     started_at = real_now(), iteration = 1, watch = watchdog_times(opts.timeout), listed = 0, steps = 0, epoch = 0,
     in_shard = opts.shard and shard.selector(opts.shard, opts.durations), detail = opts.detail }, Run)
-  require("sonde.test_hooks").detail = opts.detail
+  require("sonde.lib.test_hooks").detail = opts.detail
   for _, event in ipairs(EVENTS) do
     local list = {}
     for _, r in ipairs(reporters) do
@@ -744,7 +744,7 @@ end
 
 -- A serial run under `sonde test`'s supervisor numbers its steps, each
 -- piece of user code it runs, and journals their results
--- (sonde.runner_journal has the whole story). A runner started after one
+-- (sonde.runner.journal has the whole story). A runner started after one
 -- died walks the same steps without running them (`walking`), replaying
 -- each one's results, up to the step that runner died in.
 
@@ -1104,7 +1104,7 @@ function M.main(paths, args)
   if opts.interleave then opts.seed = opts.seed or M.fresh_seed(); task.set_interleave(opts.seed) end
   if journaled and drawn and opts.seed then journal.note("seed", opts.seed) end
   local allow_exit = forbid_exit()
-  if opts.worker then return require("sonde.runner_jobs").worker_main() end
+  if opts.worker then return require("sonde.runner.jobs").worker_main() end
   if not walk then
     for _, note in ipairs(opts.notes) do io.stderr:write("sonde test: ", note, "\n") end
   end
@@ -1119,7 +1119,7 @@ function M.main(paths, args)
   if not files then return usage_error(derr) end
   files = M.ordered(files, opts)
   if opts.watch then
-    local code = require("sonde.runner_watch").main({ Run = Run, discover = discover }, opts, files)
+    local code = require("sonde.runner.watch").main({ Run = Run, discover = discover }, opts, files)
     allow_exit()
     return code
   end
@@ -1129,7 +1129,7 @@ function M.main(paths, args)
   if journaled then journal.attach(run, walk) end
   local root
   if opts.jobs > 1 and not opts.list and #files > 0 then
-    root = task.run(function() return require("sonde.runner_jobs").main(run, files) end)
+    root = task.run(function() return require("sonde.runner.jobs").main(run, files) end)
   else
     if run.capture then output.begin() end
     root = task.run(function() return run:main(files) end)
@@ -1149,7 +1149,7 @@ function M.main(paths, args)
     if options.to_terminal(reporters) then io.stderr:write(text) else io.stdout:write(text) end
   end
   if not opts.list and not options.to_terminal(reporters) then -- every report went to a file
-    local human = require("sonde.reporters.human")
+    local human = require("sonde.runner.reporters.human")
     io.stdout:write(human.details(root.results[1]), "\n", human.closing_line(root.results[1]), "\n")
   end
   check_found(root.results[1], opts, files, run.listed)

@@ -8,7 +8,7 @@
 local cserver = require("sonde.c.server")
 local task = require("sonde.task")
 local json = require("sonde.json")
-local options = require("sonde.options")
+local options = require("sonde.lib.options")
 
 local M = {}
 
@@ -325,6 +325,6 @@ function M._test_end(_, scope)
   end
 end
 
-require("sonde.test_hooks").add(M)
+require("sonde.lib.test_hooks").add(M)
 
 return M

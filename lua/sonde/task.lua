@@ -51,7 +51,7 @@ function M.describe(e)
     return "(error object whose __tostring failed: " .. tostring(s) .. ")"
   end
   if type(e) == "table" and e.message ~= nil then return tostring(e.message) end
-  if type(e) == "table" then return require("sonde.pretty").render(e) end
+  if type(e) == "table" then return require("sonde.lib.pretty").render(e) end
   if e == nil then return "nil (an error was raised with no value)" end
   return tostring(e)
 end
@@ -283,7 +283,7 @@ function M.current_scope() return current and (current.lent_scope or current.sco
 -- tail call that left no user frame gives no position rather than a line
 -- of sonde's.
 local function misuse(message, level)
-  local is_internal = require("sonde.trace").is_internal
+  local is_internal = require("sonde.lib.trace").is_internal
   for l = level + 1, level + 40 do
     local info = debug.getinfo(l, "S")
     if not info then break end

@@ -3,9 +3,9 @@
 -- Each entry returns the process exit code: 0 passed, 1 failed, 2 usage or
 -- load error. Output for the user is one clear line per mistake.
 local task = require("sonde.task")
-local trace = require("sonde.trace")
+local trace = require("sonde.lib.trace")
 local chunk_cache = require("sonde.boot.chunk_cache")
-local redact = require("sonde.redact")
+local redact = require("sonde.lib.redact")
 
 local M = {}
 

@@ -19,7 +19,7 @@
 local task = require("sonde.task")
 local json = require("sonde.json")
 local redis = require("sonde.redis")
-local options = require("sonde.options")
+local options = require("sonde.lib.options")
 local livecheck_state = require("sonde.livecheck.state")
 
 local M = {}

@@ -9,10 +9,10 @@
 -- script error (at load, in options, in setup or teardown); 2 usage; 130
 -- interrupted.
 local task = require("sonde.task")
-local trace = require("sonde.trace")
+local trace = require("sonde.lib.trace")
 local loop = require("sonde.c.loop")
-local shard = require("sonde.runner_shard")
-local take_value = require("sonde.runner_options").take_value
+local shard = require("sonde.runner.shard")
+local take_value = require("sonde.runner.options").take_value
 local load = require("sonde.load")
 local metrics = require("sonde.load.metrics")
 local options = require("sonde.load.options")

@@ -1,12 +1,12 @@
 -- sonde.load.html: the page of `sonde load SCRIPT -o html=FILE`, one
--- self-contained file as the test report's (sonde.reporters.html: its
+-- self-contained file as the test report's (sonde.runner.reporters.html: its
 -- head, CSS and facts list): requests/s, VUs and p50/p95/p99 request
 -- duration per second as inline SVG, a row per scenario, each threshold
 -- ✓/✗ with the value it read, checks and the summary's metrics table.
 -- No script: it reads the same with or without JS.
 local loop = require("sonde.c.loop")
-local page = require("sonde.reporters.html")
-local util = require("sonde.report_util")
+local page = require("sonde.runner.reporters.html")
+local util = require("sonde.lib.report_util")
 local metrics = require("sonde.load.metrics")
 local summary = require("sonde.load.summary")
 

@@ -1,4 +1,4 @@
--- sonde.spec_dsl: busted's DSL, which only registers blocks.
+-- sonde.runner.dsl: busted's DSL, which only registers blocks.
 --
 -- Loading a spec file runs it with describe/it/hooks/assert in its
 -- environment. As in busted, a describe body runs when its block's turn
@@ -15,8 +15,8 @@
 -- restore _G and package.loaded when they end, unless an `expose` inside
 -- them published its changes.
 local task = require("sonde.task")
-local trace = require("sonde.trace")
-local diff = require("sonde.diff")
+local trace = require("sonde.lib.trace")
+local diff = require("sonde.runner.diff")
 local luassert = require("luassert")
 local spy = require("luassert.spy")
 local stub = require("luassert.stub")
@@ -446,7 +446,7 @@ do
     setup = hook("setup", "setup"), strict_setup = hook("setup", "strict_setup"),
     teardown = hook("teardown", "teardown"), strict_teardown = hook("teardown", "strict_teardown"),
     lazy_setup = hook("lazy_setup", "lazy_setup"), lazy_teardown = hook("lazy_teardown", "lazy_teardown"),
-    assert = require("sonde.spec_assert").assert, spy = spy, stub = stub, mock = mock, match = match, fail = fail,
+    assert = require("sonde.runner.assert").assert, spy = spy, stub = stub, mock = mock, match = match, fail = fail,
     randomize = randomize,
   }
   M.NAMES = {} -- the globals a spec file gets, sorted (sonde.luacheck_std lists them for luacheck)

@@ -1,4 +1,4 @@
--- sonde.diff: structural differences between two values, one line per
+-- sonde.runner.diff: structural differences between two values, one line per
 -- difference, addressed by a path from the root `$`:
 --
 --   $.items[3].price: expected 10, got 12
@@ -11,7 +11,7 @@ local M = {}
 
 M.MAX_LINES = 20
 
-local function pretty() return require("sonde.pretty") end -- on the first failure, not at every start
+local function pretty() return require("sonde.lib.pretty") end -- on the first failure, not at every start
 
 local function is_matcher(v)
   require("luassert.match") -- a matcher can only come from it: loaded, so pretty can tell
@@ -25,7 +25,7 @@ end
 
 -- show(v) -> a short description of a value for a diff line: a table by
 -- its shape (its own lines say what differs inside), anything else as
--- sonde.pretty shows it on one line.
+-- sonde.lib.pretty shows it on one line.
 function M.show(v)
   if type(v) == "table" and not is_matcher(v) then
     local n = 0

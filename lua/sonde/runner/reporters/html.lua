@@ -1,4 +1,4 @@
--- sonde.reporters.html: one self-contained HTML page, written when the run
+-- sonde.runner.reporters.html: one self-contained HTML page, written when the run
 -- ends (-o html=report.html). Inline CSS, JS and SVG only: it opens from
 -- disk and loads nothing.
 --
@@ -14,9 +14,9 @@
 --
 -- It asks the runner for detailed results (wants_detail): the names of a
 -- test's blocks, when it started and finished, and its requests. Results
--- arrive redacted (sonde.redact).
+-- arrive redacted (sonde.lib.redact).
 local loop = require("sonde.c.loop")
-local util = require("sonde.report_util")
+local util = require("sonde.lib.report_util")
 
 local M = {}
 M.__index = M

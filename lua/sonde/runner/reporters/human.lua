@@ -1,4 +1,4 @@
--- sonde.reporters.human: for people at a terminal or reading CI logs.
+-- sonde.runner.reporters.human: for people at a terminal or reading CI logs.
 --
 -- On a terminal: a live progress line (counts and the running test), each
 -- failure named as it happens, colour unless NO_COLOR is set. Elsewhere:
@@ -6,7 +6,7 @@
 -- --verbose). Then each problem with file:line, message, diff, traceback and
 -- captured output, and the closing line "N passed, N failed[, N skipped]".
 local loop = require("sonde.c.loop")
-local util = require("sonde.report_util")
+local util = require("sonde.lib.report_util")
 
 local M = {}
 M.__index = M
@@ -189,7 +189,9 @@ function M:suite_end(s)
   end
   if not self.verbose then self:write_pending() end
   for i, r in ipairs(listed) do self:write_problem(i, r) end
-  if s.coverage and not self.owns_out then self.out:write("\n", require("sonde.coverage").table_text(s.coverage)) end
+  if s.coverage and not self.owns_out then
+    self.out:write("\n", require("sonde.runner.coverage").table_text(s.coverage))
+  end
   self.out:write("\n", M.details(s), "\n", M.closing_line(s), "\n")
 end
 

@@ -1,4 +1,4 @@
--- sonde.spec_assert: the `assert` spec files see. It is luassert's assert
+-- sonde.runner.assert: the `assert` spec files see. It is luassert's assert
 -- with a fast path for the common assertions when they pass.
 --
 -- luassert builds a state object for every `assert.are.same(a, b)`: it

@@ -1,4 +1,4 @@
--- sonde.runner_watch: `sonde test --watch`, fast feedback while editing.
+-- sonde.runner.watch: `sonde test --watch`, fast feedback while editing.
 --
 -- One run of every spec file, then: each spec file's run records the
 -- files it loaded (require through package.path, dofile, loadfile); the
@@ -20,9 +20,9 @@ local fswatch = require("sonde.c.fswatch")
 local ckeys = require("sonde.c.keys")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
-local options = require("sonde.runner_options")
-local output = require("sonde.runner_capture")
-local util = require("sonde.report_util")
+local options = require("sonde.runner.options")
+local output = require("sonde.runner.capture")
+local util = require("sonde.lib.report_util")
 
 local M = {}
 
@@ -164,7 +164,7 @@ function Watch:run(files, filter)
     return
   end
   if not options.to_terminal(reporters) then
-    local human = require("sonde.reporters.human")
+    local human = require("sonde.runner.reporters.human")
     self:say(human.details(summary), "\n", human.closing_line(summary), "\n")
   end
   if unwritten > 0 then summary.report_errors = unwritten end

@@ -1,4 +1,4 @@
--- sonde.runner_capture: what a test writes, kept for its result.
+-- sonde.runner.capture: what a test writes, kept for its result.
 --
 -- From begin to finish, fd 1 and 2 point at a file the host keeps
 -- (host/capture.c): print, io.write, io.stderr, C code through the FFI and

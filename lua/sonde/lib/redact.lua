@@ -1,4 +1,4 @@
--- sonde.redact: secrets stay out of what sonde prints.
+-- sonde.lib.redact: secrets stay out of what sonde prints.
 --
 -- text(s) is the one function every printer of requests, responses and
 -- results goes through (the runner redacts each result before any

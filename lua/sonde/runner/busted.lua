@@ -1,4 +1,4 @@
--- sonde.busted_config: what busted reads before it runs, read the same way,
+-- sonde.runner.busted: what busted reads before it runs, read the same way,
 -- so that a busted project runs with `sonde test` typed in its root.
 --
 -- `.busted` (or -f FILE) is a Lua file returning a table of tasks: the one
@@ -7,10 +7,10 @@
 -- command line replaces the file's, it is not appended to). Keys are
 -- busted's long option names (`ROOT`, `pattern`, `exclude-pattern`,
 -- `lpath`, `helper`, `output`, `tags`, ...); each goes through the same row
--- of sonde.runner_options as its flag, so a value is checked as the flag's
+-- of sonde.runner.options as its flag, so a value is checked as the flag's
 -- would be. A key sonde does not know is one line naming it.
 local loop = require("sonde.c.loop")
-local options = require("sonde.runner_options")
+local options = require("sonde.runner.options")
 
 local M = {}
 
@@ -166,7 +166,7 @@ local function run_helper(opts)
       _G.arg = saved
       return nil, "--helper " .. helper .. ": " .. lerr
     end
-    setfenv(chunk, require("sonde.spec_dsl").helper_env())
+    setfenv(chunk, require("sonde.runner.dsl").helper_env())
     ok, err = pcall(chunk)
   else
     ok, err = pcall(require, helper)
@@ -184,10 +184,10 @@ function M.prepare(opts)
   -- `require("busted.runner")()` at the top of a spec file makes it run
   -- under plain lua with busted; under a runner it does nothing.
   package.preload["busted.runner"] = function() return function() end end
-  package.preload["busted"] = function() return require("sonde.spec_dsl").busted_module() end
+  package.preload["busted"] = function() return require("sonde.runner.dsl").busted_module() end
   prefix_paths(opts)
   set_arg(opts.argv)
-  require("sonde.spec_dsl").configure { lazy = opts.lazy, auto_insulate = opts.auto_insulate ~= false }
+  require("sonde.runner.dsl").configure { lazy = opts.lazy, auto_insulate = opts.auto_insulate ~= false }
   for i, statement in ipairs(opts.execute or {}) do
     local chunk, err = loadstring(statement, "=-e #" .. i)
     if not chunk then return nil, "-e: " .. err end

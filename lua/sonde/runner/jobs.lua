@@ -1,4 +1,4 @@
--- sonde.runner_jobs: `sonde test --jobs N`, spec files spread over N
+-- sonde.runner.jobs: `sonde test --jobs N`, spec files spread over N
 -- worker processes on one machine, results merged into one report.
 --
 -- Protocol. The parent starts `sonde test --worker` and writes one JSON
@@ -22,9 +22,9 @@ local cjson = require("cjson")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
 local process = require("sonde.process")
-local util = require("sonde.report_util")
-local output = require("sonde.runner_capture")
-local encode_event = require("sonde.runner_journal").encode_event
+local util = require("sonde.lib.report_util")
+local output = require("sonde.runner.capture")
+local encode_event = require("sonde.runner.journal").encode_event
 
 local M = {}
 
@@ -51,7 +51,7 @@ function Wire:send(event, data)
   self.out:flush()
 end
 
--- What --coverage counted during a unit, as it is (sonde.coverage.take_wire).
+-- What --coverage counted during a unit, as it is (sonde.runner.coverage.take_wire).
 function Wire:send_coverage(data)
   self.out:write(cjson.encode({ e = "coverage", d = data }), "\n")
   self.out:flush()
@@ -65,7 +65,7 @@ function M.worker_main()
   if not line then return 0 end
   local opts = cjson.decode(line)
   if opts.interleave then task.set_interleave(opts.seed) end
-  local coverage = opts.coverage and require("sonde.coverage")
+  local coverage = opts.coverage and require("sonde.runner.coverage")
   if coverage then -- on before the helper runs, as in a serial run
     local ok, cerr = coverage.setup(opts)
     if not ok then
@@ -74,7 +74,7 @@ function M.worker_main()
     end
     coverage.start()
   end
-  local ready, err = require("sonde.busted_config").prepare(opts)
+  local ready, err = require("sonde.runner.busted").prepare(opts)
   if not ready then
     io.stderr:write("sonde worker: ", err, "\n")
     return 2

@@ -1,4 +1,4 @@
--- sonde.runner_shard: which tests a shard runs (--shard K/N), and the
+-- sonde.runner.shard: which tests a shard runs (--shard K/N), and the
 -- seeded shuffling of --shuffle/--seed.
 --
 -- A test belongs to shard hash(file, full name) mod N + 1, so N machines

@@ -1,4 +1,4 @@
--- sonde.stamp: what stamps an event or a report: random ids (UUID v4) and
+-- sonde.lib.stamp: what stamps an event or a report: random ids (UUID v4) and
 -- times (RFC 3339), shared by sonde.events and sonde.livecheck.
 local bit = require("bit")
 

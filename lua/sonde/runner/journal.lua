@@ -1,4 +1,4 @@
--- sonde.runner_journal: a serial run's side of its supervisor
+-- sonde.runner.journal: a serial run's side of its supervisor
 -- (host/supervise.c): every result goes into the journal the two share, and
 -- a runner forked after another died replays it, then goes on.
 --
@@ -32,7 +32,7 @@ M.start, M.done, M.stops = journal.start, journal.done, journal.stops
 -- ----------------------------------------------------------- journaling
 
 -- Only what a reporter reads is journaled, and crosses a --jobs worker's
--- wire (sonde.runner_jobs).
+-- wire (sonde.runner.jobs).
 local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests", "message", "traceback",
   "last_exchange", "output", "attempts", "iteration", "timeout", "tests", "open", "path", "started", "finished",
   "http" }
@@ -102,7 +102,7 @@ end
 -- resumed() -> nil, or what a runner after a death needs: the step `at`
 -- that was running, `how` its process ended, the records, the notes and
 -- the steps that killed a runner. (What the step printed is in the
--- capture the runners share: sonde.runner_capture.)
+-- capture the runners share: sonde.runner.capture.)
 function M.resumed()
   local at, how = journal.resume()
   if not at then return nil end

@@ -1,4 +1,4 @@
--- sonde.trace: error values and tracebacks made readable for people.
+-- sonde.lib.trace: error values and tracebacks made readable for people.
 --
 -- Tracebacks keep the user's frames: sonde's own modules, luassert and C
 -- frames are dropped, so a failure points at the line that failed.

@@ -1,12 +1,12 @@
--- sonde.reporters.junit: JUnit XML, written when the run ends.
+-- sonde.runner.reporters.junit: JUnit XML, written when the run ends.
 --
 -- One <testsuite> per spec file; <testcase classname name time file line>
 -- with <failure>, <error> (message, traceback, last HTTP exchange) or
 -- <skipped>; captured output in <system-out>; failed attempts of a retried
 -- test as Surefire's <flakyFailure> (passed later) or <rerunFailure> (failed
 -- every time). A file that did not load is a suite with one errored case
--- named after the file. Results arrive redacted (sonde.redact).
-local util = require("sonde.report_util")
+-- named after the file. Results arrive redacted (sonde.lib.redact).
+local util = require("sonde.lib.report_util")
 
 local M = {}
 M.__index = M

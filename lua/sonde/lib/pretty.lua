@@ -1,11 +1,11 @@
--- sonde.pretty: the one way sonde shows a Lua value to a person: the
+-- sonde.lib.pretty: the one way sonde shows a Lua value to a person: the
 -- REPL's printer, events' failure reports, the runner's display of a raised
 -- table, diff lines' values. Tables print as JSON-like text, indented when
 -- they do not fit the width; HTTP responses as status line, headers and
 -- body, secrets redacted. Every size is bounded (LIMITS), so a huge, cyclic
 -- or binary value never floods the output. `line` is the one-line form.
 local task = require("sonde.task")
-local redact = require("sonde.redact")
+local redact = require("sonde.lib.redact")
 
 local M = {}
 
@@ -36,7 +36,7 @@ local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r"
 
 local function hex_byte(c) return string.format("\\x%02x", c:byte()) end
 
-local report_util = require("sonde.report_util")
+local report_util = require("sonde.lib.report_util")
 local utf8_len, columns = report_util.utf8_len, report_util.width
 
 -- Escapes one run matched by the pattern below: a well-formed UTF-8
@@ -386,7 +386,7 @@ local function show_body(r, paint)
   return show_text(body, paint)
 end
 
--- A header's value as a report shows it (sonde.redact): Authorization,
+-- A header's value as a report shows it (sonde.lib.redact): Authorization,
 -- Set-Cookie... and secret values sent earlier are [redacted].
 local function header_value(name, value)
   return redact.text(name .. ": " .. value):sub(#name + 3)

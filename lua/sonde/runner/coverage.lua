@@ -1,4 +1,4 @@
--- sonde.coverage: `sonde test --coverage[=FILE]`, line coverage of the code
+-- sonde.runner.coverage: `sonde test --coverage[=FILE]`, line coverage of the code
 -- under test, written as LCOV (lcov.info by default) for genhtml and CI
 -- services, summed up in a terminal table and the HTML report's tab.
 --
@@ -352,7 +352,7 @@ M.percent = percent
 
 -- table_text(report) -> the terminal's summary: file, lines, hit, %.
 function M.table_text(report)
-  local util = require("sonde.report_util")
+  local util = require("sonde.lib.report_util")
   local width = 4
   for _, f in ipairs(report.files) do width = math.max(width, #f.path) end
   width = math.min(width, 60)

@@ -1,7 +1,7 @@
--- sonde.reporters.tap: TAP version 13, streamed and flushed per test so a
+-- sonde.runner.reporters.tap: TAP version 13, streamed and flushed per test so a
 -- hang shows the last test that finished; failures carry YAML diagnostics,
 -- flaky tests a YAML note of their failed attempts.
-local util = require("sonde.report_util")
+local util = require("sonde.lib.report_util")
 
 local M = {}
 M.__index = M

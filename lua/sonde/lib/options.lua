@@ -1,4 +1,4 @@
--- sonde.options: the check every public call taking a table of options
+-- sonde.lib.options: the check every public call taking a table of options
 -- makes, so that a wrong option is one line at the caller's, naming the
 -- call, the option and what it must be.
 --

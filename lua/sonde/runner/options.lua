@@ -1,12 +1,12 @@
--- sonde.runner_options: the command line of `sonde test`, and reporters.
+-- sonde.runner.options: the command line of `sonde test`, and reporters.
 --
 -- One table, OPTIONS, is the command line: parsing, `--help`, and the keys
--- a `.busted` file may set (sonde.busted_config) all come from its rows, so
+-- a `.busted` file may set (sonde.runner.busted) all come from its rows, so
 -- adding an option is one row here plus its use in the runner. busted's
 -- flags are rows too, with busted's meaning; those sonde cannot honour say
 -- so in one line (`note`) instead of being silently dropped. A reporter is
--- one file lua/sonde/reporters/NAME.lua plus its name in REPORTERS.
-local shard = require("sonde.runner_shard")
+-- one file lua/sonde/runner/reporters/NAME.lua plus its name in REPORTERS.
+local shard = require("sonde.runner.shard")
 
 local M = {}
 
@@ -461,7 +461,7 @@ function M.open_reporters(opts, stdout)
       out = f
       opened[#opened + 1] = f
     end
-    local mod = require("sonde.reporters." .. name)
+    local mod = require("sonde.runner.reporters." .. name)
     if mod.wants_detail then opts.detail = true end -- results carry their blocks, times and requests
     local r = mod.new(out, opts, file == nil)
     r.out, r.owns_out, r.name, r.file = out, file ~= nil, name, file

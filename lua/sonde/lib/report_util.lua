@@ -1,11 +1,11 @@
--- sonde.report_util: text helpers the reporters share (UTF-8 clean-up, XML
+-- sonde.lib.report_util: text helpers the reporters share (UTF-8 clean-up, XML
 -- escaping, first lines, counts).
 local M = {}
 
 local byte, concat = string.byte, table.concat
 
 -- utf8_len(s, i) -> length of the valid UTF-8 character starting at s[i],
--- or nil (the one UTF-8 check: reports, sonde.pretty).
+-- or nil (the one UTF-8 check: reports, sonde.lib.pretty).
 local function utf8_len(s, i)
   local c = byte(s, i)
   local n, min
@@ -76,7 +76,7 @@ function M.failure_message(r)
 end
 
 -- width(s) -> the columns s takes on a terminal, counted as UTF-8
--- characters (the one width helper: reporters' tables, sonde.pretty).
+-- characters (the one width helper: reporters' tables, sonde.lib.pretty).
 function M.width(s)
   return #s:gsub("[\128-\191]", "")
 end

@@ -1,4 +1,4 @@
--- sonde.test_hooks: what modules share with the spec runner without
+-- sonde.lib.test_hooks: what modules share with the spec runner without
 -- requiring it. Modules that keep per-test state add themselves when they
 -- load; the runner calls each one's _test_reset() before a test,
 -- _test_end(result, scope) after it and _block_end(block) once a block's
@@ -17,7 +17,7 @@ end
 -- assertion) is an assertion failure inside a spec, reported "fail" like
 -- luassert's, not "error"; outside the runner it is a plain error.
 function M.fail(message, level)
-  local dsl = package.loaded["sonde.spec_dsl"]
+  local dsl = package.loaded["sonde.runner.dsl"]
   if dsl then dsl.fail(message, level + 1) end
   error(message, level + 1)
 end

@@ -1,4 +1,4 @@
--- sonde.reporters.json: one JSON document when the run ends, in the schema
+-- sonde.runner.reporters.json: one JSON document when the run ends, in the schema
 -- of the seed API suite's --json:
 --
 --   {passed, total_duration_ms, total_requests,
@@ -8,7 +8,7 @@
 -- (and the seed of a shuffled run). A previous report feeds
 -- --shard-durations.
 local cjson = require("cjson")
-local util = require("sonde.report_util")
+local util = require("sonde.lib.report_util")
 
 local M = {}
 M.__index = M

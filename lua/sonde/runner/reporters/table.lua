@@ -1,7 +1,7 @@
--- sonde.reporters.table: the seed API suite's human table, printed when the
+-- sonde.runner.reporters.table: the seed API suite's human table, printed when the
 -- run ends: one row per test (section, time, reqs, status), a total row,
 -- then "all tests passed" or "some tests failed".
-local util = require("sonde.report_util")
+local util = require("sonde.lib.report_util")
 
 local M = {}
 M.__index = M
