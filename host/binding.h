@@ -14,6 +14,12 @@
 /* Registry key of the lightuserdata that points at the host's sonde_loop. */
 #define SONDE_LOOP_KEY "sonde.loop"
 
+/* sonde.c.loop's functions by concern (lfs.c, lhash.c, lmisc.c), which
+ * luaopen_sonde_c_loop (lloop.c) registers beside the timers'. */
+extern const luaL_Reg sonde_loop_fs_funcs[];
+extern const luaL_Reg sonde_loop_hash_funcs[];
+extern const luaL_Reg sonde_loop_misc_funcs[];
+
 /* The loop of the host that owns L; raises when L has none. */
 sonde_loop *sonde_binding_loop(lua_State *L);
 
