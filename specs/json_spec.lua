@@ -23,6 +23,16 @@ describe("sonde.json", function()
     assert.are.equal('[[],"sonde:empty-array"]', s)
   end)
 
+  it("a string or key holding the placeholders' own marks is written as itself (fuzz_json)", function()
+    -- found by fuzz_json: "\0sonde:number:1,2]\0" was written as the raw text 1,2]
+    local v = { "\0sonde:number:1,2]\0", "\0sonde:empty-array\0", "\0sonde:1\0", "a/\\/\0sonde:",
+      { ["\0sonde:2\0"] = json.array(), n = 123456789012345678 } }
+    local s = json.encode(v)
+    assert.are.same(v, json.decode(s))
+    assert.are.equal('"\\u0000sonde:number:1,2]\\u0000"', s:match('^%[("[^"]*")'))
+    assert.matches('{"\\u0000sonde:2\\u0000":%[%]', s:gsub(',?"n":%d+', ""))
+  end)
+
   it("pretty prints with sorted keys and indentation", function()
     assert.are.equal('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {},\n  "c": []\n}',
       json.pretty({ b = {}, a = { 1, 2 }, c = json.array() }))

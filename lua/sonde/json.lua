@@ -60,8 +60,6 @@ local function find_unencodable(v, path, seen)
   return nil
 end
 
-local EMPTY_ARRAY = "\0sonde:empty-array\0"
-
 -- cjson 2.1.0 writes numbers with at most 14 significant digits, which
 -- silently changes large ids and fine timestamps; such numbers are written
 -- exactly by us instead. nil when cjson's text is already exact.
@@ -77,27 +75,52 @@ local function exact_number(n)
   return string.format("%.17g", n)
 end
 
--- v with what cjson cannot write right (marked empty arrays, long numbers)
--- replaced by placeholder strings. A table is copied only when something
--- inside it is replaced: the usual value goes to cjson as it is.
-local function with_placeholders(v, seen)
-  if type(v) == "number" then
+-- What cjson cannot write right goes to it as a placeholder string
+-- "\0sonde:N\0" (written "\u0000sonde:N\u0000"), which encode then replaces
+-- with texts[N]. A string of the value that holds "\0sonde:" is itself
+-- replaced, by its own encoding, so that no string passes for a placeholder.
+local MARK = "\0sonde:"
+
+local function placeholder(texts, text)
+  texts[#texts + 1] = text
+  return MARK .. #texts .. "\0"
+end
+
+local function unescape_slashes(s)
+  -- cjson 2.1.0 escapes every '/', which JSON allows but nobody writes; a
+  -- "\/" in its output is always such an escape, so this is exact
+  if s:find("\\/", 1, true) then s = s:gsub("\\/", "/") end
+  return s
+end
+
+-- v with what cjson cannot write right (marked empty arrays, long numbers,
+-- strings that look like placeholders) replaced by placeholders. A table is
+-- copied only when something inside it is replaced: the usual value goes to
+-- cjson as it is.
+local function with_placeholders(v, seen, texts)
+  local t = type(v)
+  if t == "number" then
     local text = exact_number(v)
-    return text and ("\0sonde:number:" .. text .. "\0") or v
+    return text and placeholder(texts, text) or v
   end
-  if type(v) ~= "table" then return v end
-  if marked[v] and next(v) == nil then return EMPTY_ARRAY end
+  if t == "string" then
+    return v:find(MARK, 1, true) and placeholder(texts, cjson.encode(v)) or v
+  end
+  if t ~= "table" then return v end
+  if marked[v] and next(v) == nil then return placeholder(texts, "[]") end
   if seen[v] then return v end -- a cycle: cjson reports it
   seen[v] = true
   local copy
   for k, x in pairs(v) do
-    local y = with_placeholders(x, seen)
-    if copy then
-      copy[k] = y
-    elseif y ~= x then
+    local k2 = type(k) == "string" and with_placeholders(k, seen, texts) or k
+    local y = with_placeholders(x, seen, texts)
+    if not copy and (y ~= x or k2 ~= k) then
       copy = {}
-      for k2, x2 in pairs(v) do copy[k2] = x2 end
-      copy[k] = y
+      for k3, x3 in pairs(v) do copy[k3] = x3 end
+    end
+    if copy then
+      copy[k] = nil
+      copy[k2] = y
     end
   end
   seen[v] = nil
@@ -106,19 +129,14 @@ end
 
 -- encode(v) -> JSON text; raises "json.encode: $.a.b is a function" etc.
 function M.encode(v)
-  local ok, s = pcall(cjson.encode, with_placeholders(v, {}))
+  local texts = {}
+  local ok, s = pcall(cjson.encode, with_placeholders(v, {}, texts))
   if not ok then
     local why = find_unencodable(v, "$", {}) or s:gsub("^.-:%d+: ", "")
     error("json.encode: cannot encode: " .. why, 2)
   end
-  if s:find("\\u0000sonde:", 1, true) then
-    s = s:gsub('"\\u0000sonde:empty%-array\\u0000"', "[]")
-    s = s:gsub('"\\u0000sonde:number:([^\\]+)\\u0000"', "%1")
-  end
-  -- cjson 2.1.0 escapes every '/', which JSON allows but nobody writes; a
-  -- "\/" in its output is always such an escape, so this is exact
-  if s:find("\\/", 1, true) then s = s:gsub("\\/", "/") end
-  return s
+  if #texts > 0 then s = s:gsub('"\\u0000sonde:(%d+)\\u0000"', function(i) return texts[tonumber(i)] end) end
+  return unescape_slashes(s)
 end
 
 -- decode(s) -> value; raises "json.decode: <what cjson saw> at character N".
