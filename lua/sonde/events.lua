@@ -81,7 +81,7 @@ local function check_labels(labels, where)
       return nil, format("%s: label names must be strings, got %s %s", where, type(k), repr(k, 40))
     end
     if type(v) ~= "string" then
-      return nil, format("%s: label %q must be a string, got %s", where, k, type_name(v))
+      return nil, format("%s: label %s must be a string, got %s", where, repr(k, 60), type_name(v))
     end
   end
   if n > M.MAX_LABELS then
@@ -338,12 +338,12 @@ local function compile_labels(spec, where)
     elseif type(v) == "table" and is_list(v) then
       for i, s in ipairs(v) do
         if type(s) ~= "string" then
-          return nil, format("%s[%q][%d] must be a string, got %s", where, label, i, type(s))
+          return nil, format("%s[%s][%d] must be a string, got %s", where, repr(label, 60), i, type(s))
         end
         values[i] = compile_value(s)
       end
     else
-      return nil, format("%s[%q] must be a string or a list of strings, got %s", where, label, type(v))
+      return nil, format("%s[%s] must be a string or a list of strings, got %s", where, repr(label, 60), type(v))
     end
     labels[#labels + 1] = { label = label, values = values, raw = v }
   end
@@ -757,6 +757,22 @@ end
 
 -- ---------------------------------------------------------------- sink
 
+-- receive(req) -> the sink's answer to a POST of one event or a list of
+-- them: 202 and the number recorded, or 400 and why (nothing recorded).
+function M.receive(req)
+  local ok, body = pcall(json.decode, req.body)
+  if not ok then
+    return { status = 400, json = { error = "the body must be JSON: " .. tostring(body):gsub("^json%.decode: ", "") } }
+  end
+  if type(body) ~= "table" then return { status = 400, json = { error = "expected an event object or a list of them" } } end
+  -- a list, or one event; cjson decodes {} and [] alike, so the text says which
+  local a_list = #body > 0 or (next(body) == nil and req.body:match("^%s*%[") ~= nil)
+  local list = a_list and body or { body }
+  local recorded, reason = M.try_record_all(list)
+  if not recorded then return { status = 400, json = { error = reason } } end
+  return { status = 202, json = { recorded = #recorded } }
+end
+
 -- sink{port=0, host="127.0.0.1", path="/events"} -> an HTTP endpoint on
 -- sonde.server where a system under test can POST its events (one object
 -- or a list, webhook style). Accepted events are recorded like emitted
@@ -780,22 +796,7 @@ function M.sink(opts)
   local path = opts.path or "/events"
   if path:sub(1, 1) ~= "/" then error("events.sink: path must start with '/', got " .. repr(path, 60), 2) end
   local srv = server.new { host = opts.host, port = opts.port, max_body = opts.max_body or 16 * 1024 * 1024 }
-  srv:post(path, function(req)
-    local ok, body = pcall(json.decode, req.body)
-    if not ok then
-      local why = tostring(body):gsub("^json%.decode: ", "")
-      return { status = 400, json = { error = "the body must be JSON: " .. why } }
-    end
-    if type(body) ~= "table" then
-      return { status = 400, json = { error = "expected an event object or a list of them" } }
-    end
-    -- a list, or one event; cjson decodes {} and [] alike, so the text says which
-    local a_list = #body > 0 or (next(body) == nil and req.body:match("^%s*%[") ~= nil)
-    local list = a_list and body or { body }
-    local accepted, reason = M.try_record_all(list)
-    if not accepted then return { status = 400, json = { error = reason } } end
-    return { status = 202, json = { recorded = #accepted } }
-  end)
+  srv:post(path, M.receive)
   local started, err = pcall(srv.start, srv)
   if not started then error("events.sink: " .. tostring(err):gsub("^.-server%.start: ", ""), 2) end
   local sink = { server = srv, url = srv.url .. path, base_url = srv.url, port = srv.port }
