@@ -171,10 +171,27 @@ describe("livecheck signals", function()
     assert.are.equal("missing field 'key'", r:json().error)
     r = post(json.encode { case = "nope", signal = "placed", key = "k" })
     assert.are.equal(404, r.status)
-    assert.are.equal("unknown case 'nope'", r:json().error)
+    assert.are.equal('unknown case "nope"', r:json().error)
     r = post(json.encode { case = "orders", signal = "shipped", key = "k" })
     assert.are.equal(404, r.status)
-    assert.are.equal("case 'orders' has no signal 'shipped'", r:json().error)
+    assert.are.equal('case "orders" has no signal "shipped"', r:json().error)
+  end)
+
+  it("the signal endpoint refuses a key no wait could name, and says why in one line (fuzz_signal)", function()
+    local function post(body) return http.post(app.url .. "/signal", { json = body }) end
+    local r = post { case = "orders", signal = "placed", key = { id = 1 } }
+    assert.are.equal(400, r.status)
+    assert.are.equal("field 'key' must be a string or a number, got a table of 1 keys", r:json().error)
+    r = post { case = "orders", signal = "placed", key = false }
+    assert.are.equal("field 'key' must be a string or a number, got false", r:json().error)
+    r = post { case = { "orders" }, signal = "placed", key = "k" }
+    assert.are.equal("field 'case' must be a string, got a list of 1", r:json().error)
+    r = post { case = "orders", signal = "x-test-id: 1\r\nplaced", key = "k" }
+    assert.are.equal(404, r.status)
+    assert.are.equal('case "orders" has no signal "x-test-id: 1\\r\\nplaced"', r:json().error)
+    r = post { case = "orders", signal = "placed", key = 7, value = "paid" }
+    assert.are.equal(202, r.status)
+    assert.are.equal("paid", case.signals.placed:wait { key = 7, timeout = 0 })
   end)
 end)
 

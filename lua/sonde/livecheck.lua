@@ -17,6 +17,7 @@ local server = require("sonde.server")
 local trace = require("sonde.lib.trace")
 local livecheck_bus = require("sonde.livecheck.bus")
 local livecheck_state = require("sonde.livecheck.state")
+local diff = require("sonde.diff")
 
 local M = {}
 
@@ -566,17 +567,30 @@ end
 
 local function bad(status, message) return { status = status, json = { error = message } } end
 
+-- What each field of a signal must be: a key that is neither a string nor
+-- a number could never be waited for (slots are found by its text).
+local SIGNAL_FIELDS = { { "case", { string = true } }, { "signal", { string = true } },
+  { "key", { string = true, number = true } } }
+
+-- The answer to POST /signal {case, signal, key, value}: 202 once the
+-- signal is published, else 400 or 404 and why, in one line whatever the
+-- body holds.
 function App:handle_signal(req)
   local ok, body = pcall(json.decode, req.body)
   if not ok then return bad(400, "the body must be JSON: " .. tostring(body):gsub("^json%.decode: ", "")) end
   if type(body) ~= "table" then return bad(400, "the body must be a JSON object {case, signal, key, value}") end
-  for _, field in ipairs({ "case", "signal", "key" }) do
-    if body[field] == nil or body[field] == json.null then return bad(400, "missing field '" .. field .. "'") end
+  for _, field in ipairs(SIGNAL_FIELDS) do
+    local name, v = field[1], body[field[1]]
+    if v == nil or v == json.null then return bad(400, "missing field '" .. name .. "'") end
+    if not field[2][type(v)] then
+      return bad(400, string.format("field '%s' must be a %s, got %s", name, field[2].number and "string or a number"
+        or "string", diff.show(v)))
+    end
   end
   local c = self.cases[body.case]
-  if not c then return bad(404, "unknown case '" .. tostring(body.case) .. "'") end
+  if not c then return bad(404, "unknown case " .. diff.show(body.case)) end
   if not c.signals[body.signal] then
-    return bad(404, "case '" .. c.name .. "' has no signal '" .. tostring(body.signal) .. "'")
+    return bad(404, "case " .. diff.show(c.name) .. " has no signal " .. diff.show(body.signal))
   end
   local sent, err = pcall(self.bus.publish, self.bus,
     { case = c.name, signal = body.signal, key = body.key, value = body.value })
@@ -647,22 +661,25 @@ tr.stall .state{color:#9a6700;font-weight:bold}
 ]]):format(escape_html(self.id), escape_html(self.id), status.reports, status.signals_kept, table.concat(rows, "\n"))
 end
 
--- start(): serves POST /signal, GET /status and GET / (app.url), and starts
--- every case's timers.
+-- routes(s): the app's routes on server s: POST /signal, GET /status,
+-- GET /reports, GET /.
+function App:routes(s)
+  s:post("/signal", function(req) return self:handle_signal(req) end)
+  s:get("/status", function() return { json = self:status() } end)
+  s:get("/reports", function(req)
+    return { json = json.array(self:recent_reports(tonumber(req.query and req.query.count))) }
+  end)
+  s:get("/", function()
+    return { body = self:status_html(), headers = { ["Content-Type"] = "text/html; charset=utf-8" } }
+  end)
+end
+
+-- start(): serves the app's routes (app.url), and starts every case's timers.
 function App:start()
   if self.server then error("livecheck: app " .. self.id .. " already started", 2) end
   self.scope = task.current_scope()
   if self.bus.start then self.bus:start(self) end
-  self.server = server.serve({ host = self.host, port = self.port }, function(s)
-    s:post("/signal", function(req) return self:handle_signal(req) end)
-    s:get("/status", function() return { json = self:status() } end)
-    s:get("/reports", function(req)
-      return { json = json.array(self:recent_reports(tonumber(req.query and req.query.count))) }
-    end)
-    s:get("/", function()
-      return { body = self:status_html(), headers = { ["Content-Type"] = "text/html; charset=utf-8" } }
-    end)
-  end)
+  self.server = server.serve({ host = self.host, port = self.port }, function(s) self:routes(s) end)
   self.url = self.server.url
   for _, name in ipairs(self.case_order) do self.cases[name]:start_timers() end
   return self
