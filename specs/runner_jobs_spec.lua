@@ -44,6 +44,20 @@ describe("--jobs", function()
     assert.matches("not run: the worker running this file stopped during 'kills the process'", out)
   end)
 
+  it("drops what a worker wrote that is no event of its tests (fuzz_jobs)", function()
+    local dir = support.temp_dir()
+    local code, out = sonde("test", "-o", "tap", "-o", "json=" .. dir .. "/r.json", "--jobs", "2",
+      fixture("runner/worker_garbage.lua"), fixture("runner/hooks.lua"))
+    assert.are.equal(0, code)
+    local status, order = tap(out)
+    assert.are.same({ "passes before", "writes nonsense into its worker's results", "passes after", "outer first",
+      "outer inner second", "outer third" }, order)
+    for _, name in ipairs(order) do assert.are.equal("ok", status[name]) end
+    local report = require("sonde.json").decode(assert(io.open(dir .. "/r.json")):read("*a"))
+    assert.are.equal(6, report.counts.passed)
+    assert.are.equal(6, #report.sections)
+  end)
+
   it("under --repeat, the tests a dead worker took with it carry their round in the json report", function()
     local dir = support.temp_dir()
     sonde("test", "-o", "json=" .. dir .. "/r.json", "--jobs", "2", "--repeat", "2", fixture("runner/crash.lua"))

@@ -340,7 +340,10 @@ end
 
 -- replay_event(ev): an event another process reported (a --jobs worker, a
 -- runner that died), as if this run had: counted, and passed on to its
--- reporters.
+-- reporters. A plan, and a worker's unit_done out of place, are words to
+-- the --jobs parent, not to the reporters.
+local PASSED_ON = { file_start = true, test_start = true, file_end = true }
+
 function Run:replay_event(ev)
   if ev.e == "test_end" then
     self:finish_result(ev.d)
@@ -348,7 +351,7 @@ function Run:replay_event(ev)
     self:record_load_error(ev.d)
   elseif ev.e == "coverage" then -- a --jobs worker's counts of one file
     coverage.merge(ev.d)
-  elseif ev.e ~= "plan" then
+  elseif PASSED_ON[ev.e] then
     self:emit(ev.e, ev.d)
   end
 end

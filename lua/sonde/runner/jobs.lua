@@ -24,7 +24,8 @@ local task = require("sonde.task")
 local process = require("sonde.process")
 local util = require("sonde.lib.report_util")
 local output = require("sonde.runner.capture")
-local encode_event = require("sonde.runner.journal").encode_event
+local journal = require("sonde.runner.journal")
+local encode_event, decode_event = journal.encode_event, journal.decode_event
 
 local M = {}
 
@@ -127,6 +128,33 @@ end
 local Pool = {}
 Pool.__index = Pool
 
+-- new_pool(run, files) -> the pool that hands the run's units (each file,
+-- each --repeat round) to its workers.
+function M.new_pool(run, files)
+  local units = {}
+  for iteration = 1, run.opts.repeat_count do
+    for _, f in ipairs(files) do units[#units + 1] = { file = f, iteration = iteration, events = {}, seen = 0 } end
+  end
+  return setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {},
+    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
+    size = math.min(run.opts.jobs, #units) }, Pool)
+end
+
+-- take_line(unit, line): a line a worker wrote on its results pipe; one
+-- that is not an event (sonde.runner.journal.decode_event) is dropped.
+function M.take_line(unit, line)
+  local ev = decode_event(line)
+  if ev then unit.events[#unit.events + 1] = ev end
+end
+
+-- take_events(w, chunk): take_line for each whole line of what arrived
+-- (after the line it had begun), as bytes come in pieces (fuzz_jobs).
+function M.take_events(w, chunk)
+  w.partial = w.partial .. chunk
+  for line in w.partial:gmatch("([^\n]*)\n") do M.take_line(w.unit, line) end
+  w.partial = w.partial:match("[^\n]*$")
+end
+
 -- What the worker wrote to stderr (sonde's own words; its tests' too with
 -- --no-capture) goes on to ours, whole lines at a time so that workers do
 -- not cut into each other's lines. Ends with the worker's stderr.
@@ -160,7 +188,7 @@ end
 -- unit's round, as a worker's own results have it under --repeat). A
 -- worker plans each block's tests when the block's body has run, so the
 -- tests of describe blocks it never reached are one error together.
-local function close_crashed_unit(unit, how, repeating)
+function M.close_crashed_unit(unit, how, repeating)
   local iteration = repeating and unit.iteration or nil
   local planned, open, reported, running = nil, 0, {}, nil
   for _, ev in ipairs(unit.events) do
@@ -200,6 +228,16 @@ local function close_crashed_unit(unit, how, repeating)
   unit.done = true
 end
 
+-- unit_finished(unit) -> whether the worker said it is done with it (the
+-- word is dropped from the events).
+function M.unit_finished(unit)
+  local last = unit.events[#unit.events]
+  if not (last and last.e == "unit_done") then return false end
+  table.remove(unit.events)
+  unit.done = true
+  return true
+end
+
 -- Waits for the unit's last event, or for the worker's end, which ends its
 -- results pipe. A worker silent far longer than any test may take (the
 -- watchdog should have acted) is killed.
@@ -209,12 +247,8 @@ function Pool:wait_unit(w, unit)
     local ok, line = pcall(w.p.read_line, w.p, silent_limit, "fd3")
     if not ok and not task.is_timeout(line) then error(line, 0) end
     if not ok or line == nil then return self:worker_stopped(w, unit, not ok and silent_limit) end
-    local decoded, ev = pcall(cjson.decode, line)
-    if decoded and ev.e == "unit_done" then
-      unit.done = true
-      return true
-    end
-    if decoded then unit.events[#unit.events + 1] = ev end
+    M.take_line(unit, line)
+    if M.unit_finished(unit) then return true end
   end
 end
 
@@ -228,7 +262,7 @@ function Pool:worker_stopped(w, unit, silent)
   if not exited then w.p:stop(1) end -- it closed fd 3 and lives on
   if self.stopping then return false end
   local how = silent and string.format("its worker was silent for %gs and was killed", silent)
-  close_crashed_unit(unit, how_it_ended(w, how), self.run.opts.repeat_count > 1)
+  M.close_crashed_unit(unit, how_it_ended(w, how), self.run.opts.repeat_count > 1)
   return false
 end
 
@@ -319,13 +353,7 @@ end
 
 -- main(run, files) -> summary: the parent's side of `sonde test --jobs N`.
 function M.main(run, files)
-  local units = {}
-  for iteration = 1, run.opts.repeat_count do
-    for _, f in ipairs(files) do units[#units + 1] = { file = f, iteration = iteration } end
-  end
-  local pool = setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {},
-    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
-    size = math.min(run.opts.jobs, #units) }, Pool)
+  local pool = M.new_pool(run, files)
   run:emit("suite_start", { opts = run.opts, seed = run.opts.seed, started_at = run.started_at, workers = pool.size })
   local remove = task.on_interrupt(function()
     run.interrupted = true

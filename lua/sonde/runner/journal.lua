@@ -38,11 +38,104 @@ local FIELDS = { "name", "file", "line", "tags", "status", "duration", "requests
   "http" }
 
 -- encode_event(event, data) -> the JSON text of what reporters read of an
--- event; a run replays it with run:replay_event(cjson.decode(text)).
+-- event; a run replays it with run:replay_event(M.decode_event(text)).
 function M.encode_event(event, data)
   local clean = {}
   for _, k in ipairs(FIELDS) do clean[k] = data[k] end
   return cjson.encode({ e = event, d = clean })
+end
+
+-- What a field of an event's data must be (each is optional unless its
+-- event requires it), and what each event requires.
+local STATUSES = { pass = true, fail = true, error = true, pending = true, skip = true, flaky = true }
+
+local function list_of(check)
+  return function(v)
+    if type(v) ~= "table" then return false end
+    local n = #v
+    for k, x in pairs(v) do
+      if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 or not check(x) then return false end
+    end
+    return true
+  end
+end
+
+local function is(kind) return function(v) return type(v) == kind end end
+local is_string, is_number = is("string"), is("number")
+local is_strings = list_of(is_string)
+
+-- a table whose fields listed in `kinds` have their kinds, and that has
+-- those named in `required`
+local function record_of(kinds, required)
+  return function(v)
+    if type(v) ~= "table" then return false end
+    for k, check in pairs(kinds) do
+      if v[k] ~= nil and not check(v[k]) then return false end
+    end
+    for _, k in ipairs(required or {}) do
+      if v[k] == nil then return false end
+    end
+    return true
+  end
+end
+
+local FIELD_KINDS = { name = is_string, file = is_string, line = is_number, tags = is_strings,
+  status = function(v) return STATUSES[v] == true end, duration = is_number, requests = is_number,
+  message = is_string, traceback = is_string, last_exchange = is_string, output = is_string,
+  attempts = list_of(record_of { status = is_string, message = is_string, traceback = is_string, output = is_string,
+    duration = is_number }),
+  iteration = is_number, timeout = is("boolean"),
+  tests = list_of(record_of({ name = is_string, line = is_number, tags = is_strings }, { "name", "line" })),
+  open = is_number, path = is_strings, started = is_number, finished = is_number,
+  http = list_of(record_of({ target = is_string, origin = is_string, status = is_number, error = is_string,
+    timings = record_of { dns = is_number, connect = is_number, tls = is_number, first_byte = is_number,
+      total = is_number } }, { "target" })) }
+
+local RESULT = { "name", "file", "line", "status", "duration", "requests" }
+M.REQUIRED = { file_start = { "name" }, plan = { "tests" }, test_start = { "name" }, test_end = RESULT,
+  load_error = RESULT, file_end = { "name" }, unit_done = { "name" }, coverage = {} }
+
+-- A --jobs worker's --coverage counts (sonde.coverage.take_wire): per file,
+-- lines and their counts, one for one.
+local is_coverage = (function()
+  local is_numbers = list_of(is_number)
+  return function(d)
+    for path, t in pairs(d) do
+      if type(path) ~= "string" or type(t) ~= "table" or not is_numbers(t.lines) or not is_numbers(t.counts)
+        or #t.lines ~= #t.counts then
+        return false
+      end
+    end
+    return true
+  end
+end)()
+
+-- decode_event(text[, required=M.REQUIRED]) -> the event {e=, d=} that a
+-- line of a --jobs worker (or a record of the journal) holds, with only
+-- the fields reporters read; or nil and why it is not one. Whatever wrote
+-- it (a test that wrote where it should not), nothing malformed goes on.
+function M.decode_event(text, required)
+  local ok, ev = pcall(cjson.decode, text)
+  if not ok then return nil, "not JSON: " .. tostring(ev):gsub("^.-:%d+: ", "") end
+  local needs = type(ev) == "table" and (required or M.REQUIRED)[ev.e]
+  if not needs then return nil, "not an event {e=, d=} of a known kind" end
+  if type(ev.d) ~= "table" then return nil, "the data of a " .. ev.e .. " event is not an object" end
+  if ev.e == "coverage" then
+    if not is_coverage(ev.d) then return nil, "malformed coverage counts" end
+    return { e = ev.e, d = ev.d }
+  end
+  local d = {}
+  for _, k in ipairs(FIELDS) do
+    local v = ev.d[k]
+    if v ~= nil and not FIELD_KINDS[k](v) then
+      return nil, string.format("field %q of a %s event is malformed", k, ev.e)
+    end
+    d[k] = v
+  end
+  for _, k in ipairs(needs) do
+    if d[k] == nil then return nil, string.format("a %s event without its field %q", ev.e, k) end
+  end
+  return { e = ev.e, d = d }
 end
 
 local Recorder = {}
