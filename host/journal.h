@@ -64,7 +64,8 @@ void sonde_journal_note_stop(void);
 int sonde_journal_append(uint32_t kind, uint64_t step, double duration, uint32_t requests, const char *text,
                          uint32_t len);
 
-/* The records, for a runner that replays them: *len bytes from the first. */
+/* The records, for a runner that replays them: *len bytes from the first
+ * (no more than are mapped, whatever the head says). */
 const char *sonde_journal_records(uint64_t *len);
 
 #endif

@@ -1,4 +1,6 @@
 /* ljournal.c — sonde.c.journal: the runner's side of journal.h. */
+#include <string.h>
+
 #include "binding.h"
 #include "journal.h"
 
@@ -54,7 +56,7 @@ static int lj_resume(lua_State *L) {
     sonde_journal_head *h = sonde_journal();
     if (!h || h->resume_at == 0) return 0;
     lua_pushnumber(L, (lua_Number)h->resume_at);
-    lua_pushstring(L, h->how);
+    lua_pushlstring(L, h->how, strnlen(h->how, sizeof h->how)); /* in memory a test could write over */
     return 2;
 }
 
@@ -66,30 +68,51 @@ static int lj_stops(lua_State *L) {
     return 1;
 }
 
+/* The length of the record at `at`, text and padding included, or 0 when
+ * it is no record: the runner that wrote the journal died, maybe of a test
+ * that wrote over memory, so nothing in it is trusted. */
+static size_t record_size(const char *at, const char *end) {
+    const sonde_journal_record *r = (const sonde_journal_record *)at;
+    if ((size_t)(end - at) < sizeof *r) return 0;
+    if (r->kind != SONDE_JOURNAL_PASS && r->kind != SONDE_JOURNAL_EVENT) return 0;
+    size_t padded = ((size_t)r->len + 7) & ~(size_t)7;
+    if (padded > (size_t)(end - at) - sizeof *r) return 0;
+    return sizeof *r + padded;
+}
+
+static void push_record(lua_State *L, const sonde_journal_record *r) {
+    lua_createtable(L, 3, 0);
+    lua_pushnumber(L, (lua_Number)r->step);
+    lua_rawseti(L, -2, 1);
+    if (r->kind == SONDE_JOURNAL_PASS) {
+        lua_pushnumber(L, r->duration);
+        lua_rawseti(L, -2, 2);
+        lua_pushinteger(L, (lua_Integer)r->requests);
+        lua_rawseti(L, -2, 3);
+    } else {
+        lua_pushlstring(L, (const char *)(r + 1), r->len);
+        lua_rawseti(L, -2, 2);
+    }
+}
+
 /* records() -> list of {step, duration, requests} (a pass) or {step,
- * json} (any other event), in the order they were written. */
+ * json} (any other event), in the order they were written; and the bytes
+ * left unread after a record that is no record (0: none). The journal is
+ * cut there, so that what this runner journals follows what it read. */
 static int lj_records(lua_State *L) {
     uint64_t    len;
-    const char *at = sonde_journal_records(&len), *end = at + len;
+    const char *first = sonde_journal_records(&len), *at = first;
     lua_newtable(L);
-    for (int n = 1; at && at < end; n++) {
-        const sonde_journal_record *r = (const sonde_journal_record *)at;
-        lua_createtable(L, 3, 0);
-        lua_pushnumber(L, (lua_Number)r->step);
-        lua_rawseti(L, -2, 1);
-        if (r->kind == SONDE_JOURNAL_PASS) {
-            lua_pushnumber(L, r->duration);
-            lua_rawseti(L, -2, 2);
-            lua_pushinteger(L, (lua_Integer)r->requests);
-            lua_rawseti(L, -2, 3);
-        } else {
-            lua_pushlstring(L, (const char *)(r + 1), r->len);
-            lua_rawseti(L, -2, 2);
-        }
+    if (!first) return 1;
+    const char *end = first + len;
+    size_t      size;
+    for (int n = 1; at < end && (size = record_size(at, end)) != 0; n++, at += size) {
+        push_record(L, (const sonde_journal_record *)at);
         lua_rawseti(L, -2, n);
-        at += sizeof *r + (((size_t)r->len + 7) & ~(size_t)7);
     }
-    return 1;
+    lua_pushnumber(L, (lua_Number)(end - at));
+    sonde_journal()->length = (uint64_t)(at - first);
+    return 2;
 }
 
 int luaopen_sonde_c_journal(lua_State *L) {

@@ -277,4 +277,20 @@ describe("a serial run", function()
     assert.matches("ok 1 - one passes\n", out, 1, true)
     assert.not_matches("three passes", out)
   end)
+
+  it("reports what it can of a journal a test wrote over, says what it left out, and journals on (fuzz_journal)",
+    function()
+      local dir = support.temp_dir()
+      local code, _, err = test_reporting(dir, fixture("runner/journal_wrecked.lua"), ENV)
+      assert.are.equal(1, code, err)
+      local names = { "fails first", "passes", "wrecks the journal and dies", "runs after it", "dies too", "runs last" }
+      local json = reports(dir, names, { "not ok", "ok", "not ok", "ok", "not ok", "ok" })
+      assert.are.same({ passed = 3, failed = 3, failures = 1, errors = 2, skipped = 0, flaky = 0 }, json.counts)
+      assert.matches("the process running this test was killed by SIGKILL", json.sections[3].error, 1, true)
+      assert.matches("^sonde test: 2 record%(s%) of the results journaled before the runner died are damaged "
+        .. "%(did the test write over sonde's memory%?%) and are not in the report\n", err)
+      -- the runner after the second death reads on past what the first one left out, and says so again
+      assert.matches("\nsonde test: 1 record(s) of the results journaled before the runner died are damaged", err, 1,
+        true)
+    end)
 end)

@@ -192,24 +192,63 @@ end
 
 -- ------------------------------------------------------------- resuming
 
+-- What a record may hold: the events a recorder journals, or a note of the
+-- run's facts (each a number).
+local JOURNALED = {}
+for _, e in ipairs({ "file_start", "file_end", "load_error", "test_end" }) do JOURNALED[e] = M.REQUIRED[e] end
+local NOTES = { seed = "number", started_at = "number", died = "number" }
+
+-- The event or note a record's text holds, or nil: a runner that died may
+-- have died of a test that wrote over its memory, the journal's included.
+local function decode_record(text)
+  local ok, ev = pcall(cjson.decode, text)
+  if not (ok and type(ev) == "table" and ev.e == "note") then return M.decode_event(text, JOURNALED) end
+  if type(ev.d) ~= "table" then return nil end
+  for k, v in pairs(ev.d) do
+    if NOTES[k] == nil or type(v) ~= NOTES[k] then return nil end
+  end
+  return ev
+end
+
+-- Whether a decoded record can be what the runner wrote: results come in
+-- the order of their steps, none after the step it died in, and a pass
+-- took a time a clock can show.
+local function in_place(rec, last, at)
+  if rec[2] == nil then return false end
+  if rec[3] == nil and rec[2].e == "note" then return true end -- notes are step 0, written at any time
+  local step, duration = rec[1], rec[3] ~= nil and rec[2] or 0
+  return step >= last and step <= at and duration >= 0 and duration < math.huge
+end
+
 -- resumed() -> nil, or what a runner after a death needs: the step `at`
--- that was running, `how` its process ended, the records, the notes and
--- the steps that killed a runner. (What the step printed is in the
--- capture the runners share: sonde.runner.capture.)
+-- that was running, `how` its process ended, the records, the notes, the
+-- steps that killed a runner, and how many records were damaged (they are
+-- left out). (What the step printed is in the capture the runners share:
+-- sonde.runner.capture.)
 function M.resumed()
   local at, how = journal.resume()
   if not at then return nil end
-  local resume = { at = at, how = how, records = journal.records(), next = 1, notes = {}, deaths = {} }
-  for _, rec in ipairs(resume.records) do
-    if rec[3] == nil then
-      local ev = cjson.decode(rec[2])
-      if ev.e == "note" then
-        for k, v in pairs(ev.d) do
-          if k == "died" then resume.deaths[v] = true else resume.notes[k] = v end
-        end
+  local records, unread = journal.records()
+  local resume = { at = at, how = how, records = {}, next = 1, notes = {}, deaths = {},
+    damaged = (unread or 0) > 0 and 1 or 0 }
+  local last = 0
+  for _, rec in ipairs(records) do
+    if rec[3] == nil then rec[2] = decode_record(rec[2]) end
+    if not in_place(rec, last, at) then
+      resume.damaged = resume.damaged + 1
+    elseif rec[3] == nil and rec[2].e == "note" then
+      for k, v in pairs(rec[2].d) do
+        if k == "died" then resume.deaths[v] = true else resume.notes[k] = v end
       end
-      rec[2] = ev
+      resume.records[#resume.records + 1] = rec
+    else
+      last = rec[1]
+      resume.records[#resume.records + 1] = rec
     end
+  end
+  if resume.damaged > 0 then
+    io.stderr:write(string.format("sonde test: %d record(s) of the results journaled before the runner died are "
+      .. "damaged (did the test write over sonde's memory?) and are not in the report\n", resume.damaged))
   end
   return resume
 end
