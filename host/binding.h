@@ -92,6 +92,13 @@ static inline int sonde_binding_fail(lua_State *L, int uv_error) {
     return 2;
 }
 
+struct sonde_httpreq;
+
+/* Pushes a parsed request as the server's take() hands it to Lua (5 values):
+ * method, target, {name, value, ...}, body, keep_alive. The fuzz targets
+ * push theirs the same way. */
+void sonde_push_request(lua_State *L, const struct sonde_httpreq *r);
+
 int luaopen_sonde_c_loop(lua_State *L);
 int luaopen_sonde_c_process(lua_State *L);
 int luaopen_sonde_c_http(lua_State *L);

@@ -43,12 +43,7 @@ static int server_port(lua_State *L) {
 
 static void push_bytes(lua_State *L, const sonde_bytes *b) { lua_pushlstring(L, b->data ? b->data : "", b->len); }
 
-/* take() -> id, method, target, {name, value, ...}, body, keep_alive | nil */
-static int server_take(lua_State *L) {
-    sonde_conn *c = sonde_server_take(check_server(L));
-    if (!c) return 0;
-    sonde_httpreq *r = sonde_conn_request(c);
-    lua_pushnumber(L, sonde_conn_id(c));
+void sonde_push_request(lua_State *L, const sonde_httpreq *r) {
     lua_pushstring(L, sonde_httpreq_method(r));
     push_bytes(L, &r->url);
     lua_createtable(L, (int)r->header_count * 2, 0);
@@ -60,6 +55,14 @@ static int server_take(lua_State *L) {
     }
     push_bytes(L, &r->body);
     lua_pushboolean(L, sonde_httpreq_keep_alive(r));
+}
+
+/* take() -> id, method, target, {name, value, ...}, body, keep_alive | nil */
+static int server_take(lua_State *L) {
+    sonde_conn *c = sonde_server_take(check_server(L));
+    if (!c) return 0;
+    lua_pushnumber(L, sonde_conn_id(c));
+    sonde_push_request(L, sonde_conn_request(c));
     return 6;
 }
 
