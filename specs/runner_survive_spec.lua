@@ -293,4 +293,14 @@ describe("a serial run", function()
       assert.matches("\nsonde test: 1 record(s) of the results journaled before the runner died are damaged", err, 1,
         true)
     end)
+
+  it("gives a passing result the journal has at a step that is no test the file walked (fuzz_journal)", function()
+    local dir = support.temp_dir()
+    local file = fixture("runner/journal_misplaced.lua")
+    local code, _, err = test_reporting(dir, file, ENV)
+    assert.are.equal(1, code, err)
+    local json = reports(dir, { "(a test that passed before a runner died)",
+      "moves that pass to the file's loading and dies", "runs after it" }, { "ok", "not ok", "ok" })
+    assert.are.equal(file, json.sections[1].file)
+  end)
 end)
