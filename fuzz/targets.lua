@@ -6,7 +6,7 @@
 local json = require("sonde.json")
 local task = require("sonde.task")
 local server = require("sonde.server")
-local trace = require("sonde.trace")
+local trace = require("sonde.lib.trace")
 
 local M = {}
 
@@ -119,8 +119,8 @@ end
 -- ---------------------------------------------------- --jobs and journal
 
 local runner = require("sonde.runner")
-local options = require("sonde.runner_options")
-local jobs = require("sonde.runner_jobs")
+local options = require("sonde.runner.options")
+local jobs = require("sonde.runner.jobs")
 
 
 -- A file whose writes go into the list `parts`.
@@ -138,7 +138,7 @@ local function new_run(paths, args)
   local reporters, texts = {}, {}
   for _, name in ipairs(options.REPORTERS) do
     texts[name] = {}
-    reporters[#reporters + 1] = require("sonde.reporters." .. name).new(file_into(texts[name]), opts)
+    reporters[#reporters + 1] = require("sonde.runner.reporters." .. name).new(file_into(texts[name]), opts)
   end
   return runner.Run.new(opts, reporters), texts
 end

@@ -17,7 +17,7 @@ local server = require("sonde.server")
 local trace = require("sonde.lib.trace")
 local livecheck_bus = require("sonde.livecheck.bus")
 local livecheck_state = require("sonde.livecheck.state")
-local diff = require("sonde.diff")
+local diff = require("sonde.runner.diff")
 
 local M = {}
 

@@ -95,7 +95,7 @@ local RESULT = { "name", "file", "line", "status", "duration", "requests" }
 M.REQUIRED = { file_start = { "name" }, plan = { "tests" }, test_start = { "name" }, test_end = RESULT,
   load_error = RESULT, file_end = { "name" }, unit_done = { "name" }, coverage = {} }
 
--- A --jobs worker's --coverage counts (sonde.coverage.take_wire): per file,
+-- A --jobs worker's --coverage counts (sonde.runner.coverage.take_wire): per file,
 -- lines and their counts, one for one.
 local is_coverage = (function()
   local is_numbers = list_of(is_number)
