@@ -30,7 +30,7 @@ describe("sonde.json", function()
     local s = json.encode(v)
     assert.are.same(v, json.decode(s))
     assert.are.equal('"\\u0000sonde:number:1,2]\\u0000"', s:match('^%[("[^"]*")'))
-    assert.matches('{"\\u0000sonde:2\\u0000":%[%]', s:gsub(',?"n":%d+', ""))
+    assert.matches('"\\u0000sonde:2\\u0000":%[%]', s) -- the member's place among its object's depends on hashing
   end)
 
   it("pretty prints with sorted keys and indentation", function()

@@ -762,15 +762,18 @@ end
 function M.receive(req)
   local ok, body = pcall(json.decode, req.body)
   if not ok then
-    return { status = 400, json = { error = "the body must be JSON: " .. tostring(body):gsub("^json%.decode: ", "") } }
+    local why = tostring(body):gsub("^json%.decode: ", "")
+    return { status = 400, json = { error = "the body must be JSON: " .. why } }
   end
-  if type(body) ~= "table" then return { status = 400, json = { error = "expected an event object or a list of them" } } end
+  if type(body) ~= "table" then
+    return { status = 400, json = { error = "expected an event object or a list of them" } }
+  end
   -- a list, or one event; cjson decodes {} and [] alike, so the text says which
   local a_list = #body > 0 or (next(body) == nil and req.body:match("^%s*%[") ~= nil)
   local list = a_list and body or { body }
-  local recorded, reason = M.try_record_all(list)
-  if not recorded then return { status = 400, json = { error = reason } } end
-  return { status = 202, json = { recorded = #recorded } }
+  local accepted, reason = M.try_record_all(list)
+  if not accepted then return { status = 400, json = { error = reason } } end
+  return { status = 202, json = { recorded = #accepted } }
 end
 
 -- sink{port=0, host="127.0.0.1", path="/events"} -> an HTTP endpoint on

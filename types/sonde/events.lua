@@ -129,6 +129,13 @@ function events.record_all(list) end
 ---@return sonde.events.Event[]?, string? why
 function events.try_record_all(list) end
 
+---The sink's answer to a POST of one event or a list of them (what
+---events.sink's route calls): 202 and the number recorded, or 400 and why,
+---with nothing recorded.
+---@param req table a sonde.server request (req.body is its text)
+---@return table response {status=, json=}
+function events.receive(req) end
+
 ---A random (version 4) UUID.
 ---@return string
 function events.uuid4() end
