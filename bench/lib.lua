@@ -50,4 +50,19 @@ function M.report(name, value, unit, extra)
   print(string.format("%-44s %12.3f %-6s %s", name, value, unit, extra or ""))
 end
 
+-- goal(text, met) prints one goal of the run as met (✓) or not (✗): `text`
+-- says the figure, its peer and the goal, each figure printed above in the
+-- same run. bench/run gathers these lines (SONDE_BENCH_GOALS names the file)
+-- and prints them again at the end, one summary of the whole run.
+function M.goal(text, met)
+  local line = (met and "✓ " or "✗ ") .. text
+  print("  goal " .. line)
+  local path = os.getenv("SONDE_BENCH_GOALS")
+  if path and path ~= "" then
+    local f = assert(io.open(path, "a"))
+    f:write(line, "\n")
+    f:close()
+  end
+end
+
 return M

@@ -19,3 +19,5 @@ os.execute("rm -rf " .. dir)
 bench.report("sonde test, one trivial it (median)", t_sonde * 1000, "ms", "goal: <= 10 ms")
 bench.report("luajit -e '' (median)", t_luajit * 1000, "ms")
 bench.report("ratio sonde test / luajit -e ''", t_sonde / t_luajit, "x")
+bench.goal(string.format("sonde test of one trivial it: %.1f ms, %.1fx luajit -e '' (goal <= 10 ms)", t_sonde * 1000,
+  t_sonde / t_luajit), t_sonde <= 0.010)
