@@ -8,20 +8,27 @@
 #define EASY_POOL_MAX 256
 
 struct sonde_http {
-    sonde_loop     *lp;
-    CURLM          *multi;
-    uv_timer_t      timer;               /* CURLMOPT_TIMERFUNCTION's timer */
-    sonde_transfer *pool[EASY_POOL_MAX]; /* finished transfers, reused whole */
-    int             pooled;
-    double          started;
-    int             verbose;    /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
-    double          zero_asked; /* times curl asked for a 0 ms timeout */
-    double          zero_armed; /* times a 0 ms uv timer was armed for it */
+    sonde_loop         *lp;
+    CURLM              *multi;
+    uv_timer_t          timer;               /* CURLMOPT_TIMERFUNCTION's timer */
+    sonde_transfer     *pool[EASY_POOL_MAX]; /* finished transfers, reused whole */
+    int                 pooled;
+    double              started;
+    int                 verbose;    /* SONDE_HTTP_VERBOSE: curl's trace on stderr */
+    double              zero_asked; /* times curl asked for a 0 ms timeout */
+    double              zero_armed; /* times a 0 ms uv timer was armed for it */
+    struct socket_ctx **sockets;    /* by fd: each socket's poll handle, kept */
+    int                 sockets_cap;
 };
 
 static void transfer_destroy(sonde_transfer *t);
 
-/* One per socket curl watches; freed in the poll handle's close callback. */
+/* One per socket curl watches, kept by fd (h->sockets) after curl stops
+ * watching it, stopped: curl stops and starts watching a keep-alive socket
+ * between many requests, and a new handle each time costs an ioctl, more
+ * epoll_ctl calls and a malloc. A stopped poll handle holds no watcher or
+ * epoll entry, so the fd may close and its number serve any other handle
+ * meanwhile. Freed in the close callback, when the engine is freed. */
 typedef struct socket_ctx {
     uv_poll_t     poll;
     curl_socket_t fd;
@@ -86,7 +93,17 @@ static void on_poll(uv_poll_t *poll, int status, int events) {
 
 static void on_socket_closed(uv_handle_t *handle) { free(handle->data); }
 
-static socket_ctx *socket_ctx_new(sonde_http *h, curl_socket_t fd) {
+/* The poll handle of fd: the one kept from an earlier socket of that
+ * number, or a new one. */
+static socket_ctx *socket_ctx_of(sonde_http *h, curl_socket_t fd) {
+    if (fd < h->sockets_cap && h->sockets[fd]) return h->sockets[fd];
+    if (fd >= h->sockets_cap) {
+        int          cap = fd < 64 ? 128 : 2 * fd;
+        socket_ctx **sockets = realloc(h->sockets, sizeof *sockets * cap);
+        if (!sockets) return NULL;
+        memset(sockets + h->sockets_cap, 0, sizeof *sockets * (cap - h->sockets_cap));
+        h->sockets = sockets, h->sockets_cap = cap;
+    }
     socket_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     ctx->fd = fd;
@@ -96,6 +113,7 @@ static socket_ctx *socket_ctx_new(sonde_http *h, curl_socket_t fd) {
         return NULL;
     }
     ctx->poll.data = ctx;
+    h->sockets[fd] = ctx;
     return ctx;
 }
 
@@ -107,13 +125,12 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (what == CURL_POLL_REMOVE) {
         if (ctx) {
             uv_poll_stop(&ctx->poll);
-            uv_close((uv_handle_t *)&ctx->poll, on_socket_closed);
             curl_multi_assign(h->multi, fd, NULL);
         }
         return 0;
     }
     if (!ctx) {
-        ctx = socket_ctx_new(h, fd);
+        ctx = socket_ctx_of(h, fd);
         if (!ctx) return -1;
         curl_multi_assign(h->multi, fd, ctx);
     }
@@ -181,20 +198,16 @@ void sonde_http_timer_stats(sonde_loop *lp, double *zero_asked, double *zero_arm
 
 static void on_engine_closed(uv_handle_t *timer) { free(timer->data); }
 
-/* curl_multi_cleanup does not always report the sockets it closes, so
- * their poll handles are closed (and their memory freed) here. */
-static void close_engine_polls(uv_handle_t *handle, void *arg) {
-    if (handle->type != UV_POLL || uv_is_closing(handle)) return;
-    socket_ctx *ctx = handle->data;
-    if (ctx && ctx->http == arg) uv_close(handle, on_socket_closed);
-}
-
 void sonde_http_free(sonde_loop *lp) {
     sonde_http *h = lp->http;
     if (!h) return;
     for (int i = 0; i < h->pooled; i++) transfer_destroy(h->pool[i]);
     curl_multi_cleanup(h->multi);
-    uv_walk(&lp->uv, close_engine_polls, h);
+    /* every poll handle, stopped or not: curl_multi_cleanup does not
+     * always report the sockets it closes */
+    for (int fd = 0; fd < h->sockets_cap; fd++)
+        if (h->sockets[fd]) uv_close((uv_handle_t *)&h->sockets[fd]->poll, on_socket_closed);
+    free(h->sockets);
     uv_close((uv_handle_t *)&h->timer, on_engine_closed); /* frees h */
     lp->http = NULL;
 }
