@@ -23,7 +23,9 @@ local REQUEST_OPTIONS = { params = "table", headers = "table", json = "any", bod
 
 local total_requests = 0 -- this process
 local test_requests = 0 -- since the runner's last reset
-local last_exchange = nil -- of the current test, for failure output
+-- the current test's last request and its response or error, for failure
+-- output (three locals: no table built per request)
+local last_spec, last_response, last_error = nil, nil, nil
 local hooks = require("sonde.lib.test_hooks")
 local records = nil -- the current test's requests, when hooks.detail asks for them
 local MAX_RECORDS = 200 -- per test; its request count goes on
@@ -32,7 +34,7 @@ function M.request_count() return total_requests end
 
 -- The runner calls these between tests (see sonde.runner).
 function M._test_reset()
-  test_requests, last_exchange = 0, nil
+  test_requests, last_spec, last_response, last_error = 0, nil, nil, nil
   if records ~= nil then records = nil end
 end
 
@@ -113,7 +115,23 @@ local function encode_query(params)
   return table.concat(parts, "&")
 end
 
-local function absolute(url) return url:match("^%a[%w+.-]*://") ~= nil end
+-- absolute(url): whether url starts with a scheme and "://", as
+-- "^%a[%w+.-]*://" says; byte by byte, which LuaJIT compiles (it runs for
+-- every request) where a pattern match is not.
+local SCHEME_BYTE = {} -- 1: a letter, 2: a digit, + . or -
+for b = 0, 255 do
+  local c = string.char(b)
+  SCHEME_BYTE[b] = c:match("%a") and 1 or c:match("[%d+.-]") and 2 or false
+end
+
+local function absolute(url)
+  local colon = url:find("://", 1, true)
+  if not colon or colon == 1 or SCHEME_BYTE[url:byte(1)] ~= 1 then return false end
+  for i = 2, colon - 1 do
+    if not SCHEME_BYTE[url:byte(i)] then return false end
+  end
+  return true
+end
 
 -- join(base, path) as httpx does: "http://h/api" + "/health" -> "http://h/api/health"
 local SLASH = 47
@@ -226,13 +244,31 @@ function Wait:forget()
   end
 end
 
+-- Waits are reused: a closure made per request would stop the trace
+-- compiling the request path (LuaJIT does not compile FNEW). One whose wait
+-- raised (cancelled) is left to the collector.
+local free_waits, free_count = {}, 0
+local MAX_FREE_WAITS = 256
+
+local function new_wait()
+  local w = setmetatable({}, Wait)
+  w.on_done = function()
+    w.done = true
+    task.wake(w.task)
+  end
+  return w
+end
+
 local function perform(spec)
   local me = task.need_task("sonde.http request")
-  local w = setmetatable({}, Wait)
-  w.token = task.new_token(function()
-    w.done = true
-    task.wake(me)
-  end)
+  local w = free_waits[free_count]
+  if w then
+    free_waits[free_count], free_count = nil, free_count - 1
+  else
+    w = new_wait()
+  end
+  w.task, w.done, w.xfer = me, false, nil
+  w.token = task.new_token(w.on_done)
   spec.token = w.token
   local xfer, err = chttp.request(spec)
   if not xfer then
@@ -241,6 +277,11 @@ local function perform(spec)
   end
   w.xfer = xfer
   task.wait(w, nil, "http request")
+  w.task, w.xfer = nil, nil
+  if free_count < MAX_FREE_WAITS then
+    free_count = free_count + 1
+    free_waits[free_count] = w
+  end
   return xfer
 end
 
@@ -313,9 +354,8 @@ end
 -- last_exchange() -> the current test's last request and what came back,
 -- with credentials redacted, or nil. Built only when asked for (failures).
 function M.last_exchange()
-  local x = last_exchange
-  if not x then return nil end
-  return summarize(x.spec.method, x.spec.url, x.spec.headers, x.response, x.error)
+  if not last_spec then return nil end
+  return summarize(last_spec.method, last_spec.url, last_spec.headers, last_response, last_error)
 end
 
 -- A request that could not connect, or whose connection closed, to a
@@ -332,13 +372,13 @@ local function send(spec, retries, retry_backoff)
   for n = 1, retries + 1 do
     local ok, r = pcall(attempt, spec)
     if ok then
-      last_exchange = { spec = spec, response = r }
+      last_spec, last_response, last_error = spec, r, nil
       return r
     end
     if not M.is_error(r) or not RETRYABLE[r.kind] or n > retries then
       if M.is_error(r) then
         explain_failure(r)
-        last_exchange = { spec = spec, error = r }
+        last_spec, last_response, last_error = spec, nil, r
       end
       error(r, 0)
     end
@@ -349,6 +389,7 @@ end
 -- ---------------------------------------------------------------- bodies
 
 local NO_HEADERS = {}
+local NO_OPTIONS = {} -- a request's options when it gives none; never written
 
 -- Adds the headers of a, then of b (either may be nil), to merged (lower-
 -- case name -> {name, value}): a later one replaces an earlier one of the
@@ -434,7 +475,11 @@ local function prepare(self, method, path, opts, level)
   if type(path) ~= "string" then
     error(method:lower() .. ": expected a URL or path string, got " .. type(path), level)
   end
-  opts = check_options(method:lower(), opts, REQUEST_OPTIONS, level)
+  if opts == nil then
+    opts = NO_OPTIONS
+  else
+    opts = check_options(method:lower(), opts, REQUEST_OPTIONS, level)
+  end
   local url = M.join_url(self.base_url, path)
   if not absolute(url) then
     error(string.format("%s %s: a relative URL needs a client with base_url (http.client{base_url=...})",

@@ -175,7 +175,7 @@ function M.note_request(url, header_lines)
     local name, value = header_lines[i]:match("^([^:]+):%s*(.-)%s*$")
     if name and M.is_secret(name) then note_header(name, value) end
   end
-  if url:find("[?@]") then
+  if url:find("?", 1, true) or url:find("@", 1, true) then -- plain finds: compiled, where a class is not
     local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
     if userinfo then note_userinfo(userinfo) end
     local query = url:match("%?([^#]*)")
