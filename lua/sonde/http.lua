@@ -303,15 +303,6 @@ local function summarize(method, url, req_headers, r, err)
   return redact.text(table.concat(lines, "\n"))
 end
 
-local function build_response(xfer, method, url, started)
-  local status, raw_headers, body, effective, version, timings, connects, sent, received = xfer:response()
-  xfer:close()
-  return setmetatable({ status = status, ok = status >= 200 and status < 300, raw_headers = raw_headers,
-    body = body, url = effective ~= "" and effective or url, method = method, http_version = version,
-    timings = timings, elapsed = task.now() - started, new_connections = connects, bytes_sent = sent,
-    bytes_received = received }, Response)
-end
-
 -- The observer of every attempt (sonde.load's metrics), or nil.
 local observer = nil
 
@@ -320,7 +311,8 @@ local observer = nil
 -- (spec.tags holds the request's tags= option). nil removes it.
 function M._observe(fn) observer = fn end
 
--- One attempt: a response, or raises the transport error.
+-- One attempt: a response, or raises the transport error. finish() says
+-- how the transfer ended and releases it, in one call.
 local function attempt(spec)
   local started = task.now()
   total_requests, test_requests = total_requests + 1, test_requests + 1
@@ -331,14 +323,17 @@ local function attempt(spec)
     if hooks.detail and M.is_error(xfer) then record(spec, nil, xfer) end
     error(xfer, 0)
   end
-  local kind, message, code = xfer:result()
-  if kind then
-    local e = http_error(kind, spec.method, spec.url, message, { curl_code = code })
+  local status, raw_headers, body, effective, version, timings, connects, sent, received = xfer:finish()
+  if not status then -- raw_headers, body, effective: kind, message, curl code
+    local e = http_error(raw_headers, spec.method, spec.url, body, { curl_code = effective })
     if observer then observer(spec, nil, e, started) end
     if hooks.detail then record(spec, nil, e) end
     error(e, 0)
   end
-  local r = build_response(xfer, spec.method, spec.url, started)
+  local r = setmetatable({ status = status, ok = status >= 200 and status < 300, raw_headers = raw_headers,
+    body = body, url = effective ~= "" and effective or spec.url, method = spec.method, http_version = version,
+    timings = timings, elapsed = task.now() - started, new_connections = connects, bytes_sent = sent,
+    bytes_received = received }, Response)
   if observer then observer(spec, r, nil, started) end
   if hooks.detail then record(spec, r) end
   return r
