@@ -144,6 +144,20 @@ describe("sonde.http against httpbin", function()
     assert.are.equal("Bearer a", h.Authorization)
     assert.are.equal("request", h["X-Client"])
   end)
+
+  it("asks for every encoding libcurl decodes and decodes the response, with or without headers of its own", function()
+    for _, headers in ipairs { {}, { ["X-Trace"] = "t2" } } do
+      local r = c:get("/gzip", { headers = headers })
+      assert.are.equal("gzip", r.headers["content-encoding"])
+      local echoed = r:json() -- decoded: httpbin's JSON, not gzip's bytes
+      assert.is_true(echoed.gzipped)
+      local _, named = echoed.headers["Accept-Encoding"]:gsub("gzip", "")
+      assert.are.equal(1, named) -- one Accept-Encoding line, not sonde's and curl's
+    end
+    -- a request's own replaces sonde's, and its response is decoded too
+    local own = c:get("/gzip", { headers = { ["accept-encoding"] = "gzip" } })
+    assert.are.equal("gzip", own:json().headers["Accept-Encoding"])
+  end)
 end)
 
 describe("sonde.http transport errors", function()
