@@ -28,6 +28,30 @@ function M.run(argv)
   return out
 end
 
+-- children_cpu() -> seconds of CPU (user + system) used so far by the
+-- children this process has waited for: its difference around M.run is
+-- what that peer used, a figure the load of the machine moves less than
+-- its wall time.
+local ffi = require("ffi")
+pcall(ffi.cdef, [[
+struct bench_timeval { long tv_sec, tv_usec; };
+struct bench_rusage { struct bench_timeval ru_utime, ru_stime; long ru_rest[14]; };
+int getrusage(int who, struct bench_rusage *usage);
+]])
+local usage = ffi.new("struct bench_rusage")
+function M.children_cpu()
+  ffi.C.getrusage(-1, usage) -- RUSAGE_CHILDREN
+  local u, s = usage.ru_utime, usage.ru_stime
+  return tonumber(u.tv_sec) + tonumber(u.tv_usec) / 1e6 + tonumber(s.tv_sec) + tonumber(s.tv_usec) / 1e6
+end
+
+-- run_cpu(argv) -> its stdout and the CPU seconds it used.
+function M.run_cpu(argv)
+  local c0 = M.children_cpu()
+  local out = M.run(argv)
+  return out, M.children_cpu() - c0
+end
+
 -- wall(argv, runs) -> median seconds of running argv to completion.
 function M.wall(argv, runs)
   local times = {}
