@@ -45,4 +45,5 @@ bench.report("ratio busted / sonde test", b / s, "x", "goal: >= 20 x")
 bench.report("  with an empty cache", b / first, "x")
 bench.report("  with SONDE_CACHE=off", b / o, "x")
 bench.goal(string.format("%d-test file: sonde %.1fx faster than busted, cache on (goal >= 20)", n, b / s), b / s >= 20)
-bench.goal(string.format("%d-test file: sonde %.1fx faster than busted, SONDE_CACHE=off (goal >= 15)", n, b / o), b / o >= 15)
+bench.goal(string.format("%d-test file: sonde %.1fx faster than busted, SONDE_CACHE=off (goal >= 15)", n, b / o),
+  b / o >= 15)
