@@ -201,6 +201,15 @@ describe("busted projects run unchanged under sonde test", function()
     it("agrees with " .. table.concat(args, " "), function() same_as_busted(PLAIN, args) end)
   end
 
+  it("puts busted's module paths in front once, however often a host prepares a run", function()
+    local busted = require("sonde.runner.busted")
+    local path, cpath, saved_arg = package.path, package.cpath, _G.arg
+    finally(function() package.path, package.cpath, _G.arg = path, cpath, saved_arg end)
+    for _ = 1, 3 do assert(busted.prepare({ lpath = "./lib/?.lua", execute = {}, xhelper = {} })) end
+    local _, n = package.path:gsub("%./lib/%?%.lua", "")
+    assert.are.equal(1, n)
+  end)
+
   it("says in one line which .busted key it does not know", function()
     local dir = write_project({ [".busted"] = "return { default = { ROOT = { 'spec' }, colour = true } }",
       ["spec/a_spec.lua"] = "it('a', function() end)" })

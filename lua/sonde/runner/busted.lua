@@ -131,11 +131,16 @@ local function default_root()
 end
 
 -- prefix_paths(opts): busted's module paths before the usual ones.
+-- prefixed(path, prefix) -> path with prefix in front, once: a host that
+-- runs specs again (an embedding program, --watch) must not grow it.
+local function prefixed(path, prefix)
+  if prefix == "" or path:sub(1, #prefix + 1) == prefix .. ";" then return path end
+  return ((prefix .. ";" .. path):gsub(";;+", ";"))
+end
+
 local function prefix_paths(opts)
-  local lpath = opts.lpath or LPATH
-  local cpath = opts.cpath or CPATH
-  if lpath ~= "" then package.path = (lpath .. ";" .. package.path):gsub(";;+", ";") end
-  if cpath ~= "" then package.cpath = (cpath .. ";" .. package.cpath):gsub(";;+", ";") end
+  package.path = prefixed(package.path, opts.lpath or LPATH)
+  package.cpath = prefixed(package.cpath, opts.cpath or CPATH)
 end
 
 -- set_arg(argv): the global `arg` spec files see, as busted gives it: the
