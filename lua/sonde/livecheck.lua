@@ -34,15 +34,7 @@ local stamp = require("sonde.lib.stamp")
 local iso8601, uuid4 = stamp.rfc3339, stamp.uuid4
 M.iso8601, M.uuid4 = iso8601, uuid4
 
-local function median(xs)
-  if #xs == 0 then return nil end
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local median = livecheck_state.median
 
 local function check_fields(what, given, allowed, level)
   for k, v in pairs(given) do

@@ -300,14 +300,10 @@ function Bus:recent_reports(n)
   return out
 end
 
-local function median(xs)
-  if type(xs) ~= "table" or #xs == 0 then return json.null end
-  local sorted = {}
-  for i, x in ipairs(xs) do sorted[i] = x end
-  table.sort(sorted)
-  local n = #sorted
-  if n % 2 == 1 then return sorted[(n + 1) / 2] end
-  return (sorted[n / 2] + sorted[n / 2 + 1]) / 2
+local function median(history) -- JSON's null where there is none
+  local m = livecheck_state.median(history)
+  if m == nil then return json.null end
+  return m
 end
 
 -- deployment_status() -> {id=, cases={[name]=view}, reports=}: the shared

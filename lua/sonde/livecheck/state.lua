@@ -116,6 +116,18 @@ M.NUMBERS = { "consecutive_failures", "total_failures", "last_fail", "last_test_
 M.TABLES = { "total_by_state", "last_failure", "runtime_history", "latency_history", "frequency_history" }
 
 -- Loaded here under this file's name, its lines where they are in it.
+-- median(history) -> the median of a case's history list (runtimes,
+-- latencies, intervals), or nil when it holds none: /status on either bus.
+function M.median(xs)
+  if type(xs) ~= "table" or #xs == 0 then return nil end
+  local sorted = {}
+  for i, x in ipairs(xs) do sorted[i] = x end
+  table.sort(sorted)
+  local n = #sorted
+  if n % 2 == 1 then return sorted[(n + 1) / 2] end
+  return (sorted[n / 2] + sorted[n / 2 + 1]) / 2
+end
+
 M.transitions = assert(loadstring(("\n"):rep(15) .. M.SOURCE, "@lua/sonde/livecheck/state.lua"))()
 
 -- fresh() -> the state of a case nothing has happened to
