@@ -43,12 +43,8 @@ static void pass_on(int sig) {
     sonde_journal_note_stop();
     pid_t pid = runner;
     if (pid <= 0) return;
-    if (passed++ == 0) {
-        union sigval v = {.sival_int = SONDE_FORWARDED};
-        sigqueue(pid, sig, v);
-    } else {
-        kill(pid, sig); /* a second signal is meant: the runner leaves at once */
-    }
+    union sigval v = {.sival_int = passed++ == 0 ? SONDE_FORWARDED : SONDE_FORWARDED_AGAIN};
+    sigqueue(pid, sig, v); /* a second one is meant: the runner leaves at once */
 }
 
 static void handle_signals(void (*handler)(int)) {
