@@ -14,6 +14,7 @@ local cjson = require("cjson")
 local M = {}
 
 local hash64 = require("sonde.c.loop").hash64
+local read_file = require("sonde.lib.file").read
 
 -- hash32(s) -> a non-negative 32-bit hash of s: the low half of the
 -- host's MurmurHash64A (the chunk cache's hash), so there is one hash.
@@ -38,14 +39,6 @@ function M.parse(text)
     return nil, "--shard expects K/N with 1 <= K <= N (for example 2/4), got '" .. tostring(text) .. "'"
   end
   return { k = k, n = n }
-end
-
-local function read_file(path)
-  local f, err = io.open(path, "r")
-  if not f then return nil, err end
-  local text = f:read("*a")
-  f:close()
-  return text
 end
 
 -- durations(path) -> {key = seconds} | nil, message: from a json report.

@@ -17,6 +17,7 @@
 -- arrive redacted (sonde.lib.redact).
 local loop = require("sonde.c.loop")
 local util = require("sonde.lib.report_util")
+local read_file = require("sonde.lib.file").read
 
 local M = {}
 M.__index = M
@@ -127,14 +128,6 @@ end
 
 -- The short commit and branch of the git checkout around the working
 -- directory, read from .git itself (no process), or nil.
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
 function M.git_commit(dir)
   dir = dir or loop.cwd()
   while dir and dir ~= "" do
