@@ -12,7 +12,8 @@ local task = require("sonde.task")
 local trace = require("sonde.lib.trace")
 local loop = require("sonde.c.loop")
 local shard = require("sonde.runner.shard")
-local take_value = require("sonde.runner.options").take_value
+local command_line = require("sonde.lib.command_line")
+local read_file = require("sonde.lib.file").read
 local load = require("sonde.load")
 local metrics = require("sonde.load.metrics")
 local options = require("sonde.load.options")
@@ -46,10 +47,7 @@ local OPTIONS = {
 
 M.OPTIONS = OPTIONS -- also read by scripts/cli_docs.lua (man page, completions)
 
-local BY_NAME = {}
-for _, row in ipairs(OPTIONS) do
-  for _, name in ipairs(row) do BY_NAME[name] = row end
-end
+local BY_NAME = command_line.index(OPTIONS)
 
 M.HELP = [[
 usage: sonde load SCRIPT [OPTIONS]       run SCRIPT's scenarios as a load test
@@ -57,12 +55,10 @@ usage: sonde load SCRIPT [OPTIONS]       run SCRIPT's scenarios as a load test
                                          add up the summaries of --out json files (segments)
 ]]
 
+-- help() -> the text of `sonde load --help`, from OPTIONS.
 function M.help()
-  local lines = { M.HELP, "options:" }
-  for _, row in ipairs(OPTIONS) do
-    local names = table.concat(row, ", ") .. (row.arg and (" " .. row.arg) or "")
-    lines[#lines + 1] = string.format("  %-26s%s", names, row.help)
-  end
+  local lines = { M.HELP }
+  command_line.help_section(lines, "options:", OPTIONS)
   lines[#lines + 1] = ""
   lines[#lines + 1] = "exit codes: 0; 99 a threshold was crossed; 107 a script error (at load, in options, "
     .. "setup or teardown); 2 usage; 130 interrupted"
@@ -71,33 +67,7 @@ end
 
 -- parse(args) -> opts | nil, message
 function M.parse(args)
-  local opts = { outputs = {}, paths = {} }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name, inline = a:match("^(%-%-?[%w%-]+)=(.*)$")
-    name = name or a
-    local row = BY_NAME[name]
-    if row and row.kind == "flag" then
-      if inline then return nil, name .. " takes no value" end
-      opts[row.key] = true
-    elseif row then
-      local value = inline
-      if value == nil then
-        i = i + 1
-        value = args[i]
-        if value == nil then return nil, name .. " expects a value" end
-      end
-      local ok, err = take_value(opts, row, name, value)
-      if not ok then return nil, err end
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option '" .. a .. "' (see sonde load --help)"
-    else
-      opts.paths[#opts.paths + 1] = a
-    end
-    i = i + 1
-  end
-  return opts
+  return command_line.parse(BY_NAME, args, { outputs = {} }, "load")
 end
 
 -- settle(opts) -> cli | nil, message: the values a run needs
@@ -129,14 +99,6 @@ end
 
 -- ScriptError: a mistake of the script, printed as one line; exit 107
 local function script_error(message) return { script_error = message } end
-
-local function read_source(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
 
 -- where(path, source, err) -> "path:LINE: message" for an OptionError
 local function where(path, source, err)
@@ -263,12 +225,50 @@ local function call_hook(env, name, timeout, ...)
   return true, r[2]
 end
 
+-- ------------------------------------------------------------ --out files
+
+-- The kinds of --out, in the order they are opened.
+local OUT_KINDS = { { kind = "json", open = output.open }, { kind = "html", open = html.open } }
+
+-- open_outputs(cli) -> {json = writer, html = page} | nil, message: every
+-- --out file open, or none (a run must not start to find it cannot write).
+local function open_outputs(cli)
+  local files = {}
+  for _, o in ipairs(OUT_KINDS) do
+    if cli[o.kind] then
+      local file, why = o.open(cli[o.kind])
+      if not file then
+        for _, opened in pairs(files) do opened:close() end
+        return nil, why
+      end
+      files[o.kind] = file
+    end
+  end
+  return files
+end
+
+-- close_outputs(files, cli, report) -> true | nil, message: the report's
+-- summary line and page written (when there is a report), and the files
+-- closed.
+local function close_outputs(files, cli, report)
+  if files.json then
+    if report then files.json:summary(summary.to_data(report)) end
+    files.json:close()
+  end
+  if not files.html then return true end
+  if not report then
+    files.html:close()
+    return true
+  end
+  return html.write(files.html, cli.html, report)
+end
+
 -- run_script(path, cli[, out[, err]]) -> exit code, report (nil when it
 -- did not run). Inside a task; `out` is where the header and summary go
 -- (stdout), `err` where the one-line messages do (stderr).
 function M.run_script(path, cli, out, err)
   out, err = out or io.stdout, err or io.stderr
-  local source = read_source(path)
+  local source = read_file(path)
   if not source then
     err:write("sonde load: cannot read ", path, ": no such file or not readable\n")
     return M.USAGE
@@ -281,46 +281,26 @@ function M.run_script(path, cli, out, err)
     end
     error(run, 0)
   end
-  local writer
-  if cli.json then
-    local why
-    writer, why = output.open(cli.json)
-    if not writer then
-      err:write("sonde load: ", why, "\n")
-      return M.USAGE
-    end
-    run.registry.out = function(m, v, tags) writer:point(m, v, tags) end
+  local files, why = open_outputs(cli)
+  if not files then
+    err:write("sonde load: ", why, "\n")
+    return M.USAGE
   end
-  local page
-  if cli.html then
-    local why
-    page, why = html.open(cli.html)
-    if not page then
-      if writer then writer:close() end
-      err:write("sonde load: ", why, "\n")
-      return M.USAGE
-    end
-  end
+  if files.json then run.registry.out = function(m, v, tags) files.json:point(m, v, tags) end end
   header(out, path, run, cli)
   if not cli.quiet and loop.isatty(2) then run.progress = progress_line end
   local code, report = M.execute(run, env, path, err)
   if run.progress then io.stderr:write("\r\27[K") end -- the progress line goes
+  run.registry.out = nil
   if report then
-    if writer then writer:summary(summary.to_data(report)) end
     out:write(summary.text(report))
     out:flush()
-    if page then
-      local wrote, why = html.write(page, cli.html, report)
-      page = nil
-      if not wrote then
-        err:write("sonde load: ", why, "\n")
-        code = code == M.OK and M.USAGE or code
-      end
-    end
   end
-  if page then page:close() end
-  if writer then writer:close() end
-  run.registry.out = nil
+  local wrote, werr = close_outputs(files, cli, report)
+  if not wrote then
+    err:write("sonde load: ", werr, "\n")
+    code = code == M.OK and M.USAGE or code
+  end
   return code, report
 end
 
@@ -368,47 +348,31 @@ end
 
 -- --------------------------------------------------------------- merge
 
+-- merge_refused(message) -> the exit code of a merge that cannot be made
+local function merge_refused(message)
+  io.stderr:write("sonde load merge: ", message, "\n")
+  return M.USAGE
+end
+
 -- merge(paths, cli, out) -> exit code, report
 function M.merge(paths, cli, out)
   out = out or io.stdout
-  if #paths == 0 then
-    io.stderr:write("sonde load merge: expected the --out json files of the segments to merge\n")
-    return M.USAGE
-  end
+  if #paths == 0 then return merge_refused("expected the --out json files of the segments to merge") end
   local reports = {}
   for _, p in ipairs(paths) do
     local data, err = output.read_summary(p)
     local report = data and select(1, summary.from_data(data, p))
     if data and not report then err = select(2, summary.from_data(data, p)) end
-    if not report then
-      io.stderr:write("sonde load merge: ", err, "\n")
-      return M.USAGE
-    end
+    if not report then return merge_refused(err) end
     reports[#reports + 1] = report
   end
   local merged, err = summary.merge(reports)
-  if not merged then
-    io.stderr:write("sonde load merge: ", err, "\n")
-    return M.USAGE
-  end
-  if cli.json then
-    local writer, werr = output.open(cli.json)
-    if not writer then
-      io.stderr:write("sonde load merge: ", werr, "\n")
-      return M.USAGE
-    end
-    writer:summary(summary.to_data(merged))
-    writer:close()
-  end
-  if cli.html then
-    local page, herr = html.open(cli.html)
-    local wrote = false
-    if page then wrote, herr = html.write(page, cli.html, merged) end
-    if not wrote then
-      io.stderr:write("sonde load merge: ", herr, "\n")
-      return M.USAGE
-    end
-  end
+  if not merged then return merge_refused(err) end
+  local files
+  files, err = open_outputs(cli)
+  if not files then return merge_refused(err) end
+  local wrote, werr = close_outputs(files, cli, merged)
+  if not wrote then return merge_refused(werr) end
   out:write(summary.text(merged))
   if not summary.passed(merged) then
     io.stderr:write("sonde load merge: thresholds crossed: ", summary.crossed(merged), "\n")

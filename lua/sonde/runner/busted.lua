@@ -11,6 +11,7 @@
 -- would be. A key sonde does not know is one line naming it.
 local loop = require("sonde.c.loop")
 local options = require("sonde.runner.options")
+local command_line = require("sonde.lib.command_line")
 
 local M = {}
 
@@ -61,7 +62,7 @@ local function apply_key(opts, where, key, value)
     return nil, string.format("%s: '%s' expects a string or a list, got %s", where, key, type(value))
   end
   for _, v in ipairs(values_of(value)) do
-    local ok, err = options.take_value(opts, row, where .. ": '" .. key .. "'", v)
+    local ok, err = command_line.take_value(opts, row, where .. ": '" .. key .. "'", v)
     if not ok then return nil, err end
   end
   if row.note then opts.notes[#opts.notes + 1] = row.note .. " (set in " .. where .. ")" end

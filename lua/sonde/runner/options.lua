@@ -7,6 +7,7 @@
 -- so in one line (`note`) instead of being silently dropped. A reporter is
 -- one file lua/sonde/runner/reporters/NAME.lua plus its name in REPORTERS.
 local shard = require("sonde.runner.shard")
+local command_line = require("sonde.lib.command_line")
 
 local M = {}
 
@@ -16,14 +17,9 @@ M.REPORTERS = { "human", "tap", "junit", "json", "table", "html" }
 M.BUSTED_OUTPUTS = { utfTerminal = "human", plainTerminal = "human", gtest = "human", TAP = "tap", junit = "junit",
   json = "json" }
 
--- Each row: names (short first), key in opts, kind, arg (placeholder for
--- --help), help. Kinds: flag (no value; `--no-NAME` too when negatable),
--- optional (a flag, or a value given with `=`: --coverage=FILE), number,
--- int, list (repeatable), csv (comma list, merged), string, path (repeats
--- join with ';', as busted's -m). `busted`: busted's own flag (its
--- meaning is busted's), listed under its own heading in --help. `note`:
--- accepted, and this one line is printed when it is used. `hidden`: not in
--- --help.
+-- Each row is a row of sonde.lib.command_line (names, key, kind, arg,
+-- help, note, hidden: see there), plus `busted`: busted's own flag (its
+-- meaning is busted's), listed under its own heading in --help.
 local OPTIONS = {
   { "-o", "--output", key = "outputs", kind = "list", arg = "NAME[=FILE]",
     help = "human (default), tap, junit, json, table or html (one self-contained page: -o html=report.html); "
@@ -125,10 +121,7 @@ local OPTIONS = {
 }
 
 -- name -> row, for every spelling.
-local BY_NAME = {}
-for _, row in ipairs(OPTIONS) do
-  for _, name in ipairs(row) do BY_NAME[name] = row end
-end
+local BY_NAME = command_line.index(OPTIONS)
 M.OPTIONS, M.BY_NAME = OPTIONS, BY_NAME
 
 local function defaults()
@@ -136,46 +129,6 @@ local function defaults()
     exclude_pattern = {}, execute = {}, xhelper = {}, xoutput = {}, coverage_include = {}, coverage_exclude = {},
     timeout = 30, repeat_count = 1, retries = 0,
     jobs = 1, given = {}, notes = {} }
-end
-
-local function take_number(opts, row, name, value)
-  local n = tonumber(value)
-  if row.kind == "int" then
-    if not n or n % 1 ~= 0 or n < row.min then
-      return nil, string.format("%s expects a whole number of at least %d, got '%s'", name, row.min, tostring(value))
-    end
-  elseif not n or n ~= n or n <= row.min or n == math.huge then
-    return nil, string.format("%s expects a number greater than %g, got '%s'", name, row.min, tostring(value))
-  end
-  if row.max and n > row.max then
-    return nil, string.format("%s expects a number no larger than %.10g, got '%s'", name, row.max, tostring(value))
-  end
-  opts[row.key] = n
-  return true
-end
-
--- take_value(opts, row, name, value): one value of a row's option.
-function M.take_value(opts, row, name, value)
-  value = tostring(value)
-  if row.kind == "number" or row.kind == "int" then return take_number(opts, row, name, value) end
-  if row.kind == "list" then
-    table.insert(opts[row.key], value)
-  elseif row.kind == "csv" then
-    local any = false
-    for item in value:gmatch("[^,%s]+") do
-      table.insert(opts[row.key], row.key:find("tags") and (item:gsub("^#", "")) or item)
-      any = true
-    end
-    if not any then
-      return nil, string.format("%s expects a comma-separated list of %s, got '%s'", name,
-        row.key:find("tags") and "tags" or "values", value)
-    end
-  elseif row.kind == "path" then
-    opts[row.key] = opts[row.key] and (opts[row.key] .. ";" .. value) or value
-  else
-    opts[row.key] = value
-  end
-  return true
 end
 
 -- class_end(p, i) -> the index after the set p[i] == "[" opens, or nil
@@ -303,54 +256,15 @@ function M.finish(opts, root)
   return opts
 end
 
--- take_flag(opts, row, name, negated) sets a flag row's key.
-local function take_flag(opts, row, negated)
-  opts[row.key] = not negated
-  if row.note and not negated then opts.notes[#opts.notes + 1] = row.note end
-end
-
 -- parse_args(paths, args) -> opts (not finished: a .busted file may still
 -- fill what the command line left unset) | nil, "one line saying what is
 -- wrong". opts.given[key] is true for what the command line set.
 function M.parse_args(paths, args)
   local opts = defaults()
   for _, p in ipairs(paths or {}) do table.insert(opts.paths, p) end
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name, inline = a:match("^(%-%-?[%w%-]+)=(.*)$")
-    name = name or a
-    local row, negated = BY_NAME[name], false
-    if not row and name:sub(1, 5) == "--no-" then
-      row, negated = BY_NAME["--" .. name:sub(6)], true
-      if row and not row.negatable then row = nil end
-    end
-    if row then
-      opts.given[row.key] = true
-      if row.kind == "flag" or (row.kind == "optional" and (inline == nil or negated)) then
-        if inline then return nil, name .. " takes no value" end
-        take_flag(opts, row, negated)
-      elseif row.kind == "optional" then
-        if inline == "" then return nil, name .. "= expects a file name after '='" end
-        opts[row.key] = inline
-      else
-        local value = inline
-        if value == nil then
-          i = i + 1
-          value = args[i]
-          if value == nil then return nil, name .. " expects a value" end
-        end
-        local ok, err = M.take_value(opts, row, name, value)
-        if not ok then return nil, err end
-        if row.note then opts.notes[#opts.notes + 1] = row.note end
-      end
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option '" .. a .. "' (see sonde test --help)"
-    else
-      table.insert(opts.paths, a)
-    end
-    i = i + 1
-  end
+  local err
+  opts, err = command_line.parse(BY_NAME, args, opts, "test")
+  if not opts then return nil, err end
   if #opts.paths > 0 then opts.given.paths = true end
   return opts
 end
@@ -362,39 +276,6 @@ function M.parse(paths, args)
   return M.finish(opts)
 end
 
--- wrap(text, width) -> lines of at most width characters, cut at spaces.
-local function wrap(text, width)
-  local lines, line = {}, ""
-  for word in text:gmatch("%S+") do
-    if line ~= "" and #line + 1 + #word > width then
-      lines[#lines + 1], line = line, word
-    else
-      line = line == "" and word or (line .. " " .. word)
-    end
-  end
-  lines[#lines + 1] = line
-  return lines
-end
-
-local HELP_COLUMN, HELP_WIDTH = 30, 100
-
--- help_rows(lines, row): a row's names, then its text wrapped beside them.
-local function help_rows(lines, row)
-  local names = table.concat(row, ", ")
-  local optional = row.arg and row.arg:sub(1, 1) == "[" -- --coverage[=FILE]
-  if optional then names = names .. row.arg end
-  if row.negatable then names = names .. " (--no-" .. row[#row]:sub(3) .. ")" end
-  if row.arg and not optional then names = names .. " " .. row.arg end
-  local text = wrap(row.help or row.note, HELP_WIDTH - HELP_COLUMN)
-  local pad = string.rep(" ", HELP_COLUMN)
-  if #names > HELP_COLUMN - 4 then
-    lines[#lines + 1] = "  " .. names
-  else
-    lines[#lines + 1] = ("  " .. names .. pad):sub(1, HELP_COLUMN) .. table.remove(text, 1)
-  end
-  for _, t in ipairs(text) do lines[#lines + 1] = pad .. t end
-end
-
 -- The rest of --help, also read by scripts/cli_docs.lua for the man page.
 M.PATHS_HELP = "PATHS default to .busted's ROOT, else spec/ when it exists, else specs/."
 M.EXIT_CODES = { { 0, "all passed" }, { 1, "failures" }, { 2, "usage or load errors" }, { 5, "no tests found" },
@@ -402,15 +283,11 @@ M.EXIT_CODES = { { 0, "all passed" }, { 1, "failures" }, { 2, "usage or load err
 
 -- help() -> the text of `sonde test --help`, from OPTIONS.
 function M.help()
-  local lines = { "test options:" }
-  for _, row in ipairs(OPTIONS) do
-    if not row.hidden and not row.busted then help_rows(lines, row) end
-  end
+  local lines = {}
+  command_line.help_section(lines, "test options:", OPTIONS, function(row) return not row.busted end)
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "busted's options, with busted's meaning (a .busted file may set any of their long names):"
-  for _, row in ipairs(OPTIONS) do
-    if not row.hidden and row.busted then help_rows(lines, row) end
-  end
+  command_line.help_section(lines, "busted's options, with busted's meaning (a .busted file may set any of their long "
+    .. "names):", OPTIONS, function(row) return row.busted end)
   lines[#lines + 1] = ""
   lines[#lines + 1] = M.PATHS_HELP
   local codes = {}
