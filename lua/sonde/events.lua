@@ -212,14 +212,22 @@ local function store(ev)
   arrived:set()
 end
 
+-- record_valid(what, ev) -> the recorded event: a malformed one raises
+-- "WHAT: malformed event: ..." at the line that called record_valid's
+-- caller.
+local function record_valid(what, ev)
+  local out, reason = M.validate(ev)
+  if not out then error(what .. ": malformed event: " .. reason, 3) end
+  store(out)
+  return out
+end
+
 -- record(ev) -> the recorded event: validates an event that arrived from
 -- outside (the sink) and records it as if emitted. A malformed event raises
 -- at the caller's line.
 function M.record(ev)
-  local out, reason = M.validate(ev)
-  if not out then error("events.record: malformed event: " .. reason, 2) end
-  store(out)
-  return out
+  local out = record_valid("events.record", ev)
+  return out -- not a tail call: the level record_valid raises at counts this frame
 end
 
 -- record_all(list) -> the recorded events: all or nothing; a bad element
@@ -291,10 +299,8 @@ function Client:emit(ev)
     error("emit: events may only be emitted while the client is open (" ..
       (self.was_opened and "this client was closed" or "call c:open() first, or use events.with_client(fn)") .. ")", 2)
   end
-  local out, reason = M.validate(ev)
-  if not out then error("emit: malformed event: " .. reason, 2) end
-  store(out)
-  return out
+  local out = record_valid("emit", ev)
+  return out -- not a tail call, as in M.record
 end
 
 -- with_client(fn) -> fn's results: fn(c) runs with an open client that is
