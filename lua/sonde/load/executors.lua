@@ -40,6 +40,15 @@ end
 
 -- ---------------------------------------------------------- closed model
 
+-- run_closed(run, sc, group, vus, vu_main, ends): starts `vus` VUs, each
+-- running vu_main(vu), and returns when they have ended, or are cancelled
+-- at `ends` plus the graceful stop.
+local function run_closed(run, sc, group, vus, vu_main, ends)
+  for _ = 1, vus do run:spawn_vu(group, vu_main, true) end
+  run:sample_vus()
+  group:finish(ends + sc.graceful_stop)
+end
+
 local function shared_iterations(run, sc, group, start)
   local ends, left = start + sc.max_duration, sc.iterations
   local function vu_main(vu)
@@ -48,9 +57,7 @@ local function shared_iterations(run, sc, group, start)
       run:iterate(vu)
     end
   end
-  for _ = 1, math.min(sc.vus, sc.iterations) do run:spawn_vu(group, vu_main, true) end
-  run:sample_vus()
-  group:finish(ends + sc.graceful_stop)
+  run_closed(run, sc, group, math.min(sc.vus, sc.iterations), vu_main, ends)
 end
 
 local function per_vu_iterations(run, sc, group, start)
@@ -61,11 +68,7 @@ local function per_vu_iterations(run, sc, group, start)
       run:iterate(vu)
     end
   end
-  if sc.iterations > 0 then
-    for _ = 1, sc.vus do run:spawn_vu(group, vu_main, true) end
-  end
-  run:sample_vus()
-  group:finish(ends + sc.graceful_stop)
+  run_closed(run, sc, group, sc.iterations > 0 and sc.vus or 0, vu_main, ends)
 end
 
 local function constant_vus(run, sc, group, start)
@@ -73,9 +76,7 @@ local function constant_vus(run, sc, group, start)
   local function vu_main(vu)
     while now() < ends do run:iterate(vu) end
   end
-  for _ = 1, sc.vus do run:spawn_vu(group, vu_main, true) end
-  run:sample_vus()
-  group:finish(ends + sc.graceful_stop)
+  run_closed(run, sc, group, sc.vus, vu_main, ends)
 end
 
 -- ramp_steps(start, stages) -> list of {at, count}, total duration: the VU
