@@ -261,23 +261,17 @@ function M.observed(th, s)
 end
 
 local function threshold_lines(r, out)
-  if #r.entries == 0 then return end
-  out[#out + 1] = "  █ THRESHOLDS"
-  out[#out + 1] = ""
-  for _, e in ipairs(r.entries) do
+  for i, e in ipairs(r.entries) do
+    if i > 1 then out[#out + 1] = "" end
     out[#out + 1] = "    " .. e.key
     for _, th in ipairs(e.list) do
       local label, shown = M.observed(th, e.series)
       out[#out + 1] = string.format("    %s '%s' %s=%s", th.ok and "✓" or "✗", th.source, label, shown)
     end
-    out[#out + 1] = ""
   end
 end
 
 local function check_lines(r, out)
-  if #r.checks == 0 then return end
-  out[#out + 1] = "  █ CHECKS"
-  out[#out + 1] = ""
   for _, c in ipairs(r.checks) do
     if c.fails == 0 then
       out[#out + 1] = "    ✓ " .. c.name
@@ -287,12 +281,9 @@ local function check_lines(r, out)
         c.passes, c.fails)
     end
   end
-  out[#out + 1] = ""
 end
 
 local function metric_lines(r, out)
-  out[#out + 1] = "  █ METRICS"
-  out[#out + 1] = ""
   local marks = marks_of(r)
   local names = {}
   for name, s in pairs(r.series) do
@@ -314,27 +305,33 @@ local function metric_lines(r, out)
         metric_text(sub, metrics.values(sub, r.duration, r.trend_stats), r.trend_stats))
     end
   end
-  out[#out + 1] = ""
 end
 
 local function error_lines(r, out)
-  if r.errors.count == 0 then return end
-  out[#out + 1] = string.format("  █ ITERATION ERRORS: %d (first messages)", r.errors.count)
-  out[#out + 1] = ""
   for _, e in ipairs(r.errors.first) do
     local message = e.message:gsub("\n", "\n          ")
     out[#out + 1] = string.format("    %5d× %s", e.count, message)
   end
+end
+
+-- section(out, heading, add_lines, r): "  █ HEADING", a blank line, the
+-- lines add_lines(r, out) adds, a blank line.
+local function section(out, heading, add_lines, r)
+  out[#out + 1] = "  █ " .. heading
+  out[#out + 1] = ""
+  add_lines(r, out)
   out[#out + 1] = ""
 end
 
 -- text(report) -> the end-of-test summary
 function M.text(r)
   local out = { "" }
-  threshold_lines(r, out)
-  check_lines(r, out)
-  metric_lines(r, out)
-  error_lines(r, out)
+  if #r.entries > 0 then section(out, "THRESHOLDS", threshold_lines, r) end
+  if #r.checks > 0 then section(out, "CHECKS", check_lines, r) end
+  section(out, "METRICS", metric_lines, r)
+  if r.errors.count > 0 then
+    section(out, string.format("ITERATION ERRORS: %d (first messages)", r.errors.count), error_lines, r)
+  end
   local complete = r.series.iterations and r.series.iterations.sum or 0
   local of = r.merged and ("merged segments " .. r.merged .. ", ") or r.segment and ("segment " .. r.segment .. ", ")
     or ""
