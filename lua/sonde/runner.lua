@@ -85,10 +85,7 @@ local function discover(paths, select)
     for _, pat in ipairs(excludes) do
       if pat ~= "" and name:find(pat) then return false end
     end
-    for _, pat in ipairs(patterns) do
-      if name:find(pat) then return true end
-    end
-    return false
+    return options.any_matches(name, patterns)
   end
   local files = {}
   for _, path in ipairs(paths) do
@@ -106,19 +103,12 @@ end
 
 -- ---------------------------------------------------------------- selection
 
-local function any_matches(name, patterns)
-  for _, pat in ipairs(patterns) do
-    if name:find(pat) then return true end
-  end
-  return false
-end
-
 -- By name and tags, as busted: any --filter, no --filter-out, any --tags,
 -- no --exclude-tags.
 local function wanted(test, opts)
   local name = test.full_name
-  if #opts.filter > 0 and not any_matches(name, opts.filter) then return false end
-  if any_matches(name, opts.filter_out) then return false end
+  if #opts.filter > 0 and not options.any_matches(name, opts.filter) then return false end
+  if options.any_matches(name, opts.filter_out) then return false end
   if #opts.tags > 0 then
     local any = false
     for _, tag in ipairs(opts.tags) do any = any or test.tags[tag] end

@@ -19,6 +19,7 @@
 -- --jobs workers send what they counted after each file; the parent merges.
 local ccov = require("sonde.c.coverage")
 local loop = require("sonde.c.loop")
+local any_matches = require("sonde.runner.options").any_matches
 
 local M = {}
 
@@ -39,13 +40,6 @@ local function normalize(path)
 end
 M.normalize = normalize
 
-local function any_matches(patterns, name)
-  for _, p in ipairs(patterns) do
-    if name:find(p) then return true end
-  end
-  return false
-end
-
 -- What sonde brings along: never the code under test unless an include
 -- pattern names it.
 local function sonde_own(path)
@@ -57,8 +51,8 @@ end
 local function covers(path)
   if state.never[path] then return false end
   local name = path:gsub("%.lua$", "")
-  if any_matches(state.exclude, name) then return false end
-  if #state.include > 0 then return any_matches(state.include, name) end
+  if any_matches(name, state.exclude) then return false end
+  if #state.include > 0 then return any_matches(name, state.include) end
   return not sonde_own(path)
 end
 

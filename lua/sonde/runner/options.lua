@@ -187,6 +187,15 @@ local function pattern_error(p)
   end
 end
 
+-- any_matches(name, patterns) -> true when name matches one of the Lua
+-- patterns of a list option (--filter, --pattern, --coverage-include...).
+function M.any_matches(name, patterns)
+  for _, pat in ipairs(patterns) do
+    if name:find(pat) then return true end
+  end
+  return false
+end
+
 local function bad_pattern(name, patterns)
   for _, pat in ipairs(patterns) do
     local why = pattern_error(pat)
