@@ -4,8 +4,10 @@
 -- a value and --help all come from the rows, so adding an option is one
 -- row.
 --
--- A row: its names (short first), key (where opts keeps the value), kind,
--- arg (the value's placeholder in --help) and help. Kinds: flag (no value;
+-- A row: its names (short first), key (where opts keeps the value; by
+-- default the long name without its dashes, others as underscores:
+-- --fail-fast keeps fail_fast), kind, arg (the value's placeholder in
+-- --help) and help. Kinds: flag (no value;
 -- `--no-NAME` too when negatable), optional (a flag, or a value given with
 -- `=`: --coverage=FILE), number and int (min, max), list (repeatable), csv
 -- (a comma list, merged), string, path (repeats join with ';', as busted's
@@ -13,10 +15,19 @@
 -- `hidden`: not in --help.
 local M = {}
 
--- index(rows) -> name -> row, for every spelling.
+-- default_key(row) -> "fail_fast" for a row whose last name is --fail-fast
+local function default_key(row)
+  local long = row[#row]:match("^%-%-([%w%-]+)$")
+  if not long then error("the option row " .. row[1] .. " needs a key (it has no --long name)", 3) end
+  return (long:gsub("%-", "_"))
+end
+
+-- index(rows) -> name -> row, for every spelling; gives each row without
+-- a key its default one.
 function M.index(rows)
   local by_name = {}
   for _, row in ipairs(rows) do
+    row.key = row.key or default_key(row)
     for _, name in ipairs(row) do by_name[name] = row end
   end
   return by_name
@@ -100,12 +111,15 @@ local function take_option(opts, row, name, negated, inline, args, i)
 end
 
 -- parse(by_name, args, opts, command) -> opts | nil, "one line saying what
--- is wrong": every option of args into opts (whose list and csv keys hold
--- tables already), every other word appended to opts.paths.
--- opts.given[key] is true for each option given; `command` names the
--- --help an unknown option points to.
+-- is wrong": every option of args into opts (the defaults; each list and
+-- csv key is given an empty list first), every other word appended to
+-- opts.paths. opts.given[key] is true for each option given; `command`
+-- names the --help an unknown option points to.
 function M.parse(by_name, args, opts, command)
   opts.paths, opts.given, opts.notes = opts.paths or {}, opts.given or {}, opts.notes or {}
+  for _, row in pairs(by_name) do
+    if (row.kind == "list" or row.kind == "csv") and opts[row.key] == nil then opts[row.key] = {} end
+  end
   local i = 1
   while i <= #args do
     local a = args[i]

@@ -30,19 +30,17 @@ M.OK, M.THRESHOLDS, M.SCRIPT_ERROR, M.USAGE, M.INTERRUPTED = 0, 99, 107, 2, 130
 -- --------------------------------------------------------- command line
 
 local OPTIONS = {
-  { "-u", "--vus", key = "vus", kind = "int", min = 1, arg = "N",
-    help = "VUs of the one scenario --duration or --iterations make" },
-  { "-d", "--duration", key = "duration", kind = "string", arg = "D",
-    help = "run the VUs for D (30s, 1m30s): constant-vus" },
-  { "-i", "--iterations", key = "iterations", kind = "int", min = 1, arg = "N",
+  { "-u", "--vus", kind = "int", min = 1, arg = "N", help = "VUs of the one scenario --duration or --iterations make" },
+  { "-d", "--duration", kind = "string", arg = "D", help = "run the VUs for D (30s, 1m30s): constant-vus" },
+  { "-i", "--iterations", kind = "int", min = 1, arg = "N",
     help = "N iterations shared by the VUs: shared-iterations (with --duration: at most that long)" },
   { "-o", "--out", key = "outputs", kind = "list", arg = "KIND=FILE",
     help = "json=FILE: every sample and the final summary, one JSON object per line; html=FILE: the run's page "
       .. "(charts per second, scenarios, thresholds, metrics)" },
-  { "--segment", key = "segment", kind = "string", arg = "K/N",
+  { "--segment", kind = "string", arg = "K/N",
     help = "run the K-th of N execution segments (VUs, iterations and arrivals split so the N add up to the whole)" },
-  { "-q", "--quiet", key = "quiet", kind = "flag", help = "no progress line" },
-  { "-h", "--help", key = "help", kind = "flag", help = "this text" },
+  { "-q", "--quiet", kind = "flag", help = "no progress line" },
+  { "-h", "--help", kind = "flag", help = "this text" },
 }
 
 M.OPTIONS = OPTIONS -- also read by scripts/cli_docs.lua (man page, completions)
@@ -67,7 +65,7 @@ end
 
 -- parse(args) -> opts | nil, message
 function M.parse(args)
-  return command_line.parse(BY_NAME, args, { outputs = {} }, "load")
+  return command_line.parse(BY_NAME, args, {}, "load")
 end
 
 -- settle(opts) -> cli | nil, message: the values a run needs
