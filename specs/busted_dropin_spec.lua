@@ -247,9 +247,7 @@ describe("busted projects run unchanged under sonde test", function()
       ["spec/a_spec.lua"] = "it('a', function() assert.are.equal(1, require('m').f()) end)" })
     local code, _, err = support.sonde("test", "-c", { cwd = dir })
     assert.are.equal(0, code, err)
-    local f = assert(io.open(dir .. "/lcov.info"))
-    local lcov = f:read("*a")
-    f:close()
+    local lcov = support.read_file(dir .. "/lcov.info")
     assert.are.equal("TN:\nSF:src/m.lua\nDA:1,1\nDA:2,1\nDA:3,1\nDA:4,1\nDA:5,1\nDA:6,0\nDA:7,1\nDA:8,1\nLF:8\nLH:7\n"
       .. "end_of_record\n", lcov) -- g's body (line 6) never ran
   end)

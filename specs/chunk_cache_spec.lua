@@ -5,12 +5,7 @@ local support = require("specs.support")
 
 local write = support.write_file
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = support.read_file
 
 -- Runs a Lua script with the cache in `cache` (false: SONDE_CACHE=off);
 -- returns its stdout, failing with its stderr when it fails.

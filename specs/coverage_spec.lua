@@ -39,12 +39,7 @@ end
 return M
 ]]
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = support.read_file
 
 local function has_lcov() return process.run { "sh", "-c", "command -v genhtml lcov" } == 0 end
 local NO_LCOV = "genhtml and lcov are not installed (scripts/install-deps installs the lcov package)"

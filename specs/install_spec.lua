@@ -17,12 +17,7 @@ end
 
 local function exists(path) return io.open(path, "rb") ~= nil end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = support.read_file
 
 describe("cmake --install", function()
   local prefix, work

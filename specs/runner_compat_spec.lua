@@ -32,9 +32,7 @@ local function sonde_counts(...)
   args[#args + 1] = COMPAT
   args[#args + 1] = { timeout = 120 }
   support.sonde(unpack(args))
-  local f = assert(io.open(path))
-  local report = cjson.decode(f:read("*a"))
-  f:close()
+  local report = cjson.decode(support.read_file(path))
   os.remove(path)
   local c = report.counts
   return { passed = c.passed, failures = c.failures, errors = c.errors, pending = c.skipped }

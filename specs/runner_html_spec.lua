@@ -23,12 +23,7 @@ end
 local CHROMIUM = find_chromium()
 local NO_CHROMIUM = "chromium is not installed (scripts/install-deps installs it)"
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = support.read_file
 
 -- The DOM of the page at path (absolute, maybe with a query) after its
 -- script ran.

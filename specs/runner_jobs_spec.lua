@@ -53,7 +53,7 @@ describe("--jobs", function()
     assert.are.same({ "passes before", "writes nonsense into its worker's results", "passes after", "outer first",
       "outer inner second", "outer third" }, order)
     for _, name in ipairs(order) do assert.are.equal("ok", status[name]) end
-    local report = require("sonde.json").decode(assert(io.open(dir .. "/r.json")):read("*a"))
+    local report = require("sonde.json").decode(support.read_file(dir .. "/r.json"))
     assert.are.equal(6, report.counts.passed)
     assert.are.equal(6, #report.sections)
   end)
@@ -61,7 +61,7 @@ describe("--jobs", function()
   it("under --repeat, the tests a dead worker took with it carry their round in the json report", function()
     local dir = support.temp_dir()
     sonde("test", "-o", "json=" .. dir .. "/r.json", "--jobs", "2", "--repeat", "2", fixture("runner/crash.lua"))
-    local report = require("sonde.json").decode(assert(io.open(dir .. "/r.json")):read("*a"))
+    local report = require("sonde.json").decode(support.read_file(dir .. "/r.json"))
     local never = {}
     for _, s in ipairs(report.sections) do
       if s.name:find("is never reached", 1, true) then never[#never + 1] = s.iteration end
@@ -123,9 +123,7 @@ describe("--jobs", function()
       .. '" the end", 0) end)\nit("passes after", function() end)\n')
     local code = sonde("test", "-o", "tap=" .. dir .. "/out.tap", "--jobs", "2", dir)
     assert.are.equal(1, code)
-    local f = assert(io.open(dir .. "/out.tap"))
-    local out = f:read("*a")
-    f:close()
+    local out = support.read_file(dir .. "/out.tap")
     local status = tap(out)
     assert.are.equal("not ok", status["fails at length"])
     assert.are.equal("ok", status["passes after"])

@@ -9,12 +9,7 @@ local support = require("specs.support")
 local sonde, fixture = support.sonde, support.fixture
 local PYTHON = "/usr/bin/python3" -- Debian's, which has python3-junitparser
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = support.read_file
 
 local function tmp()
   local path = os.tmpname()

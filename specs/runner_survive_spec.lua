@@ -14,7 +14,7 @@ describe("os.exit inside a test", function()
     assert.are.same({ "not ok", "not ok", "ok", "not ok" }, { status[order[1]], status[order[2]], status[order[3]],
       status[order[4]] })
     assert.matches("exits.lua:3: os.exit%(0%) called while tests run", out)
-    local report = require("sonde.json").decode(assert(io.open(dir .. "/r.json")):read("*a"))
+    local report = require("sonde.json").decode(support.read_file(dir .. "/r.json"))
     assert.are.equal(4, #report.sections)
   end)
 end)
@@ -57,12 +57,7 @@ local process = require("sonde.process")
 local ENV = { env = { ASAN_OPTIONS = "handle_segv=0" .. (os.getenv("ASAN_OPTIONS") and ":" .. os.getenv("ASAN_OPTIONS")
   or "") } }
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = support.read_file
 
 -- statuses(status, order) -> the statuses of a tap() result in run order.
 local function statuses(status, order)

@@ -50,11 +50,28 @@ function M.temp_dir(label)
   return dir
 end
 
+-- read_file(path) -> the file's bytes; a file that cannot be read fails
+-- the test.
+function M.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
 -- write_file(path, text): the file holds text, byte for byte.
 function M.write_file(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
+end
+
+-- die(): this process ends by SIGKILL, as a crash would end it (a
+-- sanitizer build turns a segfault into an exit), for fixtures of a run
+-- that must survive its runner's or a worker's death.
+function M.die()
+  os.execute("kill -KILL " .. loop.pid())
+  while true do end -- SIGKILL is on its way
 end
 
 -- interrupt_hang(...) -> stdout of `sonde test -o tap --no-capture ...`

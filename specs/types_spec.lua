@@ -2,13 +2,9 @@
 -- docs/api.md (generated from them) against what each public module exports.
 -- Names starting with "_" are the runner's hooks, not part of the API.
 local api = require("scripts.api_docs")
+local support = require("specs.support")
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = support.read_file
 
 local function sorted(set)
   local list = {}
