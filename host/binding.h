@@ -35,6 +35,21 @@ static inline void sonde_binding_class(lua_State *L, const char *mt, const luaL_
     lua_pop(L, 1);
 }
 
+/* Pushes a module's table of funcs: what a luaopen_sonde_c_* returns. */
+static inline int sonde_binding_module(lua_State *L, const luaL_Reg *funcs) {
+    lua_newtable(L);
+    luaL_register(L, NULL, funcs);
+    return 1;
+}
+
+/* Keeps argument 1 in the registry under `key`; raises unless it is of
+ * type `type`: how a module is handed the Lua half it calls back. */
+static inline void sonde_binding_keep(lua_State *L, int type, const char *key) {
+    luaL_checktype(L, 1, type);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
 /* Anchors in the registry, under `key`, a userdata whose __gc is `gc`: a
  * module's way to run `gc` when the state closes. */
 static inline void sonde_binding_on_close(lua_State *L, const char *key, lua_CFunction gc) {
@@ -85,11 +100,31 @@ static inline double sonde_binding_optnumber(lua_State *L, const char *key, doub
     return v;
 }
 
-/* The runtime-failure return: pushes nil and the libuv error's message. */
-static inline int sonde_binding_fail(lua_State *L, int uv_error) {
+/* The runtime-failure return: pushes nil and message. */
+static inline int sonde_binding_error(lua_State *L, const char *message) {
     lua_pushnil(L);
-    lua_pushstring(L, uv_strerror(uv_error));
+    lua_pushstring(L, message);
     return 2;
+}
+
+/* The runtime-failure return of a libuv error: nil and its message. */
+static inline int sonde_binding_fail(lua_State *L, int uv_error) {
+    return sonde_binding_error(L, uv_strerror(uv_error));
+}
+
+/* The return of a call that has nothing to hand back but may fail: true
+ * when uv_rc is 0, else nil and the libuv error's message. */
+static inline int sonde_binding_done(lua_State *L, int uv_rc) {
+    if (uv_rc != 0) return sonde_binding_fail(L, uv_rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* The end of a constructor: stores p in the box on top of the stack and
+ * returns the box; when p is NULL, returns nil and err (why it is). */
+static inline int sonde_box_fill(lua_State *L, void **box, void *p, const char *err) {
+    *box = p;
+    return p ? 1 : sonde_binding_error(L, err);
 }
 
 struct sonde_httpreq;

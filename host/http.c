@@ -347,6 +347,7 @@ void sonde_transfer_cancel(sonde_transfer *t) {
 }
 
 void sonde_transfer_free(sonde_transfer *t) {
+    if (!t) return;
     sonde_transfer_cancel(t);
     curl_slist_free_all(t->req_headers);
     free(t->req_body);

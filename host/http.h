@@ -53,7 +53,8 @@ sonde_transfer *sonde_transfer_start(sonde_http *h, const sonde_request *r, char
 /* Stops a transfer still running; its completion is never queued. */
 void sonde_transfer_cancel(sonde_transfer *t);
 /* Frees a transfer that is finished or cancelled; its easy handle is kept
- * for the next transfer, so connections and TLS sessions are reused. */
+ * for the next transfer, so connections and TLS sessions are reused. NULL
+ * does nothing, as for free(). */
 void sonde_transfer_free(sonde_transfer *t);
 
 /* Transfers started since the engine was created. */

@@ -117,9 +117,6 @@ int luaopen_sonde_c_capture(lua_State *L) {
         {"open", lc_open}, {"begin", lc_begin},       {"finish", lc_finish}, {"forward", lc_forward},
         {"take", lc_take}, {"terminal", lc_terminal}, {NULL, NULL},
     };
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    sonde_binding_on_close(L, "sonde.capture.sentinel",
-                           lc_gc); /* forgets the reporters' stream when the state closes */
-    return 1;
+    sonde_binding_on_close(L, "sonde.capture.sentinel", lc_gc); /* forgets the reporters' stream at close */
+    return sonde_binding_module(L, funcs);
 }

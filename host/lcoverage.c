@@ -140,9 +140,7 @@ static void cov_hook(lua_State *L, lua_Debug *ar) {
 
 /* start(decide) */
 static int cov_start(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, DECIDE_KEY);
+    sonde_binding_keep(L, LUA_TFUNCTION, DECIDE_KEY);
     lua_getfield(L, LUA_REGISTRYINDEX, ANCHOR_KEY);
     if (lua_isnil(L, -1)) {
         lua_newtable(L);
@@ -187,7 +185,5 @@ int luaopen_sonde_c_coverage(lua_State *L) {
         {"take", cov_take},
         {NULL, NULL},
     };
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

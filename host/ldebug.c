@@ -30,7 +30,5 @@ int luaopen_sonde_c_debug(lua_State *L) {
         {"where", debug_where},
         {NULL, NULL},
     };
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

@@ -68,9 +68,7 @@ static int loop_mkdir(lua_State *L) {
     int     mode = (int)luaL_optinteger(L, 2, 0755);
     int     rc = uv_fs_mkdir(NULL, &req, luaL_checkstring(L, 1), mode, NULL);
     uv_fs_req_cleanup(&req);
-    if (rc < 0 && rc != UV_EEXIST) return sonde_binding_fail(L, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    return sonde_binding_done(L, rc == UV_EEXIST ? 0 : rc);
 }
 
 /* write_private(path, data) -> true | nil, err: a new file (one that exists
@@ -92,23 +90,12 @@ static int loop_write_private(lua_State *L) {
     }
     int err = done < len ? errno : 0;
     if (close(fd) != 0 && err == 0) err = errno;
-    if (err != 0) return sonde_binding_fail(L, uv_translate_sys_error(err));
-    lua_pushboolean(L, 1);
-    return 1;
+    return sonde_binding_done(L, uv_translate_sys_error(err)); /* 0 stays 0 */
 }
 
 /* chdir(dir) -> true | nil, err: the process's working directory, as
  * busted's -C changes it before a run. */
-static int loop_chdir(lua_State *L) {
-    int rc = uv_chdir(luaL_checkstring(L, 1));
-    if (rc < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, uv_strerror(rc));
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
-}
+static int loop_chdir(lua_State *L) { return sonde_binding_done(L, uv_chdir(luaL_checkstring(L, 1))); }
 
 /* cwd() -> the process's working directory | nil, err */
 static int loop_cwd(lua_State *L) {

@@ -122,7 +122,5 @@ int luaopen_sonde_c_fswatch(lua_State *L) {
     static const luaL_Reg methods[] = {{"take", fswatch_take}, {"close", fswatch_close}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {{"open", fswatch_open}, {NULL, NULL}};
     sonde_binding_class(L, FSWATCH_MT, methods, fswatch_close);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

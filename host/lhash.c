@@ -100,9 +100,7 @@ static int loop_hash_file(lua_State *L) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        lua_pushnil(L);
-        lua_pushstring(L, "not a regular file");
-        return 2;
+        return sonde_binding_error(L, "not a regular file");
     }
     unsigned char buf[32 * 1024]; /* a multiple of 8: only the last read leaves a tail */
     uint64_t      h = murmur_start((uint64_t)st.st_size), total = 0;
@@ -117,11 +115,7 @@ static int loop_hash_file(lua_State *L) {
     size_t whole = (size_t)n & ~(size_t)7;
     h = murmur_end(murmur_words(h, buf, whole), buf + whole, (size_t)n - whole);
     total += (uint64_t)n;
-    if (total != (uint64_t)st.st_size) {
-        lua_pushnil(L);
-        lua_pushstring(L, "the file changed while it was read");
-        return 2;
-    }
+    if (total != (uint64_t)st.st_size) return sonde_binding_error(L, "the file changed while it was read");
     push_hex64(L, h);
     lua_pushnumber(L, (lua_Number)total);
     return 2;

@@ -172,7 +172,5 @@ int luaopen_sonde_c_histogram(lua_State *L) {
         {"layout", hist_layout}, {NULL, NULL},
     };
     sonde_binding_class(L, HIST_MT, methods, hist_close);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

@@ -48,11 +48,7 @@ static struct curl_slist *header_list(lua_State *L) {
 static int http_request(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     char err[256] = "curl_multi_init failed";
-    if (sonde_curl_load(err, sizeof err) != 0) { /* before any curl_* call below */
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
+    if (sonde_curl_load(err, sizeof err) != 0) return sonde_binding_error(L, err); /* before any curl_* call */
     sonde_request r = {0};
     lua_getfield(L, 1, "method");
     lua_getfield(L, 1, "url");
@@ -70,12 +66,8 @@ static int http_request(lua_State *L) {
     void **box = sonde_box_new(L, TRANSFER_MT);
     r.headers = header_list(L);
     sonde_http *h = sonde_http_get(sonde_binding_loop(L));
-    *box = h ? sonde_transfer_start(h, &r, err, sizeof err) : NULL;
     if (!h) curl_slist_free_all(r.headers);
-    if (*box) return 1;
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
+    return sonde_box_fill(L, box, h ? sonde_transfer_start(h, &r, err, sizeof err) : NULL, err);
 }
 
 static int transfer_cancel(lua_State *L) {
@@ -204,8 +196,7 @@ static int transfer_finish(lua_State *L) {
 /* close(), also __gc: frees the transfer now (its easy handle goes back to
  * the pool for the next request) instead of waiting for the collector. */
 static int transfer_close(lua_State *L) {
-    sonde_transfer *t = sonde_box_take(L, TRANSFER_MT);
-    if (t) sonde_transfer_free(t);
+    sonde_transfer_free(sonde_box_take(L, TRANSFER_MT));
     return 0;
 }
 
@@ -245,7 +236,5 @@ int luaopen_sonde_c_http(lua_State *L) {
         {NULL, NULL},
     };
     sonde_binding_class(L, TRANSFER_MT, methods, transfer_close);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

@@ -125,7 +125,5 @@ int luaopen_sonde_c_keys(lua_State *L) {
     static const luaL_Reg methods[] = {{"take", keys_take}, {"close", keys_close}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {{"open", keys_open}, {NULL, NULL}};
     sonde_binding_class(L, KEYS_MT, methods, keys_close);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

@@ -172,8 +172,7 @@ int luaopen_sonde_c_loop(lua_State *L) {
         {"is_virtual", loop_is_virtual},
         {NULL, NULL},
     };
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
+    sonde_binding_module(L, funcs);
     luaL_register(L, NULL, sonde_loop_fs_funcs);
     luaL_register(L, NULL, sonde_loop_hash_funcs);
     luaL_register(L, NULL, sonde_loop_misc_funcs);

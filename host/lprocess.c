@@ -46,18 +46,10 @@ static int proc_spawn(lua_State *L) {
     o.argv = string_list(L, "argv", 1);
     o.env_set = string_list(L, "env_set", 0);
     o.env_unset = string_list(L, "env_unset", 0);
-    if (!o.argv[0]) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "argv must hold at least the command");
-        return 2;
-    }
+    if (!o.argv[0]) return sonde_binding_error(L, "argv must hold at least the command");
     void **box = sonde_box_new(L, PROC_MT);
     char   err[512];
-    *box = sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err);
-    if (*box) return 1;
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
+    return sonde_box_fill(L, box, sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err), err);
 }
 
 static int proc_pid(lua_State *L) {
@@ -68,23 +60,16 @@ static int proc_pid(lua_State *L) {
 /* signal(signum) -> true | nil, err */
 static int proc_signal(lua_State *L) {
     int rc = sonde_proc_signal(check_proc(L), (int)luaL_checkinteger(L, 2));
-    if (rc == 0) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    lua_pushnil(L);
-    lua_pushstring(L, strerror(-rc));
-    return 2;
+    if (rc != 0) return sonde_binding_error(L, strerror(-rc));
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* write(s) -> true | nil, err */
 static int proc_write(lua_State *L) {
     size_t      len;
     const char *s = luaL_checklstring(L, 2, &len);
-    int         rc = sonde_proc_write(check_proc(L), s, len);
-    if (rc != 0) return sonde_binding_fail(L, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    return sonde_binding_done(L, sonde_proc_write(check_proc(L), s, len));
 }
 
 static int proc_close_stdin(lua_State *L) {
@@ -132,8 +117,7 @@ static int proc_notify(lua_State *L) {
 }
 
 static int proc_gc(lua_State *L) {
-    sonde_proc *p = sonde_box_take(L, PROC_MT);
-    if (p) sonde_proc_release(p);
+    sonde_proc_release(sonde_box_take(L, PROC_MT));
     return 0;
 }
 
@@ -156,8 +140,7 @@ static int proc_watch_exit(lua_State *L) {
 
 /* close() and __gc: stops watching (a completion already queued stays) */
 static int exit_watch_close(lua_State *L) {
-    sonde_exit_watch *w = sonde_box_take(L, EXIT_WATCH_MT);
-    if (w) sonde_exit_watch_close(w);
+    sonde_exit_watch_close(sonde_box_take(L, EXIT_WATCH_MT));
     return 0;
 }
 
@@ -190,13 +173,10 @@ int luaopen_sonde_c_process(lua_State *L) {
         {NULL, NULL},
     };
     static const luaL_Reg watch_methods[] = {{"close", exit_watch_close}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"spawn", proc_spawn}, {"watch_exit", proc_watch_exit}, {NULL, NULL}};
     sonde_binding_class(L, PROC_MT, methods, proc_gc);
     sonde_binding_class(L, EXIT_WATCH_MT, watch_methods, exit_watch_close);
-    lua_newtable(L);
-    lua_pushcfunction(L, proc_spawn);
-    lua_setfield(L, -2, "spawn");
-    lua_pushcfunction(L, proc_watch_exit);
-    lua_setfield(L, -2, "watch_exit");
+    sonde_binding_module(L, funcs);
     push_signal_numbers(L);
     lua_setfield(L, -2, "signals");
     return 1;

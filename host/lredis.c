@@ -31,11 +31,7 @@ static int redis_connect(lua_State *L) {
     o.token = (int)sonde_binding_optnumber(L, "token", 0);
     void **box = sonde_box_new(L, CONN_MT);
     char   err[256];
-    *box = sonde_redis_connect(sonde_binding_loop(L), &o, err, sizeof err);
-    if (*box) return 1;
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
+    return sonde_box_fill(L, box, sonde_redis_connect(sonde_binding_loop(L), &o, err, sizeof err), err);
 }
 
 /* state() -> "connecting" | "ready" | "down", why it is down */
@@ -87,11 +83,8 @@ static int conn_send(lua_State *L) {
     int               holds = lua_toboolean(L, 5);
     void            **box = sonde_box_new(L, REQ_MT);
     char              err[256];
-    *box = sonde_redis_send(c, a.argc, a.argv, a.lens, token, timeout, holds, err, sizeof err);
-    if (*box) return 1;
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
+    return sonde_box_fill(L, box, sonde_redis_send(c, a.argc, a.argv, a.lens, token, timeout, holds, err, sizeof err),
+                          err);
 }
 
 /* subscribe(args) -> true | nil, err: (P)SUBSCRIBE or (P)UNSUBSCRIBE */
@@ -99,13 +92,9 @@ static int conn_subscribe(lua_State *L) {
     sonde_redis_conn *c = check_conn(L);
     command_args      a = check_args(L);
     char              err[256];
-    if (sonde_redis_subscribe(c, a.argc, a.argv, a.lens, err, sizeof err) == 0) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
+    if (sonde_redis_subscribe(c, a.argc, a.argv, a.lens, err, sizeof err) != 0) return sonde_binding_error(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* Pushes a reply as a Lua value: strings and statuses as strings, integers
@@ -169,8 +158,7 @@ static int req_reply(lua_State *L) {
 /* release(), also __gc: lets go of the request (a reply still to come is
  * dropped when it arrives) */
 static int req_release(lua_State *L) {
-    sonde_redis_req *r = sonde_box_take(L, REQ_MT);
-    if (r) sonde_redis_req_release(r);
+    sonde_redis_req_release(sonde_box_take(L, REQ_MT));
     return 0;
 }
 
@@ -185,16 +173,13 @@ static int conn_take(lua_State *L) {
 
 /* close(), also __gc: commands still waiting fail with "closed" */
 static int conn_close(lua_State *L) {
-    sonde_redis_conn *c = sonde_box_take(L, CONN_MT);
-    if (c) sonde_redis_close(c);
+    sonde_redis_close(sonde_box_take(L, CONN_MT));
     return 0;
 }
 
 /* set_error_class(mt): the metatable of errors nested in arrays */
 static int redis_set_error_class(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, ERROR_CLASS_KEY);
+    sonde_binding_keep(L, LUA_TTABLE, ERROR_CLASS_KEY);
     return 0;
 }
 
@@ -215,7 +200,5 @@ int luaopen_sonde_c_redis(lua_State *L) {
     };
     sonde_binding_class(L, CONN_MT, conn_methods, conn_close);
     sonde_binding_class(L, REQ_MT, req_methods, req_release);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

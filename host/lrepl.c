@@ -87,10 +87,7 @@ static int editor_set_completer(lua_State *L) {
 
 static int editor_watch(lua_State *L) {
     lrepl *h = check_editor(L);
-    int    rc = sonde_repl_watch(h->r, (int)luaL_checkinteger(L, 2));
-    if (rc != 0) return sonde_binding_fail(L, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    return sonde_binding_done(L, sonde_repl_watch(h->r, (int)luaL_checkinteger(L, 2)));
 }
 
 static int editor_unwatch(lua_State *L) {
@@ -153,11 +150,8 @@ static int editor_read(lua_State *L) {
 
 static int editor_add_history(lua_State *L) {
     lrepl *h = check_editor(L);
-    if (sonde_repl_add_history(h->r, luaL_checkstring(L, 2)) != 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "cannot write the history file");
-        return 2;
-    }
+    if (sonde_repl_add_history(h->r, luaL_checkstring(L, 2)) != 0)
+        return sonde_binding_error(L, "cannot write the history file");
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -199,11 +193,8 @@ static int repl_open(lua_State *L) {
     lua_setmetatable(L, -2);
     int err = 0;
     h->r = sonde_repl_open(sonde_binding_loop(L), &o, &err);
-    if (!h->r) {
-        lua_pushnil(L);
-        lua_pushstring(L, err == UV_EBUSY ? "a REPL is already open in this process" : uv_strerror(err));
-        return 2;
-    }
+    if (!h->r)
+        return sonde_binding_error(L, err == UV_EBUSY ? "a REPL is already open in this process" : uv_strerror(err));
     return 1;
 }
 
@@ -239,7 +230,5 @@ int luaopen_sonde_c_repl(lua_State *L) {
         {NULL, NULL},
     };
     sonde_binding_class(L, EDITOR_MT, methods, editor_close);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

@@ -477,6 +477,7 @@ int sonde_proc_write(sonde_proc *p, const char *data, size_t len) {
 void sonde_proc_close_stdin(sonde_proc *p) { close_pipe(&p->in, &p->in_open); }
 
 void sonde_proc_release(sonde_proc *p) {
+    if (!p) return;
     p->owned = 0;
     maybe_free(p);
 }
@@ -521,7 +522,9 @@ int sonde_exit_watch_start(sonde_loop *lp, pid_t pid, int token, sonde_exit_watc
     return 0;
 }
 
-void sonde_exit_watch_close(sonde_exit_watch *w) { uv_close((uv_handle_t *)&w->poll, on_exit_watch_closed); }
+void sonde_exit_watch_close(sonde_exit_watch *w) {
+    if (w) uv_close((uv_handle_t *)&w->poll, on_exit_watch_closed);
+}
 
 /* ------------------------------------------------------------ stopping */
 

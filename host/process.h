@@ -80,13 +80,15 @@ int sonde_proc_stream_open(const sonde_proc *p, int which);
 /* Queues token's completion once, at the stream's next bytes or its end;
  * at once when it has ended. A token armed before is completed now. */
 void sonde_proc_notify(sonde_proc *p, int which, int token);
-/* The Lua side lets go of p; memory is freed once p has exited and closed. */
+/* The Lua side lets go of p; memory is freed once p has exited and closed.
+ * NULL does nothing, as for free(). */
 void sonde_proc_release(sonde_proc *p);
 /* Watches for the exit of any process, child or not (a pidfd on the loop). */
 typedef struct sonde_exit_watch sonde_exit_watch;
 /* Queues token's completion (a = 0, or a libuv error) once process pid has
  * exited; *out is closed with sonde_exit_watch_close, which frees it, fired
- * or not. Returns 0, UV_ESRCH when no such process exists, or a libuv error. */
+ * or not (NULL does nothing). Returns 0, UV_ESRCH when no such process
+ * exists, or a libuv error. */
 int  sonde_exit_watch_start(sonde_loop *lp, pid_t pid, int token, sonde_exit_watch **out);
 void sonde_exit_watch_close(sonde_exit_watch *w);
 /* Stops every child of lp: SIGTERM to each group, then SIGKILL after grace. */

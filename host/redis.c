@@ -415,7 +415,9 @@ sonde_redis_req *sonde_redis_send(sonde_redis_conn *c, int argc, const char **ar
 
 const sonde_redis_reply *sonde_redis_req_reply(const sonde_redis_req *r) { return r->reply; }
 const char              *sonde_redis_req_error(const sonde_redis_req *r) { return r->error; }
-void                     sonde_redis_req_release(sonde_redis_req *r) { req_unref(r); }
+void                     sonde_redis_req_release(sonde_redis_req *r) {
+                        if (r) req_unref(r);
+}
 
 /* ------------------------------------------------------------ pub/sub */
 
@@ -464,6 +466,7 @@ static void on_conn_closed(uv_handle_t *timer) { free(timer->data); }
 static void finish_close(sonde_redis_conn *c) { uv_close((uv_handle_t *)&c->timer, on_conn_closed); }
 
 void sonde_redis_close(sonde_redis_conn *c) {
+    if (!c) return;
     c->closing = 1;
     stop_holding(c);
     redisAsyncContext *ac = c->ac;

@@ -65,7 +65,8 @@ sonde_redis_req *sonde_redis_send(sonde_redis_conn *c, int argc, const char **ar
 const sonde_redis_reply *sonde_redis_req_reply(const sonde_redis_req *r);
 /* Why a request got no reply ("" while it waits or when it got one). */
 const char *sonde_redis_req_error(const sonde_redis_req *r);
-/* The Lua side lets go of r; it is freed once its reply is in too. */
+/* The Lua side lets go of r; it is freed once its reply is in too. NULL
+ * does nothing, as for free(). */
 void sonde_redis_req_release(sonde_redis_req *r);
 
 /* Sends (P)SUBSCRIBE or (P)UNSUBSCRIBE: the messages that follow, and the
@@ -78,7 +79,7 @@ int sonde_redis_subscribe(sonde_redis_conn *c, int argc, const char **argv, cons
 sonde_redis_reply *sonde_redis_take_push(sonde_redis_conn *c);
 
 /* Closes the connection now: requests still waiting complete with an
- * error; the memory goes once every handle has closed. */
+ * error; the memory goes once every handle has closed. NULL does nothing. */
 void sonde_redis_close(sonde_redis_conn *c);
 
 void sonde_redis_reply_free(sonde_redis_reply *r);
