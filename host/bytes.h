@@ -1,5 +1,5 @@
 /* bytes.h — internal: a growable byte buffer, always NUL-terminated so
- * its text can be handed to C string functions. */
+ * its text can be handed to C string functions, and copies made so. */
 #ifndef SONDE_BYTES_H
 #define SONDE_BYTES_H
 
@@ -24,6 +24,16 @@ static inline int sonde_bytes_add(sonde_bytes *b, const char *data, size_t len) 
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
+}
+
+/* A copy of len bytes with a NUL after them, which the caller frees; NULL
+ * without memory. */
+static inline char *sonde_bytes_dup(const char *data, size_t len) {
+    char *copy = malloc(len + 1);
+    if (!copy) return NULL;
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    return copy;
 }
 
 #endif

@@ -314,11 +314,7 @@ sonde_transfer *sonde_transfer_start(sonde_http *h, const sonde_request *r, char
     t->token = r->token;
     t->max_body = r->max_body;
     t->req_headers = r->headers;
-    if (r->body) {
-        if (!(t->req_body = malloc(r->body_len + 1))) goto nomem;
-        memcpy(t->req_body, r->body, r->body_len);
-        t->req_body[r->body_len] = '\0';
-    }
+    if (r->body && !(t->req_body = sonde_bytes_dup(r->body, r->body_len))) goto nomem;
     set_options(t, r);
     CURLMcode rc = curl_multi_add_handle(h->multi, t->easy);
     if (rc != CURLM_OK) {

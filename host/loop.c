@@ -178,6 +178,17 @@ int sonde_loop_complete(sonde_loop *lp, int token, double a, double b) {
     return 0;
 }
 
+static void on_fd_ready(uv_poll_t *p, int status, int events) {
+    (void)events;
+    uv_poll_stop(p);
+    sonde_loop_complete(SONDE_LOOP_OF(p), ((sonde_fd_wait *)p)->token, status, 0);
+}
+
+int sonde_fd_wait_start(sonde_fd_wait *w, int events, int token) {
+    w->token = token;
+    return uv_poll_start(&w->poll, events, on_fd_ready);
+}
+
 /* Moves every real timer due now into the completion queue, in order. */
 static void fire_due_timers(sonde_loop *lp) {
     sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_REAL];

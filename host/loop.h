@@ -115,6 +115,18 @@ int sonde_loop_real_pending(sonde_loop *lp);
 /* Queues a completion for Lua; returns 0, or -1 when memory runs out. */
 int sonde_loop_complete(sonde_loop *lp, int token, double a, double b);
 
+/* A wait on a descriptor: once the events it waits for come, the poll
+ * stops and queues token's completion (a = 0, or the libuv error). The
+ * owner initialises and closes `poll`, whose data field stays its own. */
+typedef struct sonde_fd_wait {
+    uv_poll_t poll; /* first: the callback finds the wait from it */
+    int       token;
+} sonde_fd_wait;
+
+/* (Re)starts w for `events` (UV_READABLE...) on behalf of token; returns 0
+ * or a libuv error. */
+int sonde_fd_wait_start(sonde_fd_wait *w, int events, int token);
+
 /* Runs one turn: queues due real timers and I/O completions (virtual timers
  * fire only through sonde_timer_pop_due). With may_block it waits for the
  * next real event. Returns the number of queued completions, or -1 when

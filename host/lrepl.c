@@ -90,10 +90,13 @@ static int editor_watch(lua_State *L) {
     return sonde_binding_done(L, sonde_repl_watch(h->r, (int)luaL_checkinteger(L, 2)));
 }
 
-static int editor_unwatch(lua_State *L) {
-    sonde_repl_unwatch(check_editor(L)->r);
+/* A method that calls fn on the editor and returns nothing. */
+static int editor_do(lua_State *L, void (*fn)(sonde_repl *r)) {
+    fn(check_editor(L)->r);
     return 0;
 }
+
+static int editor_unwatch(lua_State *L) { return editor_do(L, sonde_repl_unwatch); }
 
 static int editor_prompt(lua_State *L) {
     lrepl *h = check_editor(L);
@@ -118,10 +121,7 @@ static int editor_feed(lua_State *L) {
     return 2;
 }
 
-static int editor_pause(lua_State *L) {
-    sonde_repl_pause(check_editor(L)->r);
-    return 0;
-}
+static int editor_pause(lua_State *L) { return editor_do(L, sonde_repl_pause); }
 
 static int editor_editing(lua_State *L) {
     lrepl *h = luaL_checkudata(L, 1, EDITOR_MT);
@@ -129,10 +129,7 @@ static int editor_editing(lua_State *L) {
     return 1;
 }
 
-static int editor_redisplay(lua_State *L) {
-    sonde_repl_redisplay(check_editor(L)->r);
-    return 0;
-}
+static int editor_redisplay(lua_State *L) { return editor_do(L, sonde_repl_redisplay); }
 
 static int editor_read(lua_State *L) {
     lrepl  *h = check_editor(L);

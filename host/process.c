@@ -487,9 +487,8 @@ void sonde_proc_release(sonde_proc *p) {
  * us no SIGCHLD; its pidfd turns readable when it exits. */
 
 struct sonde_exit_watch {
-    uv_poll_t   poll;
-    sonde_loop *lp;
-    int         fd, token;
+    sonde_fd_wait pidfd; /* readable once the process has exited */
+    int           fd;
 };
 
 static void on_exit_watch_closed(uv_handle_t *h) {
@@ -498,32 +497,25 @@ static void on_exit_watch_closed(uv_handle_t *h) {
     free(w);
 }
 
-static void on_pidfd_readable(uv_poll_t *h, int status, int events) {
-    (void)events;
-    sonde_exit_watch *w = h->data;
-    uv_poll_stop(h);
-    sonde_loop_complete(w->lp, w->token, status, 0);
-}
-
 int sonde_exit_watch_start(sonde_loop *lp, pid_t pid, int token, sonde_exit_watch **out) {
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0) return uv_translate_sys_error(errno);
     sonde_exit_watch *w = calloc(1, sizeof *w);
-    int               rc = w ? uv_poll_init(&lp->uv, &w->poll, fd) : UV_ENOMEM;
+    int               rc = w ? uv_poll_init(&lp->uv, &w->pidfd.poll, fd) : UV_ENOMEM;
     if (rc != 0) {
         close(fd);
         free(w);
         return rc;
     }
-    w->poll.data = w;
-    w->lp = lp, w->fd = fd, w->token = token;
-    uv_poll_start(&w->poll, UV_READABLE, on_pidfd_readable);
+    w->pidfd.poll.data = w;
+    w->fd = fd;
+    sonde_fd_wait_start(&w->pidfd, UV_READABLE, token);
     *out = w;
     return 0;
 }
 
 void sonde_exit_watch_close(sonde_exit_watch *w) {
-    if (w) uv_close((uv_handle_t *)&w->poll, on_exit_watch_closed);
+    if (w) uv_close((uv_handle_t *)&w->pidfd.poll, on_exit_watch_closed);
 }
 
 /* ------------------------------------------------------------ stopping */

@@ -9,6 +9,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "bytes.h"
+
 /* The poll hiredis drives through its event hooks. It lives apart from the
  * connection: hiredis frees its context (and calls cleanup) on its own
  * schedule, and the poll's memory goes only in its close callback. */
@@ -68,9 +70,7 @@ static sonde_redis_reply *reply_copy(const redisReply *from) {
     r->type = from->type;
     r->integer = from->integer;
     if (from->str) {
-        if (!(r->str = malloc(from->len + 1))) goto fail;
-        memcpy(r->str, from->str, from->len);
-        r->str[from->len] = '\0';
+        if (!(r->str = sonde_bytes_dup(from->str, from->len))) goto fail;
         r->len = from->len;
     }
     if (from->elements) {
@@ -162,25 +162,16 @@ static void poll_update(conn_events *e) {
         uv_poll_stop(&e->poll);
 }
 
-static void ev_add_read(void *p) {
-    ((conn_events *)p)->events |= UV_READABLE;
-    poll_update(p);
+/* Polls for `events` too (on) or no longer (off). */
+static void poll_for(conn_events *e, int events, int on) {
+    e->events = on ? e->events | events : e->events & ~events;
+    poll_update(e);
 }
 
-static void ev_del_read(void *p) {
-    ((conn_events *)p)->events &= ~UV_READABLE;
-    poll_update(p);
-}
-
-static void ev_add_write(void *p) {
-    ((conn_events *)p)->events |= UV_WRITABLE;
-    poll_update(p);
-}
-
-static void ev_del_write(void *p) {
-    ((conn_events *)p)->events &= ~UV_WRITABLE;
-    poll_update(p);
-}
+static void ev_add_read(void *p) { poll_for(p, UV_READABLE, 1); }
+static void ev_del_read(void *p) { poll_for(p, UV_READABLE, 0); }
+static void ev_add_write(void *p) { poll_for(p, UV_WRITABLE, 1); }
+static void ev_del_write(void *p) { poll_for(p, UV_WRITABLE, 0); }
 
 static void on_events_closed(uv_handle_t *h) { free(h->data); }
 

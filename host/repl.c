@@ -32,9 +32,10 @@
 #include <editline/readline.h>
 
 #include "edit_dl.h"
+#include "signals.h"
 
 struct sonde_repl {
-    uv_poll_t            poll;         /* stdin readable (when pollable) */
+    sonde_fd_wait        input;        /* stdin readable (when pollable) */
     uv_signal_t          winch;        /* terminal resized (when edit) */
     sonde_loop          *lp;           /* the host's loop */
     int                  pollable;     /* epoll takes stdin (not a regular file) */
@@ -42,7 +43,6 @@ struct sonde_repl {
     int                  editing;      /* a prompt is shown */
     int                  stdin_flags;  /* restored at close */
     int                  open_handles; /* freed when the last one has closed */
-    int                  token;        /* queued when stdin is readable */
     int                  line_done;    /* on_line ran during this feed */
     char                *line;         /* what on_line received (NULL: EOF) */
     char                *ahead;        /* keys typed ahead, libedit reads them first */
@@ -360,21 +360,13 @@ static void history_open(sonde_repl *r, const char *path, int size) {
 
 /* ------------------------------------------------------------------ input */
 
-static void on_readable(uv_poll_t *p, int status, int events) {
-    (void)events;
-    sonde_repl *r = p->data;
-    uv_poll_stop(p);
-    sonde_loop_complete(r->lp, r->token, status, 0);
-}
-
 int sonde_repl_watch(sonde_repl *r, int token) {
-    r->token = token;
     if (!r->pollable || ahead_pending(r)) return sonde_loop_complete(r->lp, token, 0, 0) == 0 ? 0 : UV_ENOMEM;
-    return uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, on_readable);
+    return sonde_fd_wait_start(&r->input, UV_READABLE | UV_DISCONNECT, token);
 }
 
 void sonde_repl_unwatch(sonde_repl *r) {
-    if (r->pollable) uv_poll_stop(&r->poll);
+    if (r->pollable) uv_poll_stop(&r->input.poll);
 }
 
 ssize_t sonde_repl_read(sonde_repl *r, char *buf, size_t size) {
@@ -408,13 +400,8 @@ static void on_term(int sig, siginfo_t *info, void *ctx) {
 }
 
 static void watch_term(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_term;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
     terminate_requested = 0;
-    sigaction(SIGTERM, &sa, &previous_term);
+    sonde_signal_catch(SIGTERM, on_term, &previous_term);
 }
 
 int sonde_repl_take_terminate(void) {
@@ -460,9 +447,9 @@ sonde_repl *sonde_repl_open(sonde_loop *lp, const sonde_repl_opts *o, int *err) 
     r->edit = o->edit;
     r->stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
     /* epoll refuses regular files and /dev/null: those are read at once */
-    if (uv_poll_init(&lp->uv, &r->poll, STDIN_FILENO) == 0) {
+    if (uv_poll_init(&lp->uv, &r->input.poll, STDIN_FILENO) == 0) {
         r->pollable = 1;
-        r->poll.data = r;
+        r->input.poll.data = r;
         r->open_handles++;
         /* uv_poll_init made stdin non-blocking, which the shell would inherit */
         if (r->stdin_flags >= 0) fcntl(STDIN_FILENO, F_SETFL, r->stdin_flags);
@@ -504,6 +491,6 @@ void sonde_repl_close(sonde_repl *r) {
         free_repl(r);
         return;
     }
-    if (r->pollable) uv_close((uv_handle_t *)&r->poll, on_closed);
+    if (r->pollable) uv_close((uv_handle_t *)&r->input.poll, on_closed);
     if (r->edit) uv_close((uv_handle_t *)&r->winch, on_closed);
 }

@@ -19,6 +19,7 @@
 #include "journal.h"
 #include "orphans.h"
 #include "process.h"
+#include "signals.h"
 #include "supervise.h"
 
 int luaopen_cjson(lua_State *L);
@@ -70,14 +71,9 @@ static void on_stop_signal(int sig, siginfo_t *si, void *uc) {
 }
 
 static void install_signals(sonde_t *S) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_stop_signal;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
     signal_loop = &S->loop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    sonde_signal_catch(SIGINT, on_stop_signal, NULL);
+    sonde_signal_catch(SIGTERM, on_stop_signal, NULL);
     signal(SIGPIPE, SIG_IGN); /* a closed socket is an error result, not a death */
     sonde_orphans_adopt(1);   /* the process is ours: its descendants' orphans too */
     S->handles_signals = 1;
@@ -182,16 +178,19 @@ static void push_strings(lua_State *L, const char *const *list, int n) {
     }
 }
 
-int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv) {
-    lua_pushstring(S->L, path);
+/* Calls the host's fn with the nargs values pushed already and, after
+ * them, the command line's arguments as an array. */
+static int call_host_with_argv(sonde_t *S, const char *fn, int nargs, int argc, char **argv) {
     push_strings(S->L, (const char *const *)argv, argc);
-    return call_host(S, "run_file", 2);
+    return call_host(S, fn, nargs + 1);
 }
 
-int sonde_run_lua(sonde_t *S, int argc, char **argv) {
-    push_strings(S->L, (const char *const *)argv, argc);
-    return call_host(S, "run_lua", 1);
+int sonde_run_file(sonde_t *S, const char *path, int argc, char **argv) {
+    lua_pushstring(S->L, path);
+    return call_host_with_argv(S, "run_file", 1, argc, argv);
 }
+
+int sonde_run_lua(sonde_t *S, int argc, char **argv) { return call_host_with_argv(S, "run_lua", 0, argc, argv); }
 
 int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o) {
     push_strings(S->L, paths, npaths);
@@ -203,14 +202,10 @@ int sonde_run_repl(sonde_t *S) { return call_module(S, "sonde.repl", "main", 0);
 
 int sonde_run_live(sonde_t *S, const char *path, int argc, char **argv) {
     lua_pushstring(S->L, path);
-    push_strings(S->L, (const char *const *)argv, argc);
-    return call_host(S, "run_live", 2);
+    return call_host_with_argv(S, "run_live", 1, argc, argv);
 }
 
-int sonde_run_load(sonde_t *S, int argc, char **argv) {
-    push_strings(S->L, (const char *const *)argv, argc);
-    return call_host(S, "run_load", 1);
-}
+int sonde_run_load(sonde_t *S, int argc, char **argv) { return call_host_with_argv(S, "run_load", 0, argc, argv); }
 
 /* ------------------------------------------------------------ life cycle */
 
