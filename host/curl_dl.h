@@ -38,18 +38,9 @@
     X(curl_version)                                                                                                    \
     X(curl_version_info)
 
-typedef struct sonde_curl_api {
-    SONDE_CURL_NAMES(SONDE_DL_FIELD)
-} sonde_curl_api;
-
-extern sonde_curl_api sonde_curl;
-
-/* Loads libcurl and runs curl_global_init once; returns 0, or -1 with the
- * reason in err. */
-int sonde_curl_load(char *err, size_t errlen);
-
-/* the soname libcurl was loaded from; NULL before */
-const char *sonde_curl_soname(void);
+/* sonde_curl (the table), sonde_curl_load (which runs curl_global_init
+ * too) and sonde_curl_soname */
+SONDE_DL_DECLARE(sonde_curl, SONDE_CURL_NAMES);
 
 /* ------------------------------------------------- typed option setters
  *
@@ -95,39 +86,23 @@ const char *sonde_curl_soname(void);
 /* not a function: calling it is the compile error the macros above make */
 extern const struct sonde_curl_no_setter sonde_curl_no_setter_for_this_type;
 
-static inline CURLcode sonde_easy_setopt_long(CURL *e, CURLoption o, long v) {
-    return (sonde_curl.curl_easy_setopt)(e, o, v);
-}
-static inline CURLcode sonde_easy_setopt_ptr(CURL *e, CURLoption o, const void *v) {
-    return (sonde_curl.curl_easy_setopt)(e, o, v);
-}
-static inline CURLcode sonde_easy_setopt_off(CURL *e, CURLoption o, curl_off_t v) {
-    return (sonde_curl.curl_easy_setopt)(e, o, v);
-}
-static inline CURLcode sonde_easy_setopt_write_cb(CURL *e, CURLoption o, curl_write_callback v) {
-    return (sonde_curl.curl_easy_setopt)(e, o, v);
-}
-static inline CURLcode sonde_easy_getinfo_string(CURL *e, CURLINFO i, char **out) {
-    return (sonde_curl.curl_easy_getinfo)(e, i, out);
-}
-static inline CURLcode sonde_easy_getinfo_long(CURL *e, CURLINFO i, long *out) {
-    return (sonde_curl.curl_easy_getinfo)(e, i, out);
-}
-static inline CURLcode sonde_easy_getinfo_off(CURL *e, CURLINFO i, curl_off_t *out) {
-    return (sonde_curl.curl_easy_getinfo)(e, i, out);
-}
-static inline CURLMcode sonde_multi_setopt_long(CURLM *m, CURLMoption o, long v) {
-    return (sonde_curl.curl_multi_setopt)(m, o, v);
-}
-static inline CURLMcode sonde_multi_setopt_ptr(CURLM *m, CURLMoption o, const void *v) {
-    return (sonde_curl.curl_multi_setopt)(m, o, v);
-}
-static inline CURLMcode sonde_multi_setopt_socket_cb(CURLM *m, CURLMoption o, curl_socket_callback v) {
-    return (sonde_curl.curl_multi_setopt)(m, o, v);
-}
-static inline CURLMcode sonde_multi_setopt_timer_cb(CURLM *m, CURLMoption o, curl_multi_timer_callback v) {
-    return (sonde_curl.curl_multi_setopt)(m, o, v);
-}
+/* sonde_<call>_<kind>(handle, option, value): curl_<call> with a value of
+ * one type only, the prototypes the macros above pick from */
+#define SONDE_CURL_TYPED(call, kind, code_t, handle_t, option_t, value_t)                                              \
+    static inline code_t sonde_##call##_##kind(handle_t *h, option_t o, value_t v) {                                   \
+        return (sonde_curl.curl_##call)(h, o, v);                                                                      \
+    }
+SONDE_CURL_TYPED(easy_setopt, long, CURLcode, CURL, CURLoption, long)
+SONDE_CURL_TYPED(easy_setopt, ptr, CURLcode, CURL, CURLoption, const void *)
+SONDE_CURL_TYPED(easy_setopt, off, CURLcode, CURL, CURLoption, curl_off_t)
+SONDE_CURL_TYPED(easy_setopt, write_cb, CURLcode, CURL, CURLoption, curl_write_callback)
+SONDE_CURL_TYPED(easy_getinfo, string, CURLcode, CURL, CURLINFO, char **)
+SONDE_CURL_TYPED(easy_getinfo, long, CURLcode, CURL, CURLINFO, long *)
+SONDE_CURL_TYPED(easy_getinfo, off, CURLcode, CURL, CURLINFO, curl_off_t *)
+SONDE_CURL_TYPED(multi_setopt, long, CURLMcode, CURLM, CURLMoption, long)
+SONDE_CURL_TYPED(multi_setopt, ptr, CURLMcode, CURLM, CURLMoption, const void *)
+SONDE_CURL_TYPED(multi_setopt, socket_cb, CURLMcode, CURLM, CURLMoption, curl_socket_callback)
+SONDE_CURL_TYPED(multi_setopt, timer_cb, CURLMcode, CURLM, CURLMoption, curl_multi_timer_callback)
 
 /* The other names become the pointers in the table (curl_dl.c fills the
  * table under the real names). */

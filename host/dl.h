@@ -26,6 +26,20 @@ int sonde_dl_load(sonde_dl *d, char *err, size_t errlen);
 #define SONDE_DL_NAME(name) #name,
 #define SONDE_DL_FIELD(name) __typeof__(name) *name;
 
+/* What the header of a library loaded so declares, for a prefix sonde_x and
+ * its list of NAMES: the table sonde_x (of type sonde_x_api), a pointer of
+ * each name's type under the name (the library's own header gives the
+ * types); sonde_x_load(err, errlen), which loads and binds the library once
+ * and returns 0, or -1 with the reason in err; sonde_x_soname(), the soname
+ * it was loaded from (NULL before). */
+#define SONDE_DL_DECLARE(prefix, NAMES)                                                                                \
+    typedef struct prefix##_api {                                                                                      \
+        NAMES(SONDE_DL_FIELD)                                                                                          \
+    } prefix##_api;                                                                                                    \
+    extern prefix##_api prefix;                                                                                        \
+    int                 prefix##_load(char *err, size_t errlen);                                                       \
+    const char         *prefix##_soname(void)
+
 /* A library's sonames are a list SONAMES(FIRST, MORE) of string literals,
  * FIRST("libx.so.1") MORE("libx-other.so.1"): the array dlopen tries ... */
 #define SONDE_DL_SONAME(soname) soname,

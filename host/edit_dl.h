@@ -42,17 +42,8 @@
     X(rl_completer_word_break_characters)                                                                              \
     X(rl_completion_append_character)
 
-typedef struct sonde_edit_api {
-    SONDE_EDIT_NAMES(SONDE_DL_FIELD)
-} sonde_edit_api;
-
-extern sonde_edit_api sonde_edit;
-
-/* Loads libedit once; returns 0, or -1 with the reason in err. */
-int sonde_edit_load(char *err, size_t errlen);
-
-/* the soname libedit was loaded from; NULL before */
-const char *sonde_edit_soname(void);
+/* sonde_edit (the table), sonde_edit_load and sonde_edit_soname */
+SONDE_DL_DECLARE(sonde_edit, SONDE_EDIT_NAMES);
 
 #ifndef SONDE_EDIT_DL_TABLE /* edit_dl.c fills the table under the real names */
 #define rl_initialize (*sonde_edit.rl_initialize)
