@@ -23,6 +23,12 @@ extern const luaL_Reg sonde_loop_misc_funcs[];
 /* The loop of the host that owns L; raises when L has none. */
 sonde_loop *sonde_binding_loop(lua_State *L);
 
+/* An entry of a luaL_Reg table: Lua's `name` for the C function
+ * prefix_name, so that a binding is named after its Lua name (as luv's are
+ * after the calls they wrap) and the name is written once. */
+#define SONDE_FN(prefix, name)                                                                                         \
+    { #name, prefix##_##name }
+
 /* Creates metatable `mt` with `methods` as its __index and `gc` as its
  * __gc, and leaves the stack as it was. */
 static inline void sonde_binding_class(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction gc) {
@@ -48,6 +54,14 @@ static inline void sonde_binding_keep(lua_State *L, int type, const char *key) {
     luaL_checktype(L, 1, type);
     lua_pushvalue(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
+/* What luaopen_sonde_c_* returns for a module of one handle family: the
+ * family's metatable (sonde_binding_class), then the module's table. */
+static inline int sonde_binding_family(lua_State *L, const char *mt, const luaL_Reg *methods, lua_CFunction gc,
+                                       const luaL_Reg *funcs) {
+    sonde_binding_class(L, mt, methods, gc);
+    return sonde_binding_module(L, funcs);
 }
 
 /* Anchors in the registry, under `key`, a userdata whose __gc is `gc`: a

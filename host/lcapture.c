@@ -113,10 +113,9 @@ static int lc_gc(lua_State *L) {
 }
 
 int luaopen_sonde_c_capture(lua_State *L) {
-    static const luaL_Reg funcs[] = {
-        {"open", lc_open}, {"begin", lc_begin},       {"finish", lc_finish}, {"forward", lc_forward},
-        {"take", lc_take}, {"terminal", lc_terminal}, {NULL, NULL},
-    };
+    static const luaL_Reg funcs[] = {SONDE_FN(lc, open),    SONDE_FN(lc, begin), SONDE_FN(lc, finish),
+                                     SONDE_FN(lc, forward), SONDE_FN(lc, take),  SONDE_FN(lc, terminal),
+                                     {NULL, NULL}};
     sonde_binding_on_close(L, "sonde.capture.sentinel", lc_gc); /* forgets the reporters' stream at close */
     return sonde_binding_module(L, funcs);
 }

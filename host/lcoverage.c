@@ -179,11 +179,6 @@ static int cov_take(lua_State *L) {
 }
 
 int luaopen_sonde_c_coverage(lua_State *L) {
-    static const luaL_Reg funcs[] = {
-        {"start", cov_start},
-        {"stop", cov_stop},
-        {"take", cov_take},
-        {NULL, NULL},
-    };
+    static const luaL_Reg funcs[] = {SONDE_FN(cov, start), SONDE_FN(cov, stop), SONDE_FN(cov, take), {NULL, NULL}};
     return sonde_binding_module(L, funcs);
 }

@@ -26,9 +26,6 @@ static int debug_where(lua_State *L) {
 }
 
 int luaopen_sonde_c_debug(lua_State *L) {
-    static const luaL_Reg funcs[] = {
-        {"where", debug_where},
-        {NULL, NULL},
-    };
+    static const luaL_Reg funcs[] = {SONDE_FN(debug, where), {NULL, NULL}};
     return sonde_binding_module(L, funcs);
 }

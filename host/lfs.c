@@ -108,12 +108,5 @@ static int loop_cwd(lua_State *L) {
 }
 
 const luaL_Reg sonde_loop_fs_funcs[] = {
-    {"scandir", loop_scandir},
-    {"stat", loop_stat},
-    {"euid", loop_euid},
-    {"mkdir", loop_mkdir},
-    {"write_private", loop_write_private},
-    {"chdir", loop_chdir},
-    {"cwd", loop_cwd},
-    {NULL, NULL},
-};
+    SONDE_FN(loop, scandir),       SONDE_FN(loop, stat),  SONDE_FN(loop, euid), SONDE_FN(loop, mkdir),
+    SONDE_FN(loop, write_private), SONDE_FN(loop, chdir), SONDE_FN(loop, cwd),  {NULL, NULL}};

@@ -119,8 +119,7 @@ static int fswatch_close(lua_State *L) {
 }
 
 int luaopen_sonde_c_fswatch(lua_State *L) {
-    static const luaL_Reg methods[] = {{"take", fswatch_take}, {"close", fswatch_close}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {{"open", fswatch_open}, {NULL, NULL}};
-    sonde_binding_class(L, FSWATCH_MT, methods, fswatch_close);
-    return sonde_binding_module(L, funcs);
+    static const luaL_Reg methods[] = {SONDE_FN(fswatch, take), SONDE_FN(fswatch, close), {NULL, NULL}};
+    static const luaL_Reg funcs[] = {SONDE_FN(fswatch, open), {NULL, NULL}};
+    return sonde_binding_family(L, FSWATCH_MT, methods, fswatch_close, funcs);
 }

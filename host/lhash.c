@@ -122,8 +122,4 @@ static int loop_hash_file(lua_State *L) {
 }
 
 const luaL_Reg sonde_loop_hash_funcs[] = {
-    {"hash64", loop_hash64},
-    {"hash_file", loop_hash_file},
-    {"embedded_hash", loop_embedded_hash},
-    {NULL, NULL},
-};
+    SONDE_FN(loop, hash64), SONDE_FN(loop, hash_file), SONDE_FN(loop, embedded_hash), {NULL, NULL}};

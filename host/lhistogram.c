@@ -163,14 +163,10 @@ static int hist_close(lua_State *L) {
 }
 
 int luaopen_sonde_c_histogram(lua_State *L) {
-    static const luaL_Reg methods[] = {
-        {"record", hist_record}, {"merge", hist_merge}, {"quantile", hist_quantile}, {"stats", hist_stats},
-        {"reset", hist_reset},   {"dump", hist_dump},   {"close", hist_close},       {NULL, NULL},
-    };
+    static const luaL_Reg methods[] = {SONDE_FN(hist, record), SONDE_FN(hist, merge), SONDE_FN(hist, quantile),
+                                       SONDE_FN(hist, stats),  SONDE_FN(hist, reset), SONDE_FN(hist, dump),
+                                       SONDE_FN(hist, close),  {NULL, NULL}};
     static const luaL_Reg funcs[] = {
-        {"new", hist_new},       {"load", hist_load}, {"bucket_value", hist_bucket_value},
-        {"layout", hist_layout}, {NULL, NULL},
-    };
-    sonde_binding_class(L, HIST_MT, methods, hist_close);
-    return sonde_binding_module(L, funcs);
+        SONDE_FN(hist, new), SONDE_FN(hist, load), SONDE_FN(hist, bucket_value), SONDE_FN(hist, layout), {NULL, NULL}};
+    return sonde_binding_family(L, HIST_MT, methods, hist_close, funcs);
 }

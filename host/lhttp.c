@@ -224,17 +224,13 @@ static int http_curl_version(lua_State *L) {
 }
 
 int luaopen_sonde_c_http(lua_State *L) {
-    static const luaL_Reg methods[] = {
-        {"cancel", transfer_cancel}, {"result", transfer_result}, {"response", transfer_response},
-        {"close", transfer_close},   {"finish", transfer_finish}, {NULL, NULL},
-    };
-    static const luaL_Reg funcs[] = {
-        {"request", http_request},
-        {"started", http_started},
-        {"timer_stats", http_timer_stats},
-        {"curl_version", http_curl_version},
-        {NULL, NULL},
-    };
-    sonde_binding_class(L, TRANSFER_MT, methods, transfer_close);
-    return sonde_binding_module(L, funcs);
+    static const luaL_Reg methods[] = {SONDE_FN(transfer, cancel),   SONDE_FN(transfer, result),
+                                       SONDE_FN(transfer, response), SONDE_FN(transfer, close),
+                                       SONDE_FN(transfer, finish),   {NULL, NULL}};
+    static const luaL_Reg funcs[] = {SONDE_FN(http, request),
+                                     SONDE_FN(http, started),
+                                     SONDE_FN(http, timer_stats),
+                                     SONDE_FN(http, curl_version),
+                                     {NULL, NULL}};
+    return sonde_binding_family(L, TRANSFER_MT, methods, transfer_close, funcs);
 }

@@ -122,8 +122,7 @@ static int keys_close(lua_State *L) {
 }
 
 int luaopen_sonde_c_keys(lua_State *L) {
-    static const luaL_Reg methods[] = {{"take", keys_take}, {"close", keys_close}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {{"open", keys_open}, {NULL, NULL}};
-    sonde_binding_class(L, KEYS_MT, methods, keys_close);
-    return sonde_binding_module(L, funcs);
+    static const luaL_Reg methods[] = {SONDE_FN(keys, take), SONDE_FN(keys, close), {NULL, NULL}};
+    static const luaL_Reg funcs[] = {SONDE_FN(keys, open), {NULL, NULL}};
+    return sonde_binding_family(L, KEYS_MT, methods, keys_close, funcs);
 }

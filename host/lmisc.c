@@ -47,6 +47,4 @@ static int loop_unused_port(lua_State *L) {
 }
 
 const luaL_Reg sonde_loop_misc_funcs[] = {
-    {"exe_path", loop_exe_path},       {"pid", loop_pid}, {"isatty", loop_isatty},
-    {"unused_port", loop_unused_port}, {NULL, NULL},
-};
+    SONDE_FN(loop, exe_path), SONDE_FN(loop, pid), SONDE_FN(loop, isatty), SONDE_FN(loop, unused_port), {NULL, NULL}};

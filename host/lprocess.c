@@ -161,19 +161,11 @@ static void push_signal_numbers(lua_State *L) {
 }
 
 int luaopen_sonde_c_process(lua_State *L) {
-    static const luaL_Reg methods[] = {
-        {"pid", proc_pid},
-        {"signal", proc_signal},
-        {"write", proc_write},
-        {"close_stdin", proc_close_stdin},
-        {"stdout", proc_stdout},
-        {"stderr", proc_stderr},
-        {"read", proc_read},
-        {"notify", proc_notify},
-        {NULL, NULL},
-    };
-    static const luaL_Reg watch_methods[] = {{"close", exit_watch_close}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {{"spawn", proc_spawn}, {"watch_exit", proc_watch_exit}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {SONDE_FN(proc, pid),         SONDE_FN(proc, signal), SONDE_FN(proc, write),
+                                       SONDE_FN(proc, close_stdin), SONDE_FN(proc, stdout), SONDE_FN(proc, stderr),
+                                       SONDE_FN(proc, read),        SONDE_FN(proc, notify), {NULL, NULL}};
+    static const luaL_Reg watch_methods[] = {SONDE_FN(exit_watch, close), {NULL, NULL}};
+    static const luaL_Reg funcs[] = {SONDE_FN(proc, spawn), SONDE_FN(proc, watch_exit), {NULL, NULL}};
     sonde_binding_class(L, PROC_MT, methods, proc_gc);
     sonde_binding_class(L, EXIT_WATCH_MT, watch_methods, exit_watch_close);
     sonde_binding_module(L, funcs);

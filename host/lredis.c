@@ -184,20 +184,10 @@ static int redis_set_error_class(lua_State *L) {
 }
 
 int luaopen_sonde_c_redis(lua_State *L) {
-    static const luaL_Reg conn_methods[] = {
-        {"state", conn_state}, {"send", conn_send},   {"subscribe", conn_subscribe},
-        {"take", conn_take},   {"close", conn_close}, {NULL, NULL},
-    };
-    static const luaL_Reg req_methods[] = {
-        {"reply", req_reply},
-        {"release", req_release},
-        {NULL, NULL},
-    };
-    static const luaL_Reg funcs[] = {
-        {"connect", redis_connect},
-        {"set_error_class", redis_set_error_class},
-        {NULL, NULL},
-    };
+    static const luaL_Reg conn_methods[] = {SONDE_FN(conn, state), SONDE_FN(conn, send),  SONDE_FN(conn, subscribe),
+                                            SONDE_FN(conn, take),  SONDE_FN(conn, close), {NULL, NULL}};
+    static const luaL_Reg req_methods[] = {SONDE_FN(req, reply), SONDE_FN(req, release), {NULL, NULL}};
+    static const luaL_Reg funcs[] = {SONDE_FN(redis, connect), SONDE_FN(redis, set_error_class), {NULL, NULL}};
     sonde_binding_class(L, CONN_MT, conn_methods, conn_close);
     sonde_binding_class(L, REQ_MT, req_methods, req_release);
     return sonde_binding_module(L, funcs);

@@ -207,25 +207,11 @@ static int repl_take_terminate(lua_State *L) {
 
 int luaopen_sonde_c_repl(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"watch", editor_watch},
-        {"unwatch", editor_unwatch},
-        {"prompt", editor_prompt},
-        {"feed", editor_feed},
-        {"pause", editor_pause},
-        {"editing", editor_editing},
-        {"redisplay", editor_redisplay},
-        {"read", editor_read},
-        {"add_history", editor_add_history},
-        {"set_completer", editor_set_completer},
-        {"close", editor_close},
-        {NULL, NULL},
-    };
+        SONDE_FN(editor, watch),         SONDE_FN(editor, unwatch), SONDE_FN(editor, prompt),
+        SONDE_FN(editor, feed),          SONDE_FN(editor, pause),   SONDE_FN(editor, editing),
+        SONDE_FN(editor, redisplay),     SONDE_FN(editor, read),    SONDE_FN(editor, add_history),
+        SONDE_FN(editor, set_completer), SONDE_FN(editor, close),   {NULL, NULL}};
     static const luaL_Reg funcs[] = {
-        {"open", repl_open},
-        {"reset_interrupts", repl_reset_interrupts},
-        {"take_terminate", repl_take_terminate},
-        {NULL, NULL},
-    };
-    sonde_binding_class(L, EDITOR_MT, methods, editor_close);
-    return sonde_binding_module(L, funcs);
+        SONDE_FN(repl, open), SONDE_FN(repl, reset_interrupts), SONDE_FN(repl, take_terminate), {NULL, NULL}};
+    return sonde_binding_family(L, EDITOR_MT, methods, editor_close, funcs);
 }
