@@ -35,8 +35,8 @@ struct sonde_redis_conn {
     int                holding;          /* counted in real_pending while connecting */
     int                subscribed;       /* a subscriber waits for messages: keeps the loop alive */
     uint64_t           connect_deadline; /* loop ms; 0: none */
-    sonde_redis_req   *head, *tail;      /* waiting for their reply, oldest first */
-    sonde_redis_reply *push_head, *push_tail;
+    sonde_fifo         waiting;          /* requests waiting for their reply */
+    sonde_fifo         pushes;           /* pub/sub pushes not taken yet */
     char               error[256];
 };
 
@@ -50,8 +50,13 @@ struct sonde_redis_req {
     uint64_t           deadline; /* loop ms; 0: none */
     sonde_redis_reply *reply;
     char               error[256];
-    sonde_redis_req   *next;
+    sonde_fifo_link    link; /* in the connection's waiting queue */
 };
+
+/* The oldest request still waiting for its reply, or NULL. */
+static sonde_redis_req *oldest_waiting(sonde_redis_conn *c) {
+    return SONDE_FIFO_ITEM(c->waiting.head, sonde_redis_req, link);
+}
 
 /* ------------------------------------------------------------ replies */
 
@@ -102,7 +107,9 @@ static void on_timer(uv_timer_t *timer);
  * while connecting, then the oldest command's (replies come in order, so
  * a later command cannot be answered before it). */
 static void arm_timer(sonde_redis_conn *c) {
-    uint64_t at = c->state == SONDE_REDIS_CONNECTING ? c->connect_deadline : c->head ? c->head->deadline : 0;
+    uint64_t at = c->state == SONDE_REDIS_CONNECTING ? c->connect_deadline
+                  : oldest_waiting(c)                ? oldest_waiting(c)->deadline
+                                                     : 0;
     if (c->closing || !at) {
         uv_timer_stop(&c->timer);
         return;
@@ -117,7 +124,7 @@ static void arm_timer(sonde_redis_conn *c) {
 static void sync_ref(sonde_redis_conn *c) {
     if (!c->events) return;
     uv_handle_t *h = (uv_handle_t *)&c->events->poll;
-    if (c->state == SONDE_REDIS_CONNECTING || c->head || c->subscribed)
+    if (c->state == SONDE_REDIS_CONNECTING || c->waiting.head || c->subscribed)
         uv_ref(h);
     else
         uv_unref(h);
@@ -324,15 +331,6 @@ static void req_unref(sonde_redis_req *r) {
     free(r);
 }
 
-static void unlink_req(sonde_redis_conn *c, sonde_redis_req *r) {
-    sonde_redis_req **at = &c->head, *prev = NULL;
-    while (*at && *at != r) prev = *at, at = &(*at)->next;
-    if (!*at) return;
-    *at = r->next;
-    if (c->tail == r) c->tail = prev;
-    r->next = NULL;
-}
-
 /* A reply, or NULL when the connection went away first. */
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     sonde_redis_req  *r = privdata;
@@ -346,7 +344,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     r->conn = NULL;
     sonde_loop_complete(r->lp, r->token, r->reply ? 1 : 0, 0);
     if (c) {
-        unlink_req(c, r);
+        sonde_fifo_remove(&c->waiting, &r->link);
         arm_timer(c);
         sync_ref(c);
     }
@@ -365,7 +363,7 @@ static void on_timer(uv_timer_t *timer) {
         if (ac) redisAsyncFree(ac);
         return;
     }
-    sonde_redis_req *r = c->head;
+    sonde_redis_req *r = oldest_waiting(c);
     if (!r || !c->ac) return;
     snprintf(r->error, sizeof r->error, "timeout: no reply within %gs", r->timeout);
     redisAsyncContext *ac = c->ac;
@@ -394,20 +392,17 @@ sonde_redis_req *sonde_redis_send(sonde_redis_conn *c, int argc, const char **ar
         return NULL;
     }
     if (holds) c->lp->real_pending++;
-    if (c->tail)
-        c->tail->next = r;
-    else
-        c->head = r;
-    c->tail = r;
-    if (c->head == r) arm_timer(c);
+    sonde_fifo_push(&c->waiting, &r->link);
+    if (oldest_waiting(c) == r) arm_timer(c);
     sync_ref(c);
     return r;
 }
 
 const sonde_redis_reply *sonde_redis_req_reply(const sonde_redis_req *r) { return r->reply; }
 const char              *sonde_redis_req_error(const sonde_redis_req *r) { return r->error; }
-void                     sonde_redis_req_release(sonde_redis_req *r) {
-                        if (r) req_unref(r);
+
+void sonde_redis_req_release(sonde_redis_req *r) {
+    if (r) req_unref(r);
 }
 
 /* ------------------------------------------------------------ pub/sub */
@@ -418,11 +413,7 @@ static void on_push(redisAsyncContext *ac, void *reply, void *privdata) {
     if (!reply || c->closing) return; /* the connection is going away */
     sonde_redis_reply *r = reply_copy(reply);
     if (!r) return;
-    if (c->push_tail)
-        c->push_tail->next = r;
-    else
-        c->push_head = r;
-    c->push_tail = r;
+    sonde_fifo_push(&c->pushes, &r->link);
     sonde_loop_complete(c->lp, c->token, SONDE_REDIS_PUSHED, 0);
 }
 
@@ -442,12 +433,7 @@ int sonde_redis_subscribe(sonde_redis_conn *c, int argc, const char **argv, cons
 }
 
 sonde_redis_reply *sonde_redis_take_push(sonde_redis_conn *c) {
-    sonde_redis_reply *r = c->push_head;
-    if (!r) return NULL;
-    c->push_head = r->next;
-    if (!c->push_head) c->push_tail = NULL;
-    r->next = NULL;
-    return r;
+    return SONDE_FIFO_ITEM(sonde_fifo_take(&c->pushes), sonde_redis_reply, link);
 }
 
 /* ------------------------------------------------------------ closing */
@@ -465,7 +451,7 @@ void sonde_redis_close(sonde_redis_conn *c) {
     snprintf(c->error, sizeof c->error, "the connection was closed");
     c->state = SONDE_REDIS_DOWN;
     if (ac) redisAsyncFree(ac); /* waiting commands fail now */
-    while (c->push_head) sonde_redis_reply_free(sonde_redis_take_push(c));
+    while (c->pushes.head) sonde_redis_reply_free(sonde_redis_take_push(c));
     if (c->resolving)
         uv_cancel((uv_req_t *)&c->resolve); /* on_resolved finishes the close */
     else

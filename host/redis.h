@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "fifo.h"
 #include "loop.h"
 
 typedef struct sonde_redis_conn sonde_redis_conn;
@@ -27,7 +28,7 @@ typedef struct sonde_redis_reply {
     size_t                     len;
     size_t                     elements;
     struct sonde_redis_reply **element;
-    struct sonde_redis_reply  *next; /* in a connection's queue of pushes */
+    sonde_fifo_link            link; /* in a connection's queue of pushes */
 } sonde_redis_reply;
 
 /* What a connection's token completes with (the completion's a). */
