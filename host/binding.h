@@ -1,8 +1,10 @@
 /* binding.h — internal: what the native Lua modules share.
  *
  * Two error channels, as in luv: misuse raises; a runtime failure returns
- * nil and a message (sonde_binding_fail). A C object handed to Lua lives in
- * a box: a userdata holding one pointer, NULL once closed or collected. */
+ * nil and a message (sonde_binding_error, sonde_binding_fail). A C object
+ * handed to Lua lives in a box: a userdata holding one pointer, NULL once
+ * closed or collected; the release function a family's close() and __gc
+ * hand it to takes NULL as free() does. */
 #ifndef SONDE_BINDING_H
 #define SONDE_BINDING_H
 
@@ -49,7 +51,8 @@ static inline int sonde_binding_module(lua_State *L, const luaL_Reg *funcs) {
 }
 
 /* Keeps argument 1 in the registry under `key`; raises unless it is of
- * type `type`: how a module is handed the Lua half it calls back. */
+ * type `type`: how the Lua half hands a module what C uses later (a
+ * function to call, a metatable to give). */
 static inline void sonde_binding_keep(lua_State *L, int type, const char *key) {
     luaL_checktype(L, 1, type);
     lua_pushvalue(L, 1);
