@@ -67,23 +67,44 @@ static int above_stdio(int fd) {
     return moved;
 }
 
+static int point(int fd, int to);
+
+/* Maps the file at fd and copies fd 1 and 2 as they are now. */
+static int use_file(int fd) {
+    void *map = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) return -1;
+    c.file = fd, c.map = map;
+    c.real[1] = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    c.real[2] = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    catch_sigbus();
+    return 0;
+}
+
 int sonde_capture_open(void) {
     if (c.file >= 0) return 0;
     int fd = above_stdio(memfd_create("sonde-capture", MFD_CLOEXEC));
     /* append: every write lands at the end, over the mark, whatever a child
      * does with its offset */
-    if (fd < 0 || fcntl(fd, F_SETFL, O_APPEND) < 0 || ftruncate(fd, HEADER) < 0) goto fail;
-    void *map = mmap(NULL, MAPPED, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) goto fail;
-    c.file = fd, c.map = map;
+    if (fd < 0 || fcntl(fd, F_SETFL, O_APPEND) < 0 || ftruncate(fd, HEADER) < 0 || use_file(fd) < 0) goto fail;
     memcpy(c.map + HEADER, MARK, sizeof MARK);
-    c.real[1] = fcntl(1, F_DUPFD_CLOEXEC, 3);
-    c.real[2] = fcntl(2, F_DUPFD_CLOEXEC, 3);
-    catch_sigbus();
     return 0;
 fail:
     if (fd >= 0) close(fd);
     return -1;
+}
+
+int sonde_capture_adopt(int fd) {
+    if (fd < 0) return 0; /* the earlier image had none */
+    return fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ? -1 : use_file(fd);
+}
+
+int sonde_capture_fd(void) { return c.file; }
+
+void sonde_capture_hand_over(void) {
+    if (c.file < 0) return;
+    point(1, c.real[1]);
+    point(2, c.real[2]);
+    fcntl(c.file, F_SETFD, 0);
 }
 
 /* ---------------------------------------------------------- descriptors */

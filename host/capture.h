@@ -22,10 +22,22 @@
 #include <sys/types.h>
 
 /* Opens the capture file and copies fd 1 and 2, once (later calls return
- * 0). The supervisor opens it before it forks, so that a runner that dies
- * in a test leaves that test's output to the next one. Returns 0 or -1
- * (errno set). */
+ * 0). A protected serial run opens it before the Lua state, so that an
+ * image that a test kills hands that test's output on to the next one
+ * (protect.c). Returns 0 or -1 (errno set). */
 int sonde_capture_open(void);
+
+/* Takes over the capture file an earlier image of this process left at fd
+ * (-1: it had none), with what it holds, and copies fd 1 and 2. Returns 0
+ * or -1. */
+int sonde_capture_adopt(int fd);
+
+/* The capture file's descriptor, -1 when none is open. */
+int sonde_capture_fd(void);
+
+/* Async-signal-safe, before sonde execs itself: fd 1 and 2 back where they
+ * were, and the file open across the exec. */
+void sonde_capture_hand_over(void);
 
 /* Points fd 1 and 2 at the capture file, after flushing stdio's buffers.
  * Returns 0 or -1. */

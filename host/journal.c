@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "journal.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +21,11 @@ static struct {
 
 int sonde_journal_create(void) {
     int fd = memfd_create("sonde-journal", MFD_CLOEXEC); /* never inherited by what tests exec */
+    if (fd >= 0 && fd <= 2) { /* fd 0-2 were closed: the capture would point fd 1 and 2 over it */
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        close(fd);
+        fd = moved;
+    }
     if (fd < 0) return -1;
     if (ftruncate(fd, JOURNAL_START) != 0) goto fail;
     void *p = mmap(NULL, JOURNAL_START, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -35,7 +41,21 @@ fail:
     return -1;
 }
 
+int sonde_journal_adopt(int fd) {
+    struct stat st;
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fstat(fd, &st) != 0) return -1;
+    if ((size_t)st.st_size < JOURNAL_START) return -1;
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return -1;
+    j.fd = fd;
+    j.head = p; /* whatever a test wrote over in it: the records are read with care (ljournal.c) */
+    j.size = (size_t)st.st_size;
+    return 0;
+}
+
 sonde_journal_head *sonde_journal(void) { return j.head; }
+
+int sonde_journal_fd(void) { return j.fd; }
 
 void sonde_journal_note_stop(void) {
     if (j.head) __atomic_fetch_add(&j.head->stops, 1, __ATOMIC_RELAXED);
@@ -47,12 +67,6 @@ static int remap(size_t size) {
     j.head = p;
     j.size = size;
     return 0;
-}
-
-int sonde_journal_attach(void) {
-    struct stat st;
-    if (!j.head || fstat(j.fd, &st) != 0) return -1;
-    return (size_t)st.st_size > j.size ? remap((size_t)st.st_size) : 0;
 }
 
 static int reserve(size_t need) {

@@ -6,11 +6,11 @@
 
 static sonde_journal_head *head(lua_State *L) {
     sonde_journal_head *h = sonde_journal();
-    if (!h) luaL_error(L, "this run has no journal (not under `sonde test`'s supervisor)");
+    if (!h) luaL_error(L, "this run has no journal (not a protected serial `sonde test` run)");
     return h;
 }
 
-/* active() -> whether this process is a supervised runner. */
+/* active() -> whether this process runs a protected serial run. */
 static int lj_active(lua_State *L) {
     lua_pushboolean(L, sonde_journal() != NULL);
     return 1;
@@ -51,7 +51,8 @@ static int lj_event(lua_State *L) {
         L, sonde_journal_append(SONDE_JOURNAL_EVENT, (uint64_t)luaL_checknumber(L, 1), 0, 0, json, (uint32_t)len));
 }
 
-/* resume() -> nil, or the step a runner died in and how. */
+/* resume() -> nil, or the step an earlier image of this process died in
+ * and how. */
 static int lj_resume(lua_State *L) {
     sonde_journal_head *h = sonde_journal();
     if (!h || h->resume_at == 0) return 0;
@@ -61,7 +62,7 @@ static int lj_resume(lua_State *L) {
 }
 
 /* stops() -> how many SIGINT/SIGTERM asked the run to stop so far (one may
- * have come before this runner could handle it). */
+ * have come while sonde restarted). */
 static int lj_stops(lua_State *L) {
     sonde_journal_head *h = sonde_journal();
     lua_pushinteger(L, h ? (lua_Integer)h->stops : 0);
@@ -69,7 +70,7 @@ static int lj_stops(lua_State *L) {
 }
 
 /* The length of the record at `at`, text and padding included, or 0 when
- * it is no record: the runner that wrote the journal died, maybe of a test
+ * it is no record: the image that wrote the journal died, maybe of a test
  * that wrote over memory, so nothing in it is trusted. */
 static size_t record_size(const char *at, const char *end) {
     const sonde_journal_record *r = (const sonde_journal_record *)at;
@@ -98,7 +99,7 @@ static void push_record(lua_State *L, const sonde_journal_record *r) {
 /* records() -> list of {step, duration, requests} (a pass) or {step,
  * json} (any other event), in the order they were written; and the bytes
  * left unread after a record that is no record (0: none). The journal is
- * cut there, so that what this runner journals follows what it read. */
+ * cut there, so that what this image journals follows what it read. */
 static int lj_records(lua_State *L) {
     uint64_t    len;
     const char *first = sonde_journal_records(&len), *at = first;

@@ -18,8 +18,8 @@
 
 #include "binding.h"
 #include "capture.h"
-#include "journal.h"
 #include "process.h"
+#include "protect.h"
 #include "watchdog.h"
 
 #define HANDLER_KEY "sonde.watchdog.handler"
@@ -90,29 +90,29 @@ static void flush_if_free(FILE *f) {
 
 /* Last resort, on the watchdog thread: say what is stuck, stop the children
  * and leave. stdout goes to the test's captured output, the reporters' stream
- * and the words to the terminal. Under the supervisor of a serial run
- * (journal.h), the words also go to the error of the step that was running,
- * and a new process takes the run on. */
+ * and the words to the terminal. In a protected serial run (protect.c) the
+ * step becomes an error saying so, and sonde restarts to go on with the run;
+ * the execve from this thread ends the stuck one. */
 static void stop_process(void) {
-    char                msg[512];
-    sonde_journal_head *journal = sonde_journal();
-    int                 supervised = journal && journal->in_step;
-    int                 n =
-        snprintf(msg, sizeof msg,
-                 "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it is in "
-                 "C code or JIT-compiled Lua, or it catches the timeout error); %s\n",
-                 lw.what, lw.name, lw.file, lw.line, lw.timeout,
-                 supervised ? "its process is stopped, it is an error and the run goes on in a new process"
-                            : "stopping the run (with --jobs N only its worker would stop)");
-    if (supervised) /* snprintf is not async-signal-safe, but this is a thread, not a handler */
-        snprintf(journal->watchdog, sizeof journal->watchdog,
-                 "was stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled "
-                 "Lua, or it caught the timeout error)",
-                 lw.timeout);
+    char msg[512], how[256];
+    int  restarts = sonde_protect_armed();
+    int  n = snprintf(msg, sizeof msg,
+                      "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it is "
+                      "in C code or JIT-compiled Lua, or it catches the timeout error); %s\n",
+                      lw.what, lw.name, lw.file, lw.line, lw.timeout,
+                      restarts ? "it is an error, and sonde restarts itself to go on with the run"
+                               : "stopping the run (with --jobs N only its worker would stop)");
+    /* snprintf is not async-signal-safe, but this is a thread, not a handler */
+    snprintf(how, sizeof how,
+             "was stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled Lua, "
+             "or it caught the timeout error)",
+             lw.timeout);
     flush_if_free(stdout);
     flush_if_free(sonde_capture_terminal());
     if (n > 0) (void)!write(sonde_capture_real_fd(2), msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    if (restarts) sonde_protect_restart(how);
     sonde_proc_kill_all_now();
+    sonde_protect_off();
     _exit(1);
 }
 

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "sonde.h"
-#include "supervise.h"
+#include "protect.h"
 
 static const char usage[] =
     "usage: sonde run FILE [ARGS...]      run a Lua scenario as a task; - reads stdin\n"
@@ -95,18 +95,19 @@ int main(int argc, char **argv) {
         fputs(sonde_versions(), stdout);
         return 0;
     }
-    /* A serial run survives a test that kills its process (supervise.c);
+    /* A serial run survives a test that kills its process (protect.c);
      * a --jobs worker's parent already sees its death; --watch runs in
      * one process, reading keys from the terminal. */
-    const char *supervise = getenv("SONDE_SUPERVISE");
+    const char *protect = getenv("SONDE_SUPERVISE");
     if (argc >= 2 && strcmp(argv[1], "test") == 0 && !has_arg(argc, argv, "--worker") &&
-        !has_arg(argc, argv, "--watch") && !(supervise && strcmp(supervise, "off") == 0)) {
-        int rc = sonde_supervise();
-        if (rc >= 0) _exit(rc); /* the supervisor has nothing to flush or free */
+        !has_arg(argc, argv, "--watch") && !(protect && strcmp(protect, "off") == 0)) {
+        int rc = sonde_protect_start(argv);
+        if (rc != 0) return rc;
     }
     sonde_opts opts = {NULL, 1, 0};
     sonde_t   *S = sonde_new(&opts);
     if (!S) return 2;
+    sonde_protect_ready();
     /* no command: a person at a terminal gets the REPL, a pipe is a script */
     int rc = argc >= 2              ? run_command(S, argc, argv)
              : isatty(STDIN_FILENO) ? sonde_run_repl(S)

@@ -19,8 +19,8 @@
 #include "journal.h"
 #include "orphans.h"
 #include "process.h"
+#include "protect.h"
 #include "signals.h"
-#include "supervise.h"
 
 int luaopen_cjson(lua_State *L);
 
@@ -36,35 +36,12 @@ struct sonde {
 static sonde_loop *signal_loop; /* the host that handles SIGINT/SIGTERM */
 
 /* First signal: wake the loop so Lua stops scheduling and cleans up.
- * Second: stop every child at once and leave (async-signal-safe calls only).
- * A signal sent to the whole process group (Ctrl-C, kill -INT -PGID) reaches
- * us twice, directly and as the supervisor's marked copy, in either order:
- * the pair is one signal. A copy that comes first stands for both, and the
- * original after it is not counted again. */
-static volatile sig_atomic_t copy_unmatched; /* a copy came before its original */
-
-static int counts_as_new_signal(const siginfo_t *si) {
-    int queued = si && si->si_code == SI_QUEUE;
-    if (queued && si->si_value.sival_int == SONDE_FORWARDED_AGAIN) return 1;
-    if (queued && si->si_value.sival_int == SONDE_FORWARDED) {
-        if (signal_loop->interrupts > 0) return 0; /* its original was counted */
-        copy_unmatched = 1;
-        return 1;
-    }
-    if (copy_unmatched) {
-        copy_unmatched = 0; /* the original of the copy already counted */
-        return 0;
-    }
-    return 1;
-}
-
-static void on_stop_signal(int sig, siginfo_t *si, void *uc) {
-    (void)uc;
-    int copy = si && si->si_code == SI_QUEUE;
-    if (!counts_as_new_signal(si)) return;
-    if (!copy) sonde_journal_note_stop(); /* for the supervisor, if any: the run was asked to stop */
+ * Second: stop every child at once and leave (async-signal-safe calls only). */
+static void on_stop_signal(int sig) {
+    sonde_journal_note_stop(); /* in a protected run: an image a test's death restarts stops the run too */
     if (++signal_loop->interrupts >= 2) {
         sonde_proc_kill_all_now();
+        sonde_protect_off(); /* this exit is no test's death */
         _exit(128 + sig);
     }
     uv_async_send(&signal_loop->interrupt);

@@ -109,10 +109,10 @@ describe("a serial run", function()
     local by_name = {}
     for _, s in ipairs(json.sections) do by_name[s.name] = s end
     assert.are.same({ passed = 3, failed = 6, failures = 1, errors = 5, skipped = 0, flaky = 0 }, json.counts)
-    assert.are.equal("the process running this test was killed by SIGSEGV; the run went on in a new process",
+    assert.are.equal("the process running this test was killed by SIGSEGV; sonde restarted and the run went on",
       by_name["segfaults"].error)
-    assert.are.equal("the process running this test exited with code 3 (exit() called from C?); the run went on in a "
-      .. "new process", by_name["exits from C"].error)
+    assert.are.equal("the process running this test exited with code 3 (_exit() called from C); sonde restarted and "
+      .. "the run went on", by_name["exits from C"].error)
     for _, stuck in ipairs({ "catches its timeout forever", "loops gsub over 50 MB" }) do
       assert.matches("^the process running this test was stopped after its 0.3s timeout: it could not be interrupted "
         .. "%(it was in C code", by_name[stuck].error)
@@ -122,8 +122,8 @@ describe("a serial run", function()
     assert.matches("tests.lua:16: boom", by_name["raises after the stuck test"].error, 1, true)
     assert.matches("<system-out>printed before the crash\n</system-out>", junit, 1, true)
     assert.matches("sonde: test 'catches its timeout forever' %(specs/fixtures/runner/dies/tests.lua:13%) is still "
-      .. "running after its 0.3s timeout and cannot be interrupted .*; its process is stopped, it is an error and the "
-      .. "run goes on in a new process\n", err)
+      .. "running after its 0.3s timeout and cannot be interrupted .*; it is an error, and sonde restarts itself to go "
+      .. "on with the run\n", err)
   end)
 
   it("says how on the human report, with the closing counts line", function()
@@ -265,7 +265,7 @@ describe("a serial run", function()
     assert.matches("the worker running this test stopped: its worker was killed by SIGSEGV", out, 1, true)
   end)
 
-  it("ends at a crash with SONDE_SUPERVISE=off, as a run without its supervisor", function()
+  it("ends at a crash with SONDE_SUPERVISE=off, as a run without its protection", function()
     local code, out, _, signal = sonde("test", "-o", "tap", fixture("runner/dies/quick.lua"),
       { env = { SONDE_SUPERVISE = "off", ASAN_OPTIONS = ENV.env.ASAN_OPTIONS } })
     assert.are.equal("SEGV", signal, code)
@@ -281,7 +281,7 @@ describe("a serial run", function()
       local names = { "fails first", "passes", "wrecks the journal and dies", "runs after it", "dies too", "runs last" }
       local json = reports(dir, names, { "not ok", "ok", "not ok", "ok", "not ok", "ok" })
       assert.are.same({ passed = 3, failed = 3, failures = 1, errors = 2, skipped = 0, flaky = 0 }, json.counts)
-      assert.matches("the process running this test was killed by SIGKILL", json.sections[3].error, 1, true)
+      assert.matches("the process running this test was killed by SIGSEGV", json.sections[3].error, 1, true)
       assert.matches("^sonde test: 2 record%(s%) of the results journaled before the runner died are damaged "
         .. "%(did the test write over sonde's memory%?%) and are not in the report\n", err)
       -- the runner after the second death reads on past what the first one left out, and says so again

@@ -67,11 +67,19 @@ function M.write_file(path, text)
 end
 
 -- die(): this process ends by SIGKILL, as a crash would end it (a
--- sanitizer build turns a segfault into an exit), for fixtures of a run
--- that must survive its runner's or a worker's death.
+-- sanitizer build turns a segfault into an exit), for fixtures of a --jobs
+-- run that must survive a worker's death.
 function M.die()
   os.execute("kill -KILL " .. loop.pid())
   while true do end -- SIGKILL is on its way
+end
+
+-- segfault(): a null write through the FFI, for fixtures of a serial run
+-- that must survive it (sonde restarts itself: host/protect.c); under a
+-- sanitizer build run them with ASAN_OPTIONS=handle_segv=0.
+function M.segfault()
+  local ffi = require("ffi")
+  ffi.cast("int *", 0)[0] = 1
 end
 
 -- interrupt_hang(...) -> stdout of `sonde test -o tap --no-capture ...`

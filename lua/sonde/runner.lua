@@ -124,7 +124,7 @@ local close_scope = task.close_scope
 local note_first
 
 -- What a step of the run does (see "steps" below): it runs; the walk after
--- a death passes it; or it is the one a runner died in.
+-- a death passes it; or it is the one an earlier image of sonde died in.
 local RUN, WALK, DIED = 1, 2, 3
 
 -- ------------------------------------------------------------------ watchdog
@@ -735,11 +735,12 @@ end
 
 -- ------------------------------------------------------------------ steps
 
--- A serial run under `sonde test`'s supervisor numbers its steps, each
--- piece of user code it runs, and journals their results
--- (sonde.runner.journal has the whole story). A runner started after one
--- died walks the same steps without running them (`walking`), replaying
--- each one's results, up to the step that runner died in.
+-- A protected serial run (host/protect.c) numbers its steps, each piece of
+-- user code it runs, and journals their results (sonde.runner.journal has
+-- the whole story). When a step kills the process, sonde execs itself; the
+-- new image (a new runner) walks the same steps without running them
+-- (`walking`), replaying each one's results, up to the step the last one
+-- died in.
 
 -- step(block) -> RUN, WALK or DIED, and the step's number. After a death
 -- (epoch > 0), setups of `block` and the blocks around it that ran in a
@@ -784,7 +785,7 @@ end
 
 -- died(subject) -> the error of the step a runner died in.
 function Run:died(subject)
-  return subject .. " " .. self.walk.how .. "; the run went on in a new process"
+  return subject .. " " .. self.walk.how .. "; sonde restarted and the run went on"
 end
 
 -- The walk: terminal reporters are silent (they showed what the walk
@@ -1087,11 +1088,11 @@ function M.main(paths, args)
   end
   local opts, err = busted_config.parse(paths, args)
   if not opts then return usage_error(err) end
-  -- A serial run under the supervisor journals its steps; a runner started
+  -- A protected serial run journals its steps; the image sonde restarts as
   -- after a death walks them again, in the same order (the same seed).
   local journaled = opts.jobs == 1 and not opts.list and not opts.worker and not opts.watch and journal.active()
   local walk = journaled and journal.resumed() or nil
-  if walk then -- what the step the last runner died in wrote is in the capture the two share
+  if walk then -- what the step the last runner died in wrote is in the capture it handed on
     walk.output = output.take()
     opts.seed = walk.notes.seed or opts.seed
   end

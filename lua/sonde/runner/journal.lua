@@ -1,6 +1,7 @@
--- sonde.runner.journal: a serial run's side of its supervisor
--- (host/supervise.c): every result goes into the journal the two share, and
--- a runner forked after another died replays it, then goes on.
+-- sonde.runner.journal: a serial run's side of its protection
+-- (host/protect.c): every result goes into the journal, a memfd that
+-- outlives the process image; when a test kills the process, sonde execs
+-- itself, and the new image (a new runner) replays it, then goes on.
 --
 -- The runner numbers its steps, each piece of user code it runs: loading a
 -- file, a describe body, each setup, lazy_setup, teardown and lazy_teardown
@@ -12,7 +13,7 @@
 -- reported once its code has run); a step that reports nothing ends with
 -- done().
 --
--- A runner forked after a death walks the same files in the same order
+-- A runner started after a death walks the same files in the same order
 -- (the seed is journaled): it loads files and runs describe bodies, which
 -- the walk needs, but runs no hook and no test; at the end of each step it
 -- walked it replays that step's records (a pass takes its name, file and
