@@ -94,14 +94,14 @@ static void flush_if_free(FILE *f) {
  * step becomes an error saying so, and sonde restarts to go on with the run;
  * the execve from this thread ends the stuck one. */
 static void stop_process(void) {
-    char msg[512], how[256];
-    int  restarts = sonde_protect_armed();
-    int  n = snprintf(msg, sizeof msg,
-                      "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted (it is "
-                      "in C code or JIT-compiled Lua, or it catches the timeout error); %s\n",
-                      lw.what, lw.name, lw.file, lw.line, lw.timeout,
-                      restarts ? "it is an error, and sonde restarts itself to go on with the run"
-                               : "stopping the run (with --jobs N only its worker would stop)");
+    char        msg[512], how[256];
+    int         restarts = sonde_protect_armed();
+    const char *next = restarts ? "it is an error, and sonde restarts itself to go on with the run"
+                                : "stopping the run (with --jobs N only its worker would stop)";
+    int         n = snprintf(msg, sizeof msg,
+                             "sonde: %s '%s' (%s:%d) is still running after its %gs timeout and cannot be interrupted "
+                                     "(it is in C code or JIT-compiled Lua, or it catches the timeout error); %s\n",
+                             lw.what, lw.name, lw.file, lw.line, lw.timeout, next);
     /* snprintf is not async-signal-safe, but this is a thread, not a handler */
     snprintf(how, sizeof how,
              "was stopped after its %gs timeout: it could not be interrupted (it was in C code or JIT-compiled Lua, "

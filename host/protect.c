@@ -146,7 +146,9 @@ void sonde_protect_restart(const char *how) { restart(how); }
 
 void sonde_protect_exit_called(const char *fn, int code) {
     if (!in_protected_step()) return;
-    if (fn[0] != '_') fflush(NULL); /* what the test printed, into its captured output (not from _exit: a handler may call it) */
+    /* what the test printed, into its captured output; not from _exit,
+     * which a signal handler may call */
+    if (fn[0] != '_') fflush(NULL);
     char how[96];
     text t = {how, how + sizeof how};
     put(&t, "exited with code ");
@@ -227,9 +229,9 @@ static void mask_of_bits(sigset_t *set, unsigned long long bits) {
 /* The environment the exec passes: this one, and where the run is. Made
  * read-only, so that a test writing over the heap cannot spoil it. */
 static int prepare_exec(char **argv) {
-    char var[128];
-    int  len = snprintf(var, sizeof var, RESUME_VAR "=%ld,%d,%d,%llx", (long)p.pid, sonde_journal_fd(),
-                        sonde_capture_fd(), mask_bits(&p.mask));
+    char   var[128];
+    int    len = snprintf(var, sizeof var, RESUME_VAR "=%ld,%d,%d,%llx", (long)p.pid, sonde_journal_fd(),
+                          sonde_capture_fd(), mask_bits(&p.mask));
     size_t n = 0;
     while (environ[n]) n++;
     size_t size = (n + 2) * sizeof(char *) + (size_t)len + 1;
@@ -247,10 +249,10 @@ static int prepare_exec(char **argv) {
  * fields, 0 when there is none for this process (a child of a test may
  * have inherited one). */
 static int parse_resume(int *journal, int *capture) {
-    const char *v = getenv(RESUME_VAR);
-    long        pid;
+    const char        *v = getenv(RESUME_VAR);
+    long               pid;
     unsigned long long bits;
-    int         ok = v && sscanf(v, "%ld,%d,%d,%llx", &pid, journal, capture, &bits) == 4 && pid == (long)getpid();
+    int ok = v && sscanf(v, "%ld,%d,%d,%llx", &pid, journal, capture, &bits) == 4 && pid == (long)getpid();
     unsetenv(RESUME_VAR); /* not for the tests' children */
     if (ok) mask_of_bits(&p.mask, bits);
     return ok;

@@ -255,6 +255,35 @@ describe("a serial run", function()
     assert(ok, err)
   end)
 
+  it("goes on in the same process, stops the dead test's children, and undoes its directory, signals and alarm",
+    function()
+      local dir = support.temp_dir()
+      local mark = dir .. "/facts"
+      local code, out = sonde("test", "-o", "tap", fixture("runner/dies/restart.lua"),
+        { env = { SONDE_FIXTURE_MARK = mark, ASAN_OPTIONS = ENV.env.ASAN_OPTIONS } })
+      assert.are.equal(1, code, out)
+      local status, order = tap(out)
+      assert.are.same({ "leaves a child running and segfaults", "changes what an exec keeps and segfaults",
+        "prints through C and calls exit()",
+        "runs in the same process, in its directory, with its signals and no alarm" }, order)
+      assert.are.same({ "not ok", "not ok", "not ok", "ok" }, statuses(status, order))
+      assert.matches("exited with code 4 (exit() called from C); sonde restarted and the run went on", out, 1, true)
+      assert.matches("printed before exit()", out, 1, true)
+      local facts = read(mark)
+      local pids = {}
+      for pid in facts:gmatch("pid (%d+)") do pids[#pids + 1] = pid end
+      assert.are.equal(2, #pids, facts)
+      assert.are.equal(pids[1], pids[2])
+      assert.is_false(support.alive(tonumber(facts:match("child (%d+)"))))
+    end)
+
+  it("ends at a SIGKILL, which leaves nothing to report it (the OOM killer, kill -9)", function()
+    local code, out, _, signal = sonde("test", "-o", "tap", fixture("runner/dies/killed.lua"))
+    assert.are.equal("KILL", signal, code)
+    assert.matches("ok 1 - passes first\n", out, 1, true)
+    assert.not_matches("never runs", out)
+  end)
+
   it("with --jobs 2 is still a dead worker's errors", function()
     local code, out = sonde("test", "-o", "tap", "--jobs", "2", fixture("runner/dies/quick.lua"),
       fixture("runner/hooks.lua"), ENV)
