@@ -1,8 +1,9 @@
--- What a serial run's protection costs (host/supervise.c: the runner in a
--- child process, its results journaled): `sonde test` on a file of 5000
--- trivial tests and on a file of one, as it runs by default and with
--- SONDE_SUPERVISE=off, alternating; wall median and p90, and CPU per run
--- (the children's user+sys time, in clock ticks: a mean over the runs).
+-- What a serial run's protection costs (host/protect.c: results journaled,
+-- fatal-signal handlers, sonde restarting by execve after a death): `sonde
+-- test` on a file of 5000 trivial tests and on a file of one, as it runs by
+-- default and with SONDE_SUPERVISE=off, alternating; wall median and p90,
+-- and CPU per run (the children's user+sys time, in clock ticks: a mean over
+-- the runs).
 -- Usage: sonde run bench/supervise.lua [RUNS]
 local bench = require("bench.lib")
 local loop = require("sonde.c.loop")
@@ -39,7 +40,7 @@ local function p90(xs)
 end
 
 for _, case in ipairs({ { "5000 tests", write("many_spec.lua", 5000) }, { "one test", write("one_spec.lua", 1) } }) do
-  local variants = { { "supervised (default)", {} }, { "SONDE_SUPERVISE=off", { SONDE_SUPERVISE = "off" } } }
+  local variants = { { "protected (default)", {} }, { "SONDE_SUPERVISE=off", { SONDE_SUPERVISE = "off" } } }
   local wall, cpu = { {}, {} }, { 0, 0 }
   for i = 1, runs + 1 do -- the first round fills the chunk cache
     for k = 1, 2 do

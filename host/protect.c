@@ -21,7 +21,10 @@
  * async-signal-safe calls, so it runs in a signal handler or on the watchdog
  * thread while the Lua thread is stuck. It first undoes what execve would
  * keep and a test may have changed: fd 1 and 2 on the capture, the working
- * directory, ignored signals, interval timers.
+ * directory (the spec files' paths are relative to it), interval timers,
+ * the signal mask. A signal a test ignored stays ignored, as it would have
+ * for the rest of the run had the test not died (checking each signal at
+ * the start cost 0.13 ms, 1% of a one-test run).
  *
  * What ends the run still: a SIGKILL (the OOM killer, kill -9), as no code
  * runs then; exit_group or _Exit from C. A death outside any step is sonde's
@@ -61,7 +64,6 @@ static struct {
     char       **envp; /* environ at the start, and RESUME_VAR; read-only */
     int          cwd;  /* the directory sonde started in */
     sigset_t     mask; /* the signal mask the run started with */
-    sigset_t     ignored;
 } p = {.cwd = -1};
 
 static char alt_stack[64 * 1024]; /* a C stack overflow's handler runs here */
@@ -111,12 +113,6 @@ static void reset_process(void) {
     setitimer(ITIMER_REAL, &off, NULL);
     setitimer(ITIMER_VIRTUAL, &off, NULL);
     setitimer(ITIMER_PROF, &off, NULL);
-    struct sigaction sa, dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++) /* an ignored SIGCHLD would reap the new image's children for it */
-        if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN && !sigismember(&p.ignored, s))
-            sigaction(s, &dfl, NULL);
     /* a SIGINT or SIGTERM waits, pending, for the new image's handler */
     sigset_t mask = p.mask;
     sigaddset(&mask, SIGINT);
@@ -268,13 +264,6 @@ static int take_over(int journal, int capture) {
     return 0;
 }
 
-static void note_ignored(void) {
-    struct sigaction sa;
-    sigemptyset(&p.ignored);
-    for (int s = 1; s < NSIG; s++)
-        if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) sigaddset(&p.ignored, s);
-}
-
 int sonde_protect_start(char **argv) {
     int journal, capture;
     p.pid = getpid();
@@ -289,7 +278,6 @@ int sonde_protect_start(char **argv) {
     } else {
         sonde_capture_open(); /* before the Lua state: its descriptor goes into the environment */
     }
-    note_ignored();
     p.cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (prepare_exec(argv) == 0) p.on = 1;
     return 0;
