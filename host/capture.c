@@ -1,6 +1,7 @@
 /* capture.c — what tests write to fd 1 and 2 (see capture.h). */
 #define _GNU_SOURCE
 #include "capture.h"
+#include "signals.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,14 +50,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc) {
     sigaction(SIGBUS, &c.old_bus, NULL); /* the access faults again, under it */
 }
 
-static void catch_sigbus(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, &c.old_bus);
-}
+static void catch_sigbus(void) { sonde_signal_catch(SIGBUS, on_sigbus, &c.old_bus); }
 
 /* A descriptor at 3 or above, close-on-exec: fd 0-2 may be closed when
  * sonde starts, and a test must not read its own output as its stdin. */

@@ -130,10 +130,8 @@ static int lj_records(lua_State *L) {
 
 int luaopen_sonde_c_journal(lua_State *L) {
     static const luaL_Reg funcs[] = {
-        {"active", lj_active},   {"done", lj_done},   {"event", lj_event},         {"resume", lj_resume},
-        {"records", lj_records}, {"stops", lj_stops}, {"hot_calls", lj_hot_calls}, {NULL, NULL},
+        SONDE_FN(lj, active),  SONDE_FN(lj, done),  SONDE_FN(lj, event),     SONDE_FN(lj, resume),
+        SONDE_FN(lj, records), SONDE_FN(lj, stops), SONDE_FN(lj, hot_calls), {NULL, NULL},
     };
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    return sonde_binding_module(L, funcs);
 }

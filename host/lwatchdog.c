@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "binding.h"
+#include "signals.h"
 #include "capture.h"
 #include "process.h"
 #include "protect.h"
@@ -176,9 +177,7 @@ static int wd_unhook(lua_State *L) {
 
 /* set_handler(fn) */
 static int wd_set_handler(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_pushvalue(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, HANDLER_KEY);
+    sonde_binding_keep(L, LUA_TFUNCTION, HANDLER_KEY);
     return 0;
 }
 
@@ -192,26 +191,20 @@ static int wd_gc(lua_State *L) {
 }
 
 static void install_signal(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_signal;
-    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: a blocked call returns, and the hook can run */
-    sigemptyset(&sa.sa_mask);
     lw.signum = SIGRTMIN + 4;
-    sigaction(lw.signum, &sa, NULL);
+    sonde_signal_catch(lw.signum, on_signal, NULL); /* no SA_RESTART: a blocked call returns, and the hook can run */
 }
 
 int luaopen_sonde_c_watchdog(lua_State *L) {
     static const luaL_Reg funcs[] = {
-        {"arm", wd_arm}, {"disarm", wd_disarm}, {"unhook", wd_unhook}, {"set_handler", wd_set_handler}, {NULL, NULL},
+        SONDE_FN(wd, arm), SONDE_FN(wd, disarm), SONDE_FN(wd, unhook), SONDE_FN(wd, set_handler), {NULL, NULL},
     };
     install_signal();
     for (int i = 0; i < 3; i++) {
         lua_pushliteral(L, "");
         lw.refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
+    sonde_binding_module(L, funcs);
     sonde_binding_on_close(L, "sonde.watchdog.sentinel", wd_gc); /* stops the thread when the state closes */
     return 1;
 }

@@ -37,7 +37,9 @@ static sonde_loop *signal_loop; /* the host that handles SIGINT/SIGTERM */
 
 /* First signal: wake the loop so Lua stops scheduling and cleans up.
  * Second: stop every child at once and leave (async-signal-safe calls only). */
-static void on_stop_signal(int sig) {
+static void on_stop_signal(int sig, siginfo_t *info, void *ctx) {
+    (void)info;
+    (void)ctx;
     sonde_journal_note_stop(); /* in a protected run: an image a test's death restarts stops the run too */
     if (++signal_loop->interrupts >= 2) {
         sonde_proc_kill_all_now();
