@@ -15,6 +15,7 @@
 #include "binding.h"
 #include "capture.h"
 #include "embedded.h"
+#include "heap.h"
 #include "http.h"
 #include "journal.h"
 #include "orphans.h"
@@ -25,10 +26,11 @@
 int luaopen_cjson(lua_State *L);
 
 struct sonde {
-    lua_State *L;
-    sonde_loop loop;
-    double     stop_grace;
-    int        handles_signals;
+    lua_State  *L;
+    sonde_heap *heap; /* the arena of L's blocks; NULL: LuaJIT's own allocator */
+    sonde_loop  loop;
+    double      stop_grace;
+    int         handles_signals;
 };
 
 /* ------------------------------------------------------------- signals */
@@ -233,7 +235,7 @@ sonde_t *sonde_new(const sonde_opts *opts) {
     init_process_once();
     sonde_t *S = calloc(1, sizeof *S);
     if (!S) return NULL;
-    if (sonde_loop_init(&S->loop) != 0 || !(S->L = luaL_newstate())) {
+    if (sonde_loop_init(&S->loop) != 0 || !(S->L = sonde_heap_newstate(&S->heap))) {
         free(S);
         return NULL;
     }
@@ -277,6 +279,7 @@ void sonde_free(sonde_t *S) {
     if (!S) return;
     sonde_proc_stop_all(&S->loop, S->stop_grace);
     if (S->L) lua_close(S->L); /* releases transfers Lua still holds */
+    sonde_heap_free(S->heap);
     sonde_http_free(&S->loop);
     restore_signals(S);
     sonde_loop_close(&S->loop);
