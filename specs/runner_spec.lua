@@ -213,3 +213,31 @@ describe("reports", function()
     assert.matches("\n1%.%.3\n", tap)
   end)
 end)
+
+-- sonde.boot.host runs sonde's own start-up with the JIT compiler off; the
+-- user's code runs with it on, under each command.
+describe("the JIT compiler", function()
+  it("is on while a test runs", function()
+    assert.is_true((jit.status()))
+  end)
+
+  it("is on for a script, for -e, and in a --jobs worker", function()
+    local code, out = sonde("-e", "print(jit.status())")
+    assert.are.equal(0, code)
+    assert.matches("^true\t", out)
+    local script = os.tmpname()
+    support.write_file(script, "print((jit.status()))\n")
+    code, out = sonde("run", script)
+    os.remove(script)
+    assert.are.equal(0, code)
+    assert.are.equal("true\n", out)
+    local dir = support.make_temp_dir("jit")
+    for i = 1, 2 do
+      support.write_file(dir .. "/j" .. i .. "_spec.lua", 'it("on", function() assert(jit.status()) end)\n')
+    end
+    code, out = sonde("test", "--jobs", "2", dir)
+    support.remove_dir(dir)
+    assert.are.equal(0, code, out)
+    assert.matches("2 passed, 0 failed\n$", out)
+  end)
+end)

@@ -1088,6 +1088,7 @@ function M.main(paths, args)
   end
   local opts, err = busted_config.parse(paths, args)
   if not opts then return usage_error(err) end
+  jit.on() -- off while sonde started (sonde.boot.host); from here on user code runs
   -- A protected serial run journals its steps; the image sonde restarts as
   -- after a death walks them again, in the same order (the same seed).
   local journaled = opts.jobs == 1 and not opts.list and not opts.worker and not opts.watch and journal.active()

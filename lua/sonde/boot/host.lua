@@ -2,6 +2,12 @@
 --
 -- Each entry returns the process exit code: 0 passed, 1 failed, 2 usage or
 -- load error. Output for the user is one clear line per mistake.
+-- sonde's own start-up (loading its modules, reading options) runs once:
+-- compiling its loops costs more than it saves (a one-test run compiled
+-- about ten traces, 1 ms of its 10). Each entry below turns the compiler
+-- on before user code runs; sonde.runner once it has read its options.
+jit.off()
+
 local task = require("sonde.task")
 local trace = require("sonde.lib.trace")
 local chunk_cache = require("sonde.boot.chunk_cache")
@@ -41,6 +47,7 @@ end
 
 -- run_file(path, args): runs a scenario script as the root task.
 function M.run_file(path, args)
+  jit.on()
   local chunk = load_script(path, args)
   if not chunk then return 2 end
   local interrupted = false
@@ -65,6 +72,7 @@ end
 -- --reports URL --app ID` (sonde.livecheck.cli); exit 1 when a case is
 -- failing at exit, 0 otherwise, 2 for a usage or load error.
 function M.run_live(path, args)
+  jit.on()
   local cli = require("sonde.livecheck.cli")
   table.insert(args, 1, path)
   local ok, opts = pcall(cli.app_options, args)
@@ -122,6 +130,7 @@ end
 -- modules in order, then the script ("-" or none: stdin) with the rest as
 -- its arg, lua's options at arg's negative indices.
 function M.run_lua(args)
+  jit.on()
   local steps, at = lua_options(args)
   if not steps then
     io.stderr:write("sonde: ", at, "\n")
@@ -156,6 +165,7 @@ end
 -- run_load(args): `sonde load SCRIPT ...` and `sonde load merge ...`;
 -- exit codes as k6's (sonde.load.cli).
 function M.run_load(args)
+  jit.on()
   local code = require("sonde.load.cli").main(args)
   teardown_sessions()
   return code

@@ -157,6 +157,10 @@ local function restore(s)
   end
   for k, v in pairs(s.loaded) do package.loaded[k] = v end
 end
+-- Both run once a file (or insulate block), over a hundred keys or two:
+-- compiled, their loops cost a one-test run 0.3 ms more than interpreted.
+jit.off(save)
+jit.off(restore)
 
 local states = {} -- one entry per entered block: a saved state, or false
 
