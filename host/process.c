@@ -1,9 +1,10 @@
-/* process.c — fork/exec with PDEATHSIG, output tails, exit via SIGCHLD. */
+/* process.c — vfork/exec with PDEATHSIG, output tails, exit via SIGCHLD. */
 #define _GNU_SOURCE
 #include "process.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,20 +293,33 @@ enum spawn_step { STEP_FDS, STEP_CWD, STEP_EXEC };
  * would leave the CLOEXEC of pipe2 in place. */
 static int move_fd(int from, int to) { return from == to ? fcntl(to, F_SETFD, 0) : dup2(from, to); }
 
-/* In the child, between fork and exec: only async-signal-safe calls. fds
- * are its stdin, stdout, stderr and fd 3 (-1: none). */
+/* The vfork child shares the host's memory: a handler of the host that ran
+ * in it would change the host's state, so every caught signal is back to
+ * its default (the child has its own table) before any is unblocked. */
+static void default_signals(void) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+            signal(sig, SIG_DFL);
+    }
+    signal(SIGPIPE, SIG_DFL); /* ignored by the host, as SIGINT and SIGTERM may be */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the child, between vfork and exec: only async-signal-safe calls, and
+ * no return (it runs on the host's stack). fds are its stdin, stdout,
+ * stderr and fd 3 (-1: none). */
 static void child_exec(const char *path, const sonde_spawn_opts *o, char **env, const int fds[4], int errpipe,
                        pid_t parent) {
     int failure[2] = {STEP_FDS, 0}; /* step, errno */
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    default_signals();
     for (int i = 0; i < 4; i++)
         if (fds[i] >= 0 && move_fd(fds[i], i) < 0) goto fail;
     /* libcurl's sockets are not CLOEXEC: no descriptor of the host but the
@@ -395,6 +409,23 @@ static void open_streams(sonde_proc *p, int pipes[PIPES][2]) {
     }
 }
 
+/* vfork rather than fork: the host's pages are neither copied nor made
+ * copy-on-write (a fork made every page the host wrote afterwards a fault,
+ * a --jobs parent's largest cost), and the host resumes once the child has
+ * exec'd or failed. Signals stay blocked until the child has its own
+ * defaults. Returns the pid or -1 (errno). */
+static pid_t vfork_exec(const char *path, const sonde_spawn_opts *o, char **env, const int fds[4], int errpipe) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t parent = getpid(), pid = vfork();
+    if (pid == 0) child_exec(path, o, env, fds, errpipe, parent);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return pid;
+}
+
 sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *err, size_t errlen) {
     int   pipes[PIPES][2];
     char *path = find_in_path(o->argv[0]);
@@ -408,10 +439,9 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
     char      **env = build_env(o);
     sonde_proc *p = proc_new(lp, o);
     if (!env || !p || child_watch_start(lp) != 0 || make_pipes(pipes, o->fd3) < 0) goto fail_errno;
-    pid_t parent = getpid(), pid = fork();
+    int   child_fds[4] = {pipes[PIPE_IN][0], pipes[PIPE_OUT][1], pipes[PIPE_ERR][1], pipes[PIPE_FD3][1]};
+    pid_t pid = vfork_exec(path, o, env, child_fds, pipes[PIPE_EXEC][1]);
     if (pid < 0) goto fail_errno;
-    int child_fds[4] = {pipes[PIPE_IN][0], pipes[PIPE_OUT][1], pipes[PIPE_ERR][1], pipes[PIPE_FD3][1]};
-    if (pid == 0) child_exec(path, o, env, child_fds, pipes[PIPE_EXEC][1], parent);
     setpgid(pid, pid);
     close_fds(child_fds, 4);
     close(pipes[PIPE_EXEC][1]);

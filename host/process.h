@@ -1,6 +1,6 @@
 /* process.h — internal: child processes on the loop, never orphaned.
  *
- * Children are forked by hand rather than with uv_spawn, because only a hand
+ * Children are vforked by hand rather than with uv_spawn, because only a hand
  * fork can set PR_SET_PDEATHSIG between fork and exec: a child then dies with
  * the host even when the host is SIGKILLed. Each child leads its own process
  * group so that stopping it stops whatever it started; what leaves the group
