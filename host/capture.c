@@ -101,6 +101,19 @@ void sonde_capture_hand_over(void) {
     fcntl(c.file, F_SETFD, 0);
 }
 
+/* In a forked copy of the host: a capture of its own, over the fd 1 and 2
+ * it has now, as the file and the copies it inherited are the original's. */
+int sonde_capture_forked(void) {
+    if (c.file < 0) return 0;
+    munmap(c.map, MAPPED);
+    close(c.file);
+    for (int fd = 1; fd <= 2; fd++)
+        if (c.real[fd] >= 0) close(c.real[fd]), c.real[fd] = -1;
+    c.file = -1, c.map = NULL, c.terminal = NULL;
+    sigaction(SIGBUS, &c.old_bus, NULL);
+    return sonde_capture_open();
+}
+
 /* ---------------------------------------------------------- descriptors */
 
 /* fd 1 or 2 pointed at `to`, or closed when `to` is. */

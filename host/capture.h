@@ -26,6 +26,9 @@
  * image that a test kills hands that test's output on to the next one
  * (protect.c). Returns 0 or -1 (errno set). */
 int sonde_capture_open(void);
+/* In a forked copy of the host: opens its own capture if the original had
+ * one. Returns 0 or -1 (errno). */
+int sonde_capture_forked(void);
 
 /* Takes over the capture file an earlier image of this process left at fd
  * (-1: it had none), with what it holds, and copies fd 1 and 2. Returns 0

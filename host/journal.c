@@ -61,6 +61,13 @@ void sonde_journal_note_stop(void) {
     if (j.head) __atomic_fetch_add(&j.head->stops, 1, __ATOMIC_RELAXED);
 }
 
+void sonde_journal_forked(void) {
+    if (!j.head) return;
+    munmap(j.head, j.size);
+    close(j.fd);
+    j.fd = -1, j.head = NULL, j.size = 0;
+}
+
 static int remap(size_t size) {
     void *p = mremap(j.head, j.size, size, MREMAP_MAYMOVE);
     if (p == MAP_FAILED) return -1;

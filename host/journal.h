@@ -60,6 +60,9 @@ int sonde_journal_fd(void);
  * without a journal): an image that a test's death restarts stops the run
  * at once (exit 130, reports written). */
 void sonde_journal_note_stop(void);
+/* In a forked copy of the runner (a --jobs worker): the journal is the
+ * original's, and the copy lets go of it. */
+void sonde_journal_forked(void);
 
 /* Appends one record, which ends the step that was running; grows the shared
  * memory when full. Returns 0 or -1. */

@@ -52,6 +52,36 @@ static int proc_spawn(lua_State *L) {
     return sonde_box_fill(L, box, sonde_proc_spawn(sonde_binding_loop(L), &o, err, sizeof err), err);
 }
 
+/* fork{tokens=, tail=} -> the copies' handles, one a token | i, fd in copy
+ * i (fd: where its results go) | nil, err. process.c's sonde_proc_fork. */
+static int proc_fork(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    size_t tail = (size_t)sonde_binding_optnumber(L, "tail", 1 << 20);
+    int    tokens[SONDE_FORK_MAX], n = 0;
+    lua_getfield(L, 1, "tokens");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    for (; n < SONDE_FORK_MAX && n < (int)lua_objlen(L, -1); n++) {
+        lua_rawgeti(L, -1, n + 1);
+        tokens[n] = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+    }
+    sonde_proc *procs[SONDE_FORK_MAX];
+    char        err[512];
+    int results = -1, rc = sonde_proc_fork(sonde_binding_loop(L), n, tokens, tail, procs, &results, err, sizeof err);
+    if (rc < 0) return sonde_binding_error(L, err);
+    if (rc > 0) {
+        lua_pushinteger(L, rc);
+        lua_pushinteger(L, results);
+        return 2;
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        *sonde_box_new(L, PROC_MT) = procs[i];
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static int proc_pid(lua_State *L) {
     lua_pushinteger(L, check_proc(L)->pid);
     return 1;
@@ -165,7 +195,7 @@ int luaopen_sonde_c_process(lua_State *L) {
                                        SONDE_FN(proc, close_stdin), SONDE_FN(proc, stdout), SONDE_FN(proc, stderr),
                                        SONDE_FN(proc, read),        SONDE_FN(proc, notify), {NULL, NULL}};
     static const luaL_Reg watch_methods[] = {SONDE_FN(exit_watch, close), {NULL, NULL}};
-    static const luaL_Reg funcs[] = {SONDE_FN(proc, spawn), SONDE_FN(proc, watch_exit), {NULL, NULL}};
+    static const luaL_Reg funcs[] = {SONDE_FN(proc, spawn), SONDE_FN(proc, fork), SONDE_FN(proc, watch_exit), {NULL, NULL}};
     sonde_binding_class(L, PROC_MT, methods, proc_gc);
     sonde_binding_class(L, EXIT_WATCH_MT, watch_methods, exit_watch_close);
     sonde_binding_module(L, funcs);

@@ -276,6 +276,18 @@ void sonde_orphans_kill_groups(void) {
         if (groups[i] > 0) kill(-groups[i], SIGKILL), sonde_orphans_drop_group(groups[i]);
 }
 
+/* In a copy of the host made by fork (sonde_proc_fork): a host of its own.
+ * The reaper and the groups are the original's; the copy's children carry
+ * the original's mark above the copy's own, as a spawned child's do. */
+void sonde_orphans_forked(void) {
+    if (reaper_fd >= 0) close(reaper_fd);
+    reaper_fd = -1, reaper_pid = 0, group_count = 0;
+    if (mark_entry) putenv(mark_entry); /* kept for good, as putenv keeps it */
+    mark_entry = NULL;
+    make_mark();
+    if (adopting) adopting = 0, sonde_orphans_adopt(1); /* fork does not pass it on */
+}
+
 /* ------------------------------------------------------------ adoption */
 
 void sonde_orphans_adopt(int on) {

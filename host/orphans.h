@@ -38,6 +38,8 @@ void sonde_orphans_kill_groups(void);
 /* on: the host owns its process, so it adopts orphaned descendants from
  * now on; 0: no longer (the host is freed, and nothing would reap them). */
 void sonde_orphans_adopt(int on);
+/* In a forked copy of the host: a reaper, groups and mark of its own. */
+void sonde_orphans_forked(void);
 /* Async-signal-safe: sends sig to each adopted child and the group it
  * leads; returns how many there are. */
 int sonde_orphans_signal_adopted(int sig);

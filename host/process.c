@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "capture.h"
+#include "journal.h"
 #include "orphans.h"
 
 extern char **environ;
@@ -472,6 +474,92 @@ fail_errno:
     free(path), free(env);
     if (p) p->owned = 0, p->exited = 1, maybe_free(p);
     return NULL;
+}
+
+/* ------------------------------------------------------------ forking
+ * A copy of the host made without exec starts at once, with everything the
+ * host had loaded: a --jobs worker forked from its parent skips the exec,
+ * the linking and the loading that cost a spawned one most of its start. */
+
+/* Closes every pipe end of the copies but `keep`. */
+static void close_all_but(int pipes[][PIPES][2], int n, int keep) {
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < PIPES; k++)
+            for (int e = 0; e < 2; e++)
+                if (pipes[i][k][e] >= 0 && pipes[i][k][e] != keep) close(pipes[i][k][e]);
+}
+
+/* In copy `me`: its own group, death with the host, its pipes at fd 0-2,
+ * and a loop, capture, journal and reaper of its own. Returns its results
+ * fd, or -1 when the host is gone already. */
+static int become_copy(sonde_loop *lp, int pipes[][PIPES][2], int n, int me, pid_t parent) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    int results = pipes[me][PIPE_FD3][1];
+    if (move_fd(pipes[me][PIPE_IN][0], 0) < 0 || move_fd(pipes[me][PIPE_OUT][1], 1) < 0 ||
+        move_fd(pipes[me][PIPE_ERR][1], 2) < 0)
+        _exit(127);
+    close_all_but(pipes, n, results);
+    uv_loop_fork(&lp->uv);
+    sonde_orphans_forked();
+    sonde_capture_forked();
+    sonde_journal_forked();
+    return results;
+}
+
+/* The host's side of copy i, read from now on as a spawned child's is. */
+static sonde_proc *adopt_copy(sonde_loop *lp, pid_t pid, int pipes[PIPES][2], int token, size_t tail) {
+    sonde_spawn_opts o = {.tail_bytes = tail, .fd3 = 1, .exit_token = token};
+    sonde_proc      *p = proc_new(lp, &o);
+    close_fds((int[]){pipes[PIPE_IN][0], pipes[PIPE_OUT][1], pipes[PIPE_ERR][1], pipes[PIPE_FD3][1]}, 4);
+    close_fds(pipes[PIPE_EXEC], 2);
+    if (!p) { /* no memory to read it: it gets EOF and ends */
+        close_fds((int[]){pipes[PIPE_IN][1], pipes[PIPE_OUT][0], pipes[PIPE_ERR][0], pipes[PIPE_FD3][0]}, 4);
+        return NULL;
+    }
+    p->pid = pid;
+    sonde_orphans_add_group(pid);
+    open_streams(p, pipes);
+    p->next = running;
+    running = p;
+    lp->children_running++;
+    child_watch_update(lp);
+    return p;
+}
+
+int sonde_proc_fork(sonde_loop *lp, int n, const int *tokens, size_t tail, sonde_proc **procs, int *results, char *err,
+                    size_t errlen) {
+    int pipes[SONDE_FORK_MAX][PIPES][2];
+    memset(pipes, -1, sizeof pipes);
+    if (n < 1 || n > SONDE_FORK_MAX || running) {
+        snprintf(err, errlen, "cannot fork %d copies of a host with %s", n, running ? "children" : "that count");
+        return -1;
+    }
+    sonde_orphans_start_reaper();
+    for (int i = 0; i < n; i++)
+        if (make_pipes(pipes[i], 1) < 0) goto fail_errno;
+    if (child_watch_start(lp) != 0) goto fail_errno;
+    fflush(NULL); /* what stdio holds would be written by each copy too */
+    pid_t parent = getpid(), pids[SONDE_FORK_MAX];
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            *results = become_copy(lp, pipes, n, i, parent);
+            return i + 1;
+        }
+        if (pids[i] < 0) {
+            for (int k = 0; k < i; k++) kill(pids[k], SIGKILL), waitpid(pids[k], NULL, 0);
+            goto fail_errno;
+        }
+        setpgid(pids[i], pids[i]);
+    }
+    for (int i = 0; i < n; i++) procs[i] = adopt_copy(lp, pids[i], pipes[i], tokens[i], tail);
+    return 0;
+fail_errno:
+    snprintf(err, errlen, "cannot fork the host: %s", strerror(errno));
+    close_all_but(pipes, n, -1);
+    return -1;
 }
 
 /* ------------------------------------------------------------ control */

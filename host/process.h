@@ -63,6 +63,18 @@ typedef struct sonde_spawn_opts {
 
 /* Starts a child. Returns it, or NULL with a one-line reason in err. */
 sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *err, size_t errlen);
+/* The most copies sonde_proc_fork makes at once. */
+#define SONDE_FORK_MAX 64
+
+/* Makes n copies of the host with fork and no exec, each a child as a
+ * spawned one is (its own group, dying with the host, stdin, stdout and
+ * stderr pipes, and fd 3's stream, whose write end it keeps at *results).
+ * Only a host without children may: a copy would read their pipes too.
+ * Returns 0 in the host, with procs[i] the copy that completes tokens[i]
+ * at its exit (NULL: no memory to follow it; it ends); i + 1 in copy i;
+ * -1 with a one-line reason in err. */
+int sonde_proc_fork(sonde_loop *lp, int n, const int *tokens, size_t tail, sonde_proc **procs, int *results, char *err,
+                    size_t errlen);
 /* Sends sig to the child's process group; returns 0 or -errno. */
 int sonde_proc_signal(sonde_proc *p, int sig);
 /* Queues bytes for the child's stdin; returns 0 or a libuv error. */

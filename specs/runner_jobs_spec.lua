@@ -44,6 +44,26 @@ describe("--jobs", function()
     assert.matches("not run: the worker running this file stopped during 'kills the process'", out)
   end)
 
+  -- With four files, each of the two workers holds its second file while
+  -- it runs its first: the worker that dies in crash.lua had hooks.lua.
+  it("a worker that dies holding its next file hands it on: it still runs, in order", function()
+    local files = { fixture("runner/crash.lua"), fixture("runner/hooks.lua"), fixture("runner/many.lua"),
+      fixture("runner/tags.lua") }
+    local _, serial = sonde("test", "-o", "tap", unpack(files))
+    local code, jobs = sonde("test", "-o", "tap", "--jobs", "2", "--timeout", "600", files[1], files[2], files[3],
+      files[4], { timeout = 60 })
+    assert.are.equal(1, code)
+    local s_status, s_order = tap(serial)
+    local j_status, j_order = tap(jobs)
+    assert.are.same(s_order, j_order)
+    for _, crashed in ipairs({ "kills the process", "is never reached" }) do -- a serial run's supervisor goes on
+      assert.are.equal("not ok", j_status[crashed])
+      s_status[crashed], j_status[crashed] = nil, nil
+    end
+    assert.are.same(s_status, j_status)
+    assert.are.equal("ok", j_status["outer third"])
+  end)
+
   it("drops what a worker wrote that is no event of its tests (fuzz_jobs)", function()
     local dir = support.temp_dir()
     local code, out = sonde("test", "-o", "tap", "-o", "json=" .. dir .. "/r.json", "--jobs", "2",

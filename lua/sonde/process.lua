@@ -87,10 +87,8 @@ end
 -- runner can stop what a test or a block's hooks left running.
 local running = {}
 
--- Starts the child a spec describes; raises at level 0.
-local function start(what, spec, options)
-  local argv = check_spec(what, spec, options)
-  local set, unset = split_env(what, spec.env)
+-- A process not yet started, and the token its exit completes.
+local function new_process(argv, spec)
   local p = setmetatable({ argv = argv, exit_event = task.event(), scope = task.current_scope(), readers = {},
     arrivals = {}, output_limit = spec.output_limit or DEFAULT_LIMIT, fd3 = spec.fd3 or false }, Process)
   local token = task.new_token(function(code, sig)
@@ -99,14 +97,27 @@ local function start(what, spec, options)
     running[p] = nil
     p.exit_event:set()
   end)
+  return p, token
+end
+
+local function mark_started(p, h)
+  p.handle, p.pid = h, h:pid()
+  running[p] = true
+  return p
+end
+
+-- Starts the child a spec describes; raises at level 0.
+local function start(what, spec, options)
+  local argv = check_spec(what, spec, options)
+  local set, unset = split_env(what, spec.env)
+  local p, token = new_process(argv, spec)
   local h, err = cproc.spawn { argv = argv, env_set = set, env_unset = unset, cwd = spec.cwd,
     tail = p.output_limit, fd3 = spec.fd3, token = token }
   if not h then
     task.drop_token(token)
     error(what .. ": " .. err, 0)
   end
-  p.handle, p.pid = h, h:pid()
-  running[p] = true
+  mark_started(p, h)
   if spec.stdin then
     h:write(spec.stdin)
     h:close_stdin()
@@ -118,6 +129,24 @@ function M.spawn(spec)
   local ok, p = pcall(start, "process.spawn", spec, SPAWN_OPTIONS)
   if not ok then error(p, 2) end
   return p
+end
+
+-- _fork(count, name) -> count processes that are copies of this one, made
+-- by fork without exec (sonde.runner.jobs' workers), each with fd 3's
+-- stream | nil, i, fd in copy i, whose results go to fd | raises. Only a
+-- process that has started none may (process.c's sonde_proc_fork); `name`
+-- stands for the copies' command line in what is said of them.
+function M._fork(count, name)
+  local list, tokens = {}, {}
+  for i = 1, count do list[i], tokens[i] = new_process({ name }, { fd3 = true }) end
+  local handles, fd = cproc.fork { tokens = tokens, tail = DEFAULT_LIMIT }
+  if type(handles) == "table" then
+    for k = 1, count do mark_started(list[k], handles[k]) end
+    return list
+  end
+  for _, token in ipairs(tokens) do task.drop_token(token) end -- a copy's are the host's
+  if handles == nil then error("process._fork: " .. fd, 2) end
+  return nil, handles, fd
 end
 
 -- wait([timeout[, real]]) -> code, signal: code is nil when a signal ended

@@ -1080,6 +1080,17 @@ local function wants_help(args)
   return false
 end
 
+-- --jobs: the workers are forked (sonde.runner.jobs.fork_workers) before
+-- the helper runs, one for each file at most; a run that finds no file
+-- forks none, and says so later.
+local function fork_workers(opts)
+  if opts.jobs == 1 or opts.list then return nil end
+  local files = discover(opts.paths, opts)
+  if not files or #files == 0 then return nil end
+  opts.detail = options.wants_detail(opts) -- the workers' results carry what the reporters will read
+  return require("sonde.runner.jobs").fork_workers(opts, math.min(opts.jobs, #files * opts.repeat_count))
+end
+
 function M.main(paths, args)
   collectgarbage("setpause", GC_PAUSE)
   if wants_help(args) then
@@ -1106,15 +1117,25 @@ function M.main(paths, args)
   if not walk then
     for _, note in ipairs(opts.notes) do io.stderr:write("sonde test: ", note, "\n") end
   end
+  local workers, worker_code = fork_workers(opts)
+  if worker_code then return worker_code end
+  -- A --jobs parent runs no test: what it runs (decoding and reporting
+  -- the workers' events) runs too few times for the JIT's compiling, and
+  -- its changes to code pages, to pay (a third of its time on 20 files).
+  if opts.jobs > 1 and not opts.list then jit.off() end
+  local function fail(why) -- the forked workers, waiting for units, end with their stdin
+    for _, p in ipairs(workers or {}) do p:close_stdin() end
+    return usage_error(why)
+  end
   if opts.coverage and not opts.list then -- on before the helper runs; with --jobs the workers count
     local ok, cerr = coverage.setup(opts, true)
-    if not ok then return usage_error(cerr) end
+    if not ok then return fail(cerr) end
     if opts.jobs == 1 then coverage.start() end
   end
   local ready, perr = busted_config.prepare(opts)
-  if not ready then return usage_error(perr) end
+  if not ready then return fail(perr) end
   local files, derr = discover(opts.paths, opts)
-  if not files then return usage_error(derr) end
+  if not files then return fail(derr) end
   files = M.ordered(files, opts)
   if opts.watch then
     local code = require("sonde.runner.watch").main({ Run = Run, discover = discover }, opts, files)
@@ -1122,12 +1143,12 @@ function M.main(paths, args)
     return code
   end
   local reporters, rerr = options.open_reporters(opts, output.stdout(opts))
-  if not reporters then return usage_error(rerr) end
+  if not reporters then return fail(rerr) end
   local run = Run.new(opts, journaled and journal.listening(reporters) or reporters)
   if journaled then journal.attach(run, walk) end
   local root
   if opts.jobs > 1 and not opts.list and #files > 0 then
-    root = task.run(function() return require("sonde.runner.jobs").main(run, files) end)
+    root = task.run(function() return require("sonde.runner.jobs").main(run, files, workers) end)
   else
     if run.capture then output.begin() end
     root = task.run(function() return run:main(files) end)

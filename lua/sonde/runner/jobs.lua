@@ -1,15 +1,18 @@
 -- sonde.runner.jobs: `sonde test --jobs N`, spec files spread over N
 -- worker processes on one machine, results merged into one report.
 --
--- Protocol. The parent starts `sonde test --worker` and writes one JSON
--- line of options to its stdin, then one line per work unit (a file and a
--- --repeat iteration); a closed stdin ends the worker. The worker writes
+-- Protocol. The parent forks its workers before it runs the helper (a
+-- worker then has the runner loaded already), or starts `sonde test
+-- --worker` (a fresh worker after a death) and writes it one JSON line of
+-- options to its stdin. Then it writes one line per work unit (a file and
+-- a --repeat iteration); a closed stdin ends the worker. The worker writes
 -- one JSON line per runner event (file_start, plan, test_start, test_end,
 -- load_error, file_end, then unit_done) to its fd 3, a pipe the parent
 -- reads as a stream (process.spawn's fd3): each line as it comes, none
 -- lost. Not the worker's stdout, because a test may write anything to fd 1.
 --
--- Order. Units are handed out as workers free up; their events are kept
+-- Order. Units are handed out as workers free up, each worker holding the
+-- next one as it runs one when there are enough; their events are kept
 -- until every earlier unit is complete and then replayed to the reporters,
 -- so the report is in file order whatever finished first.
 --
@@ -17,7 +20,8 @@
 -- pipe, which the parent sees at once: every planned test it did not
 -- report becomes an error naming what happened and its last stderr. One
 -- silent for far longer than a test may take is killed first. Either way a
--- fresh worker takes the next unit: never a hang.
+-- fresh worker takes the next unit, and the one the dead worker held but
+-- had not begun: never a hang.
 local cjson = require("cjson")
 local loop = require("sonde.c.loop")
 local task = require("sonde.task")
@@ -58,13 +62,15 @@ function Wire:send_coverage(data)
   self.out:flush()
 end
 
--- worker_main() -> exit code: reads the options line from stdin, then units
--- until EOF.
-function M.worker_main()
+-- worker_main([opts, results_fd]) -> exit code: reads the options line
+-- from stdin (unless a forked worker has them), then units until EOF.
+function M.worker_main(opts, results_fd)
   local runner = require("sonde.runner")
-  local line = io.read("*l")
-  if not line then return 0 end
-  local opts = cjson.decode(line)
+  if not opts then
+    local line = io.read("*l")
+    if not line then return 0 end
+    opts = cjson.decode(line)
+  end
   if opts.interleave then task.set_interleave(opts.seed) end
   local coverage = opts.coverage and require("sonde.runner.coverage")
   if coverage then -- on before the helper runs, as in a serial run
@@ -80,16 +86,16 @@ function M.worker_main()
     io.stderr:write("sonde worker: ", err, "\n")
     return 2
   end
-  local out = io.open("/dev/fd/" .. RESULTS_FD, "w")
+  local out = io.open("/dev/fd/" .. (results_fd or RESULTS_FD), "w")
   if not out then
-    io.stderr:write("sonde worker: fd ", RESULTS_FD, " is not open: a worker sends its results there to the ",
-      "sonde test --jobs that starts it\n")
+    io.stderr:write("sonde worker: fd ", results_fd or RESULTS_FD, " is not open: a worker sends its results there ",
+      "to the sonde test --jobs that starts it\n")
     return 2
   end
   local wire = wire_reporter(out)
   local run = runner.Run.new(opts, { wire })
   -- The parent passes an interrupt on: the running test is cancelled and
-  -- reported, the unit ends, and the parent sends no more.
+  -- reported, the unit ends, and the worker takes no more.
   task.on_interrupt(function() run:interrupt() end)
   if run.capture then output.begin() end
   local root = task.run(function()
@@ -99,6 +105,7 @@ function M.worker_main()
       run:run_file(unit.file)
       if coverage then wire:send_coverage(coverage.take_wire()) end
       wire:send("unit_done", { name = unit.file })
+      if run.stopping then break end -- interrupted: the unit queued behind it is not run
     end
   end)
   if run.capture then output.finish() end
@@ -125,20 +132,38 @@ local function worker_options(opts)
   return o
 end
 
+-- fork_workers(opts, count) -> count workers forked from this runner, to
+-- be handed to main | nil (they are started as the pool needs them), and
+-- in each worker, its exit code. Forked before the helper runs and before
+-- anything is started or opened: a worker then starts with what the parent
+-- had loaded, and runs its own preparation as a started one does.
+function M.fork_workers(opts, count)
+  local ok, workers, _, fd = pcall(process._fork, count, "sonde test --worker")
+  if not ok then return nil end
+  if workers then return workers end
+  return nil, M.worker_main(cjson.decode(cjson.encode(worker_options(opts))), fd)
+end
+
 local Pool = {}
 Pool.__index = Pool
 
--- new_pool(run, files) -> the pool that hands the run's units (each file,
--- each --repeat round) to its workers.
-function M.new_pool(run, files)
+-- new_pool(run, files[, forked]) -> the pool that hands the run's units
+-- (each file, each --repeat round) to its workers, the forked ones first.
+function M.new_pool(run, files, forked)
   local units = {}
   for iteration = 1, run.opts.repeat_count do
-    for _, f in ipairs(files) do units[#units + 1] = { file = f, iteration = iteration, events = {}, seen = 0 } end
+    for _, f in ipairs(files) do
+      units[#units + 1] = { file = f, iteration = iteration, events = {}, seen = 0, index = #units + 1 }
+    end
   end
-  return setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {},
-    counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
-    size = math.min(run.opts.jobs, #units) }, Pool)
+  local size = math.min(run.opts.jobs, #units)
+  return setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {}, forked = forked or {},
+    returned = {}, counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
+    size = size, depth = #units >= 2 * size and 2 or 1 }, Pool)
 end
+
+-- Whether no unit is left to hand out.
+function Pool:exhausted() return self.stopping or (#self.returned == 0 and self.next >= #self.units) end
 
 -- take_line(unit, line): a line a worker wrote on its results pipe; one
 -- that is not an event (sonde.runner.journal.decode_event) is dropped.
@@ -162,13 +187,27 @@ local function forward_stderr(p)
   for line in p:lines(nil, "stderr") do io.stderr:write(line, "\n") end
 end
 
+-- A forked worker if one is left, else a started one (a fresh worker after
+-- a death), which is sent the options first.
 function Pool:spawn_worker()
-  -- a cache this process refused (and said so) is refused for its workers too
-  local env = require("sonde.boot.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
-  local p = process.spawn { loop.exe_path(), "test", "--worker", env = env, fd3 = true }
-  local w = { p = p, forwarder = task.spawn(forward_stderr, p) }
-  p:write(cjson.encode(worker_options(self.run.opts)) .. "\n")
-  return w
+  local p = table.remove(self.forked, 1)
+  if not p then
+    -- a cache this process refused (and said so) is refused for its workers too
+    local env = require("sonde.boot.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
+    p = process.spawn { loop.exe_path(), "test", "--worker", env = env, fd3 = true }
+    p:write(cjson.encode(worker_options(self.run.opts)) .. "\n")
+  end
+  return { p = p, forwarder = task.spawn(forward_stderr, p), queue = {} }
+end
+
+-- Forked workers the run did not need (it stopped first) end with their stdin.
+function Pool:release_unused()
+  for _, p in ipairs(self.forked) do
+    p:close_stdin()
+    pcall(p.wait, p, 10)
+    p:stop(1)
+  end
+  self.forked = {}
 end
 
 -- Once the worker has exited: what it wrote to stderr is all passed on.
@@ -266,10 +305,32 @@ function Pool:worker_stopped(w, unit, silent)
   return false
 end
 
+-- The next unit to hand out: one a dead worker had not started comes first.
 function Pool:next_unit()
   if self.stopping then return nil end
+  if #self.returned > 0 then return table.remove(self.returned, 1) end
+  if self.next >= #self.units then return nil end
   self.next = self.next + 1
   return self.units[self.next]
+end
+
+-- Units a worker held and never started, for the next worker, in order.
+function Pool:give_back(units)
+  for _, unit in ipairs(units) do self.returned[#self.returned + 1] = unit end
+  table.sort(self.returned, function(a, b) return a.index < b.index end)
+end
+
+-- A worker holds the unit it runs and, when there are units enough for
+-- every worker to hold two, the next one too: it goes on to it without
+-- waiting for the parent to read the end of the first and answer.
+function Pool:hand_out(w, lane)
+  while #w.queue < self.depth do
+    local unit = self:next_unit()
+    if not unit then return end
+    unit.events, unit.seen, unit.lane = {}, 0, lane
+    w.queue[#w.queue + 1] = unit
+    w.p:write(cjson.encode({ file = unit.file, iteration = unit.iteration }) .. "\n")
+  end
 end
 
 function Pool:count_progress(unit)
@@ -289,17 +350,20 @@ end
 function Pool:drive(lane)
   local w
   while true do
-    local unit = self:next_unit()
+    if not w and not self:exhausted() then
+      w = self:spawn_worker()
+      self.workers[w] = true
+    end
+    if w then self:hand_out(w, lane) end
+    local unit = w and w.queue[1]
     if not unit then break end
-    w = w or self:spawn_worker()
-    unit.events, unit.seen, unit.lane = {}, 0, lane
     w.unit = unit
-    w.p:write(cjson.encode({ file = unit.file, iteration = unit.iteration }) .. "\n")
-    self.workers[w] = true
     local ok = self:wait_unit(w, unit)
+    table.remove(w.queue, 1)
     self:count_progress(unit)
     self:flush_ready()
     if not ok then
+      self:give_back(w.queue)
       self.workers[w] = nil
       self:retire(w)
       w = nil
@@ -330,7 +394,7 @@ function Pool:flush_ready()
     self.emitted = self.emitted + 1
     self:replay(self.units[self.emitted])
   end
-  local left = #self.units - self.next
+  local left = #self.units - self.next + #self.returned
   self.run:emit("progress", { counts = self.counts, workers = self.size, files_left = math.max(0, left) })
 end
 
@@ -351,9 +415,10 @@ function Pool:stop(how)
   for w in pairs(self.workers) do w.p:kill(how == "now" and "KILL" or "INT") end
 end
 
--- main(run, files) -> summary: the parent's side of `sonde test --jobs N`.
-function M.main(run, files)
-  local pool = M.new_pool(run, files)
+-- main(run, files[, forked]) -> summary: the parent's side of `sonde test
+-- --jobs N`, with the workers fork_workers made.
+function M.main(run, files, forked)
+  local pool = M.new_pool(run, files, forked)
   run:emit("suite_start", { opts = run.opts, seed = run.opts.seed, started_at = run.started_at, workers = pool.size })
   local remove = task.on_interrupt(function()
     run.interrupted = true
@@ -372,6 +437,7 @@ function M.main(run, files)
     end
   end
   remove()
+  pool:release_unused()
   if failure then error(failure, 0) end
   pool:flush_rest()
   local summary = run:summary()

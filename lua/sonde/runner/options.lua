@@ -313,6 +313,17 @@ local function output_spec(spec, opts)
   return name, file
 end
 
+-- wants_detail(opts) -> whether a reporter of the run asks for results
+-- that carry their blocks, times and requests (what open_reporters sets as
+-- opts.detail), known before any report is opened.
+function M.wants_detail(opts)
+  for _, spec in ipairs(opts.outputs) do
+    local name = output_spec(spec, opts)
+    if known_reporter(name) and require("sonde.runner.reporters." .. name).wants_detail then return true end
+  end
+  return nil
+end
+
 -- open_reporters(opts, stdout) -> list | nil, err: each "NAME[=FILE]"
 -- output; those without a file write to `stdout`.
 function M.open_reporters(opts, stdout)
