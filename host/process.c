@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "journal.h"
 #include "orphans.h"
+#include "watchdog.h"
 
 extern char **environ;
 
@@ -505,6 +506,7 @@ static int become_copy(sonde_loop *lp, int pipes[][PIPES][2], int n, int me, pid
     sonde_orphans_forked();
     sonde_capture_forked();
     sonde_journal_forked();
+    sonde_watchdog_forked();
     return results;
 }
 

@@ -88,6 +88,12 @@ int sonde_watchdog_start(sonde_watchdog_fire fire, void *ud) {
     return rc;
 }
 
+/* The thread is not in a forked copy, and the lock may be held by it. */
+void sonde_watchdog_forked(void) {
+    pthread_mutex_init(&wd.mu, NULL);
+    wd.running = 0, wd.armed = 0;
+}
+
 void sonde_watchdog_arm(double seconds, double refire) {
     pthread_mutex_lock(&wd.mu);
     wd.armed = 1, wd.fires = 0;

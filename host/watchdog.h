@@ -20,6 +20,8 @@ typedef void (*sonde_watchdog_fire)(void *ud, int fires);
 int sonde_watchdog_start(sonde_watchdog_fire fire, void *ud);
 /* Arms: fire after `seconds`, then every `refire` seconds until disarmed. */
 void sonde_watchdog_arm(double seconds, double refire);
+/* In a forked copy of the host: no thread yet; the next start makes one. */
+void sonde_watchdog_forked(void);
 void sonde_watchdog_disarm(void);
 /* Stops and joins the thread; a later start creates a new one. */
 void sonde_watchdog_stop(void);

@@ -1081,14 +1081,14 @@ local function wants_help(args)
 end
 
 -- --jobs: the workers are forked (sonde.runner.jobs.fork_workers) before
--- the helper runs, one for each file at most; a run that finds no file
--- forks none, and says so later.
+-- the helper runs, one for each file at most, and the run is of the files
+-- found then; a run that finds no file forks none, and says so later.
 local function fork_workers(opts)
   if opts.jobs == 1 or opts.list then return nil end
   local files = discover(opts.paths, opts)
   if not files or #files == 0 then return nil end
   opts.detail = options.wants_detail(opts) -- the workers' results carry what the reporters will read
-  return require("sonde.runner.jobs").fork_workers(opts, math.min(opts.jobs, #files * opts.repeat_count))
+  return require("sonde.runner.jobs").fork_workers(opts, M.ordered(files, opts))
 end
 
 function M.main(paths, args)
@@ -1117,14 +1117,14 @@ function M.main(paths, args)
   if not walk then
     for _, note in ipairs(opts.notes) do io.stderr:write("sonde test: ", note, "\n") end
   end
-  local workers, worker_code = fork_workers(opts)
+  local pool, worker_code = fork_workers(opts)
   if worker_code then return worker_code end
   -- A --jobs parent runs no test: what it runs (decoding and reporting
   -- the workers' events) runs too few times for the JIT's compiling, and
   -- its changes to code pages, to pay (a third of its time on 20 files).
   if opts.jobs > 1 and not opts.list then jit.off() end
-  local function fail(why) -- the forked workers, waiting for units, end with their stdin
-    for _, p in ipairs(workers or {}) do p:close_stdin() end
+  local function fail(why)
+    if pool then pool:release() end -- the forked workers end with their stdin
     return usage_error(why)
   end
   if opts.coverage and not opts.list then -- on before the helper runs; with --jobs the workers count
@@ -1136,7 +1136,7 @@ function M.main(paths, args)
   if not ready then return fail(perr) end
   local files, derr = discover(opts.paths, opts)
   if not files then return fail(derr) end
-  files = M.ordered(files, opts)
+  files = pool and pool.files or M.ordered(files, opts)
   if opts.watch then
     local code = require("sonde.runner.watch").main({ Run = Run, discover = discover }, opts, files)
     allow_exit()
@@ -1148,7 +1148,7 @@ function M.main(paths, args)
   if journaled then journal.attach(run, walk) end
   local root
   if opts.jobs > 1 and not opts.list and #files > 0 then
-    root = task.run(function() return require("sonde.runner.jobs").main(run, files, workers) end)
+    root = task.run(function() return require("sonde.runner.jobs").main(run, files, pool) end)
   else
     if run.capture then output.begin() end
     root = task.run(function() return run:main(files) end)

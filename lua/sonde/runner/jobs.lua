@@ -132,24 +132,32 @@ local function worker_options(opts)
   return o
 end
 
--- fork_workers(opts, count) -> count workers forked from this runner, to
--- be handed to main | nil (they are started as the pool needs them), and
--- in each worker, its exit code. Forked before the helper runs and before
--- anything is started or opened: a worker then starts with what the parent
--- had loaded, and runs its own preparation as a started one does.
-function M.fork_workers(opts, count)
+-- fork_workers(opts, files) -> the pool for main, its workers forked from
+-- this runner and holding their first units already | nil (workers are
+-- started as the pool needs them); and in each worker, its exit code.
+-- Forked before the helper runs and before anything is started or opened:
+-- a worker starts with what the parent had loaded, runs its own
+-- preparation as a started one does, then its first file while the parent
+-- still prepares.
+function M.fork_workers(opts, files)
+  local count = math.min(opts.jobs, #files * opts.repeat_count)
   local ok, workers, _, fd = pcall(process._fork, count, "sonde test --worker")
   if not ok then return nil end
-  if workers then return workers end
-  return nil, M.worker_main(cjson.decode(cjson.encode(worker_options(opts))), fd)
+  if not workers then return nil, M.worker_main(cjson.decode(cjson.encode(worker_options(opts))), fd) end
+  local pool = M.new_pool({ opts = opts }, files)
+  for lane, p in ipairs(workers) do
+    pool.held[lane] = { p = p, queue = {} }
+    pool:hand_out(pool.held[lane], lane)
+  end
+  return pool
 end
 
 local Pool = {}
 Pool.__index = Pool
 
--- new_pool(run, files[, forked]) -> the pool that hands the run's units
--- (each file, each --repeat round) to its workers, the forked ones first.
-function M.new_pool(run, files, forked)
+-- new_pool(run, files) -> the pool that hands the run's units (each file,
+-- each --repeat round) to its workers.
+function M.new_pool(run, files)
   local units = {}
   for iteration = 1, run.opts.repeat_count do
     for _, f in ipairs(files) do
@@ -157,7 +165,7 @@ function M.new_pool(run, files, forked)
     end
   end
   local size = math.min(run.opts.jobs, #units)
-  return setmetatable({ run = run, units = units, next = 0, emitted = 0, workers = {}, forked = forked or {},
+  return setmetatable({ run = run, files = files, units = units, next = 0, emitted = 0, workers = {}, held = {},
     returned = {}, counts = { pass = 0, fail = 0, error = 0, pending = 0, skip = 0, flaky = 0 },
     size = size, depth = #units >= 2 * size and 2 or 1 }, Pool)
 end
@@ -187,27 +195,29 @@ local function forward_stderr(p)
   for line in p:lines(nil, "stderr") do io.stderr:write(line, "\n") end
 end
 
--- A forked worker if one is left, else a started one (a fresh worker after
--- a death), which is sent the options first.
-function Pool:spawn_worker()
-  local p = table.remove(self.forked, 1)
-  if not p then
+-- The forked worker of this lane, holding its first units, else a started
+-- one (a fresh worker after a death), which is sent the options first.
+function Pool:spawn_worker(lane)
+  local w = self.held[lane]
+  self.held[lane] = nil
+  if not w then
     -- a cache this process refused (and said so) is refused for its workers too
     local env = require("sonde.boot.chunk_cache").refused and { SONDE_CACHE = "off" } or nil
-    p = process.spawn { loop.exe_path(), "test", "--worker", env = env, fd3 = true }
+    local p = process.spawn { loop.exe_path(), "test", "--worker", env = env, fd3 = true }
     p:write(cjson.encode(worker_options(self.run.opts)) .. "\n")
+    w = { p = p, queue = {} }
   end
-  return { p = p, forwarder = task.spawn(forward_stderr, p), queue = {} }
+  w.forwarder = task.spawn(forward_stderr, w.p)
+  return w
 end
 
--- Forked workers the run did not need (it stopped first) end with their stdin.
-function Pool:release_unused()
-  for _, p in ipairs(self.forked) do
-    p:close_stdin()
-    pcall(p.wait, p, 10)
-    p:stop(1)
+-- release(): the forked workers no driver took (the run ended first) end
+-- with their stdin.
+function Pool:release()
+  for lane, w in pairs(self.held) do
+    w.p:close_stdin()
+    self.held[lane] = nil
   end
-  self.forked = {}
 end
 
 -- Once the worker has exited: what it wrote to stderr is all passed on.
@@ -350,8 +360,8 @@ end
 function Pool:drive(lane)
   local w
   while true do
-    if not w and not self:exhausted() then
-      w = self:spawn_worker()
+    if not w and (self.held[lane] or not self:exhausted()) then
+      w = self:spawn_worker(lane)
       self.workers[w] = true
     end
     if w then self:hand_out(w, lane) end
@@ -415,10 +425,11 @@ function Pool:stop(how)
   for w in pairs(self.workers) do w.p:kill(how == "now" and "KILL" or "INT") end
 end
 
--- main(run, files[, forked]) -> summary: the parent's side of `sonde test
--- --jobs N`, with the workers fork_workers made.
-function M.main(run, files, forked)
-  local pool = M.new_pool(run, files, forked)
+-- main(run, files[, pool]) -> summary: the parent's side of `sonde test
+-- --jobs N`, with the pool fork_workers made for these files, if it did.
+function M.main(run, files, pool)
+  pool = pool or M.new_pool(run, files)
+  pool.run = run
   run:emit("suite_start", { opts = run.opts, seed = run.opts.seed, started_at = run.started_at, workers = pool.size })
   local remove = task.on_interrupt(function()
     run.interrupted = true
@@ -437,7 +448,7 @@ function M.main(run, files, forked)
     end
   end
   remove()
-  pool:release_unused()
+  pool:release()
   if failure then error(failure, 0) end
   pool:flush_rest()
   local summary = run:summary()
