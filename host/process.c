@@ -482,6 +482,10 @@ fail_errno:
  * host had loaded: a --jobs worker forked from its parent skips the exec,
  * the linking and the loading that cost a spawned one most of its start. */
 
+static int is_copy; /* this process is a copy sonde_proc_fork made */
+
+int sonde_proc_is_copy(void) { return is_copy; }
+
 /* Closes every pipe end of the copies but `keep`. */
 static void close_all_but(int pipes[][PIPES][2], int n, int keep) {
     for (int i = 0; i < n; i++)
@@ -498,6 +502,7 @@ static int become_copy(sonde_loop *lp, int pipes[][PIPES][2], int n, int me, pid
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     int results = pipes[me][PIPE_FD3][1];
+    is_copy = 1;
     if (move_fd(pipes[me][PIPE_IN][0], 0) < 0 || move_fd(pipes[me][PIPE_OUT][1], 1) < 0 ||
         move_fd(pipes[me][PIPE_ERR][1], 2) < 0)
         _exit(127);

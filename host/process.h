@@ -75,6 +75,9 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
  * -1 with a one-line reason in err. */
 int sonde_proc_fork(sonde_loop *lp, int n, const int *tokens, size_t tail, sonde_proc **procs, int *results, char *err,
                     size_t errlen);
+/* Whether this process is a copy sonde_proc_fork made (it must end where
+ * its work ends, never return into the program that embeds the host). */
+int sonde_proc_is_copy(void);
 /* Sends sig to the child's process group; returns 0 or -errno. */
 int sonde_proc_signal(sonde_proc *p, int sig);
 /* Queues bytes for the child's stdin; returns 0 or a libuv error. */

@@ -176,7 +176,9 @@ int sonde_run_lua(sonde_t *S, int argc, char **argv) { return call_host_with_arg
 int sonde_run_specs(sonde_t *S, const char *const *paths, int npaths, const sonde_spec_opts *o) {
     push_strings(S->L, paths, npaths);
     push_strings(S->L, o ? o->args : NULL, o ? o->nargs : 0);
-    return call_host(S, "run_specs", 2);
+    int rc = call_host(S, "run_specs", 2);
+    if (sonde_proc_is_copy()) sonde_exit(S, rc); /* a --jobs worker forked in there: its run ends here */
+    return rc;
 }
 
 int sonde_run_repl(sonde_t *S) { return call_module(S, "sonde.repl", "main", 0); }
