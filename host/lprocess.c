@@ -195,7 +195,8 @@ int luaopen_sonde_c_process(lua_State *L) {
                                        SONDE_FN(proc, close_stdin), SONDE_FN(proc, stdout), SONDE_FN(proc, stderr),
                                        SONDE_FN(proc, read),        SONDE_FN(proc, notify), {NULL, NULL}};
     static const luaL_Reg watch_methods[] = {SONDE_FN(exit_watch, close), {NULL, NULL}};
-    static const luaL_Reg funcs[] = {SONDE_FN(proc, spawn), SONDE_FN(proc, fork), SONDE_FN(proc, watch_exit), {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        SONDE_FN(proc, spawn), SONDE_FN(proc, fork), SONDE_FN(proc, watch_exit), {NULL, NULL}};
     sonde_binding_class(L, PROC_MT, methods, proc_gc);
     sonde_binding_class(L, EXIT_WATCH_MT, watch_methods, exit_watch_close);
     sonde_binding_module(L, funcs);
