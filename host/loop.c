@@ -189,11 +189,15 @@ int sonde_fd_wait_start(sonde_fd_wait *w, int events, int token) {
     return uv_poll_start(&w->poll, events, on_fd_ready);
 }
 
-/* Moves every real timer due now into the completion queue, in order. */
+/* Moves the real timers due now into the completion queue, in order, until
+ * it holds SONDE_POLL_BATCH completions: the rest fire at the next poll,
+ * which then does not block. 100k sleeps ending together thus cost Lua a
+ * few hundred small turns instead of one buffer of 300k values (and C one of
+ * 100k completions), and the tasks they wake run while still in cache. */
 static void fire_due_timers(sonde_loop *lp) {
     sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_REAL];
     double            now = real_loop_now(lp);
-    while (h->len && lp->slots[h->items[0]].deadline <= now) {
+    while (h->len && lp->done_len < SONDE_POLL_BATCH && lp->slots[h->items[0]].deadline <= now) {
         int slot = h->items[0];
         sonde_loop_complete(lp, lp->slots[slot].token, 0, 0);
         heap_remove(lp, slot);

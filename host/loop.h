@@ -127,10 +127,14 @@ typedef struct sonde_fd_wait {
  * or a libuv error. */
 int sonde_fd_wait_start(sonde_fd_wait *w, int events, int token);
 
-/* Runs one turn: queues due real timers and I/O completions (virtual timers
- * fire only through sonde_timer_pop_due). With may_block it waits for the
- * next real event. Returns the number of queued completions, or -1 when
- * nothing is queued and nothing real could ever complete (idle). */
+/* Most due timers one poll queues; more wait for the next poll. */
+#define SONDE_POLL_BATCH 1024
+
+/* Runs one turn: queues due real timers (up to SONDE_POLL_BATCH completions)
+ * and I/O completions (virtual timers fire only through
+ * sonde_timer_pop_due). With may_block it waits for the next real event,
+ * unless a due timer is left. Returns the number of queued completions, or
+ * -1 when nothing is queued and nothing real could ever complete (idle). */
 int sonde_loop_poll(sonde_loop *lp, int may_block);
 
 /* Switches to virtual time starting at `start`: timers started from now on

@@ -129,8 +129,7 @@ local function stop_runaway(m, token)
     target = type(waker) == "table" and waker.state == "suspended" and waker or nil
   end
   if token and target and waker == target then -- it gets the error instead of the wake
-    task.drop_token(token)
-    target.timer_id = nil
+    task.timer_popped(token)
   elseif token then
     dispatch(token, 0, 0)
   end

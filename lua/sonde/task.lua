@@ -17,6 +17,7 @@ local coroutine_create, coroutine_resume, coroutine_yield = coroutine.create, co
 local coroutine_running = coroutine.running
 local select, unpack, type, setmetatable, error, pcall = select, unpack, type, setmetatable, error, pcall
 local timer_start, timer_stop = loop.timer_start, loop.timer_stop
+local TOKEN_INTERRUPT = loop.TOKEN_INTERRUPT
 
 -- ------------------------------------------------------------------ errors
 
@@ -59,7 +60,10 @@ local describe = M.describe
 
 -- ------------------------------------------------------------ ready queue
 
-local queue, head, tail = {}, 1, 0
+-- The ready queue holds each task with what its wait returns (kind, value),
+-- in three arrays rather than fields of the task: a task's table stays small
+-- (see task_of) and nothing is allocated per wake.
+local queue, queue_kind, queue_value, head, tail = {}, {}, {}, 1, 0
 local current = nil -- the task running now, nil between tasks
 
 -- ready_count() -> how many tasks wait in the ready queue (not counting the
@@ -69,17 +73,22 @@ function M.ready_count() return tail - head + 1 end
 local WAKE, CANCEL, RAISE = 1, 2, 3
 local TIMED_OUT = {} -- value a timeout timer wakes a task with
 
+local function enqueue(t, kind, value)
+  t.state = "scheduled"
+  tail = tail + 1
+  queue[tail], queue_kind[tail], queue_value[tail] = t, kind, value
+end
+
 -- Makes t runnable with what its wait returns. The first wake wins (a
 -- timeout firing in the same turn as the event it guarded changes nothing),
--- except that a cancellation overrides any wake.
+-- except that a cancellation overrides any wake: a task already scheduled
+-- (or not yet started) keeps it in `cancelled_by`, which step prefers.
 local function schedule(t, kind, value)
-  if t.state == "suspended" then
-    t.state = "scheduled"
-    tail = tail + 1
-    queue[tail] = t
-    t.wake_kind, t.wake_value = kind, value
-  elseif (t.state == "scheduled" or t.state == "new") and (kind == CANCEL or t.wake_kind == nil) then
-    t.wake_kind, t.wake_value = kind, value
+  local state = t.state
+  if state == "suspended" then
+    enqueue(t, kind, value)
+  elseif kind == CANCEL and (state == "scheduled" or state == "new") then
+    t.cancelled_by = value
   end
 end
 
@@ -99,8 +108,11 @@ function M.drop_token(token) wakers[token] = nil end
 
 -- Timer tokens are recycled: a timer's token is done with once it fired or
 -- was stopped (no completion of it can come later), and reusing it keeps
--- wakers a small array instead of a hash that every sleep grows.
+-- wakers a small array instead of a hash that every sleep grows. A task
+-- knows its timer by token alone (t.timer); C's id for stopping it is in
+-- timer_ids[token].
 local free_timer_tokens, free_timer_count = {}, 0
+local timer_ids = {}
 
 local function timer_token(t)
   if free_timer_count == 0 then return new_token(t) end
@@ -111,11 +123,18 @@ local function timer_token(t)
   return token
 end
 
-local function release_timer_token(token)
+-- The timer of `token` is over (fired, popped or stopped): its task has no
+-- timer to stop any more.
+local function timer_over(token, t)
+  t.timer = nil
   wakers[token] = nil
   free_timer_count = free_timer_count + 1
   free_timer_tokens[free_timer_count] = token
 end
+
+-- timer_popped(token): sonde.clock took the timer of `token` out of the
+-- loop to raise in its task instead of waking it.
+function M.timer_popped(token) timer_over(token, wakers[token]) end
 
 -- persistent_token(fn) -> token whose completions all call fn (a server's
 -- "requests are ready" token fires many times); drop_token ends it.
@@ -136,15 +155,14 @@ local interrupt_handlers = {}
 function M.waker_of(token) return wakers[token] end
 
 local function dispatch(token, a, b)
-  if token == loop.TOKEN_INTERRUPT then
+  if token == TOKEN_INTERRUPT then
     for i = #interrupt_handlers, 1, -1 do interrupt_handlers[i](a) end
     return
   end
   local w = wakers[token]
   if w == nil then return end
   if type(w) == "table" then -- a timer of the task w
-    release_timer_token(token)
-    w.timer_id = nil
+    timer_over(token, w)
     schedule(w, WAKE, TIMED_OUT)
     return
   end
@@ -172,7 +190,8 @@ Task.__index = Task
 -- "file:line" where a task's body is defined (a callable table's __call), the
 -- file without its directories: what messages call the task by.
 local function body_place(t)
-  local fn = t.callable and getmetatable(t.callable).__call or t.fn
+  local fn = t.fn
+  if type(fn) == "table" then fn = getmetatable(fn).__call end
   if type(fn) ~= "function" then return type(fn) end
   local info = debug.getinfo(fn, "S")
   if info.what == "C" then return "a C function" end
@@ -233,28 +252,30 @@ local root_scope = M.scope("root")
 
 local serial = 0
 
--- A callable table cannot be a coroutine body: a function calls it.
-local function as_function(callable)
-  return function(...) return callable(...) end
-end
-
+-- A task's table is made with all the fields a task that sleeps or runs
+-- to its end ever sets (nil ones included): LuaJIT then sizes its hash part
+-- for exactly those 8 keys once, so that setting them later needs no
+-- rehash, in 192 bytes of nodes rather than the 384 of 9 to 16 keys. The
+-- others (joiners, waiting_on, err, name...) come with joins, waits and
+-- failures. The body may be a callable table: run_bodies calls it, and only
+-- a coroutine's own body must be a function. args is nil (no arguments),
+-- the one argument itself (spawn(fn, i): no table for it), or {n, ...}
+-- when there are more, or the one is nil or a table.
 -- (No function on a test's path defines a closure: LuaJIT 2.1 compiles
 -- neither the closure's creation nor the closing of upvalues that then
 -- precedes each of the function's returns.)
-local function task_of(scope, fn)
+local function task_of(scope, fn, args)
   serial = serial + 1
-  if type(fn) == "function" then
-    return setmetatable({ fn = fn, state = "new", scope = scope, nargs = 0, serial = serial }, Task)
-  end
-  return setmetatable({ fn = as_function(fn), callable = fn, state = "new", scope = scope, nargs = 0, serial = serial },
-    Task)
+  return setmetatable({ fn = fn, state = "new", scope = scope, serial = serial, args = args, co = nil, timer = nil,
+    results = nil }, Task)
 end
 
 local function new_task(scope, fn, ...)
-  local t = task_of(scope, fn)
   local n = select("#", ...)
-  if n > 0 then t.nargs, t.args = n, { ... } end
-  return t
+  if n == 0 then return task_of(scope, fn, nil) end
+  local first = ...
+  if n == 1 and first ~= nil and type(first) ~= "table" then return task_of(scope, fn, first) end
+  return task_of(scope, fn, { n, ... })
 end
 
 -- Puts a task among its scope's tasks (close_scope cancels them).
@@ -266,9 +287,7 @@ end
 
 local function start(t)
   track(t)
-  t.state = "scheduled"
-  tail = tail + 1
-  queue[tail] = t
+  enqueue(t, nil, nil)
 end
 
 function M.current() return current end
@@ -303,7 +322,7 @@ M.check_callable = check_callable
 
 -- spawn(fn, ...) -> task: runs fn(...) as a new task in the current scope.
 function M.spawn(fn, ...)
-  check_callable(fn, "task.spawn")
+  if type(fn) ~= "function" then check_callable(fn, "task.spawn") end
   local t = new_task(M.current_scope(), fn, ...)
   start(t)
   return t
@@ -311,7 +330,7 @@ end
 
 -- spawn_in(scope, fn, ...): the same under an explicit scope (the runner's).
 function M.spawn_in(scope, fn, ...)
-  check_callable(fn, "task.spawn_in")
+  if type(fn) ~= "function" then check_callable(fn, "task.spawn_in") end
   local t = new_task(scope, fn, ...)
   start(t)
   return t
@@ -327,7 +346,7 @@ local step -- below
 -- put there, for close_scope to cancel).
 function M.spawn_now(scope, fn)
   local me = current
-  local t = task_of(scope, fn)
+  local t = task_of(scope, fn, nil)
   t.state = "scheduled"
   step(t)
   current = me
@@ -375,18 +394,36 @@ end
 -- coroutine as before. At most MAX_IDLE wait parked. So one coroutine may
 -- run several tasks, one after another: per-task data belongs under
 -- task.current(), never under coroutine.running().
-local idle, MAX_IDLE = {}, 64
+local idle, idle_count, MAX_IDLE = {}, 0, 64
 local FINISHED = {} -- what a parked coroutine yields: its task returned
 
 local handoff -- the task a coroutine starts next, set just before resuming it
 
--- The frames of a parked coroutine hold no task: a finished task (its
--- function, upvalues and results) is never kept alive by the pool.
 local function body_of(t) return t.fn end
 
--- The body is called through body_of(t)(...) so that its frame has no name
--- in tracebacks: a script still shows as "main chunk", a function by its
--- file and line, as when it was the coroutine's own body.
+-- The arguments of the task handed off, which is forgotten: a parked
+-- coroutine's frames hold no task, so that a finished task (its function,
+-- upvalues and results) is never kept alive by the pool.
+local function take_args()
+  local args = handoff.args
+  handoff = nil
+  if type(args) == "table" then return unpack(args, 2, args[1] + 1) end
+  if args ~= nil then return args end
+end
+
+-- A coroutine's body: one frame, the only one under a task's body, which
+-- it calls with as few slots below as can be. A new coroutine's stack has
+-- 40 slots, and a call into C needs 20 free: each slot taken here would
+-- make more bodies (and sleeps: task.spawn(task.sleep, s) or a function
+-- calling task.sleep) grow the stack, to 102 slots, 440 bytes more each.
+-- The body is called through body_of(...)(...) so that its frame has no
+-- name in tracebacks: a script still shows as "main chunk", a function by
+-- its file and line, as when it was the coroutine's own body. What it
+-- returns goes to the scheduler as it is; after_resume packs it.
+local function run_bodies()
+  while true do coroutine_yield(FINISHED, body_of(handoff)(take_args())) end
+end
+
 local NO_RESULTS = { n = 0 } -- shared by every task that returns nothing
 
 local function results_of(...)
@@ -394,24 +431,16 @@ local function results_of(...)
   return pack(...)
 end
 
-local function run_body()
-  local t = handoff
-  handoff = nil
-  if t.nargs == 0 then return results_of(body_of(t)()) end
-  return results_of(body_of(t)(unpack(t.args, 1, t.nargs)))
-end
-
-local function run_bodies()
-  while true do coroutine_yield(FINISHED, run_body()) end
-end
-
--- What a resume returned: the task returned (FINISHED), raised (its
--- coroutine is dead) or waits.
-local function after_resume(t, co, ok, first, results)
+-- What a resume returned: the task returned (FINISHED, then its results),
+-- raised (its coroutine is dead) or waits.
+local function after_resume(t, co, ok, first, ...)
   current = nil
   if ok and first == FINISHED then
-    t.results = results
-    if #idle < MAX_IDLE then idle[#idle + 1] = co end
+    t.results = results_of(...)
+    if idle_count < MAX_IDLE then
+      idle_count = idle_count + 1
+      idle[idle_count] = co
+    end
     return finish(t, true)
   end
   if ok then return end -- suspended
@@ -419,44 +448,46 @@ local function after_resume(t, co, ok, first, results)
   finish(t, false, first)
 end
 
--- Resumes a scheduled task.
-function step(t)
+-- Resumes a scheduled task with what its wait returns (kind, value), unless
+-- it was cancelled meanwhile.
+function step(t, kind, value)
   if t.state ~= "scheduled" then return end
+  local cancelled_by = t.cancelled_by
+  if cancelled_by ~= nil then
+    t.cancelled_by = nil
+    kind, value = CANCEL, cancelled_by
+  end
   local co = t.co
   current = t
   t.state = "running"
-  if co == nil then
-    if t.wake_kind == CANCEL then
-      current = nil
-      return finish(t, false, t.wake_value)
-    end
-    local n = #idle
-    if n > 0 then
-      co = idle[n]
-      idle[n] = nil
-    else
-      co = coroutine_create(run_bodies)
-    end
-    t.co = co
-    handoff = t
-    return after_resume(t, co, coroutine_resume(co))
+  if co ~= nil then return after_resume(t, co, coroutine_resume(co, kind, value)) end
+  if kind == CANCEL then
+    current = nil
+    return finish(t, false, value)
   end
-  local kind, value = t.wake_kind, t.wake_value
-  t.wake_kind, t.wake_value = nil, nil
-  return after_resume(t, co, coroutine_resume(co, kind, value))
+  if idle_count > 0 then
+    co = idle[idle_count]
+    idle[idle_count] = nil
+    idle_count = idle_count - 1
+  else
+    co = coroutine_create(run_bodies)
+  end
+  t.co = co
+  handoff = t
+  return after_resume(t, co, coroutine_resume(co))
 end
 
 -- Suspends the running task until something schedules it. The caller has
--- registered the task with whatever will wake it (t.waiting_on, t.timer_id);
+-- registered the task with whatever will wake it (t.waiting_on, t.timer);
 -- both are cleaned up here whatever ends the wait. Cancellation and injected
 -- errors are raised at the caller's line.
 local function suspend(t)
   t.state = "suspended"
   local kind, value = coroutine_yield()
-  if t.timer_id then
-    timer_stop(t.timer_id)
-    release_timer_token(t.timer_token)
-    t.timer_id = nil
+  local token = t.timer
+  if token then
+    timer_stop(timer_ids[token])
+    timer_over(token, t)
   end
   local on = t.waiting_on
   if on then
@@ -501,8 +532,8 @@ end
 local function arm_timeout(t, seconds, holds, real)
   if seconds == nil then return end
   local token = timer_token(t)
-  t.timer_token = token
-  t.timer_id = timer_start(token, seconds, holds, real)
+  t.timer = token
+  timer_ids[token] = timer_start(token, seconds, holds, real)
 end
 
 -- seconds_problem(v) -> what is wrong with v as a span of seconds, or nil.
@@ -545,9 +576,7 @@ function M.wake(t, value) schedule(t, WAKE, value) end
 
 -- Gives every other ready task a turn before this one continues.
 local function yield_now(t)
-  t.state = "scheduled"
-  tail = tail + 1
-  queue[tail] = t
+  enqueue(t, nil, nil)
   local kind, value = coroutine_yield()
   if kind == CANCEL or kind == RAISE then error(value, 0) end
 end
@@ -556,18 +585,30 @@ end
 -- its seconds to `skipped`, which now() and time() include, and yields.
 local skipping, skipped = false, 0
 
+-- sleep(seconds). Its checks are inline, and it arms the timer itself:
+-- called as a task's body (or from one), it then calls into C low enough
+-- on the coroutine's stack that it needs no growing (see run_bodies). It
+-- stays interpreted for the same reason: a trace through it reserves more
+-- slots than the interpreter needs, and grew nearly every sleeping task's
+-- stack to 102 slots (its waits are not compiled anyway: a trace ends at
+-- the resume that starts it and at the yield that suspends it).
 function M.sleep(seconds)
-  local problem = seconds_problem(seconds)
-  if problem then misuse("task.sleep: expected a number of seconds >= 0, " .. problem, 2) end
-  local t = need_task("task.sleep")
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
+    misuse("task.sleep: expected a number of seconds >= 0, " .. seconds_problem(seconds), 2)
+  end
+  local t = current
+  if t == nil or coroutine_running() ~= t.co then need_task("task.sleep") end
   if skipping then
     if seconds > 0 then skipped = skipped + seconds end
     return yield_now(t)
   end
-  if seconds <= 0 then return yield_now(t) end
-  arm_timeout(t, seconds, true)
+  if seconds == 0 then return yield_now(t) end
+  local token = timer_token(t)
+  local id = timer_start(token, seconds, true)
+  t.timer, timer_ids[token] = token, id
   suspend(t)
 end
+jit.off(M.sleep)
 
 -- skip_sleeps(on[, reset]) -> seconds skipped so far: turns skipping on or
 -- off; reset also drops the skipped seconds from now() and time().
@@ -650,15 +691,9 @@ function Task:cancel(reason)
   if self.state == "done" then return false end
   local e = new_error("cancelled", "cancelled" .. (reason and (": " .. reason) or ""))
   if self == current then error(e, 2) end
-  if self.state == "new" or (self.state == "scheduled" and self.co == nil) then
-    self.wake_kind, self.wake_value = CANCEL, e
-    if self.state == "new" then start(self) end
-    return true
-  end
-  if self.state == "suspended" or self.state == "scheduled" then
-    if self.state == "suspended" then schedule(self, CANCEL, e) end
-    self.wake_kind, self.wake_value = CANCEL, e
-  end
+  local was_new = self.state == "new"
+  schedule(self, CANCEL, e)
+  if was_new then start(self) end
   return true
 end
 
@@ -685,6 +720,12 @@ function M.poll_now()
   return n
 end
 
+-- A drained queue that grew past this many entries is replaced by empty
+-- arrays, so that a burst (100k tasks spawned at once) does not keep 3 MiB
+-- of them for the rest of the run. At 16k, an array is 128 KiB: one that
+-- big is mapped apart, and given back when freed.
+local BIG_QUEUE = 16384
+
 -- Resumes ready tasks until none is left. The queue is compacted once
 -- drained so that its indices never grow without bound.
 local function run_ready()
@@ -692,12 +733,15 @@ local function run_ready()
     if interleave_seed and tail > head then
       local j = head + draw(tail - head + 1)
       queue[head], queue[j] = queue[j], queue[head]
+      queue_kind[head], queue_kind[j] = queue_kind[j], queue_kind[head]
+      queue_value[head], queue_value[j] = queue_value[j], queue_value[head]
     end
-    local t = queue[head]
-    queue[head] = nil
+    local t, kind, value = queue[head], queue_kind[head], queue_value[head]
+    queue[head], queue_kind[head], queue_value[head] = nil, nil, nil
     head = head + 1
-    step(t)
+    step(t, kind, value)
   end
+  if tail > BIG_QUEUE then queue, queue_kind, queue_value = {}, {}, {} end
   head, tail = 1, 0
 end
 

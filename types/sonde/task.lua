@@ -300,6 +300,12 @@ function task.drop_token(token) end
 function task.waker_of(token) end
 
 ---@package
+---Sonde.clock took the timer of token out of the loop (to raise in its task
+---instead of waking it): its token is free again.
+---@param token integer
+function task.timer_popped(token) end
+
+---@package
 ---Delivers one completion of the loop to its token's waker.
 function task.dispatch(token, a, b) end
 
