@@ -22,14 +22,14 @@ sonde_loop *sonde_binding_loop(lua_State *L) {
     return lp;
 }
 
-/* timer_start(token, delay[, holds[, real]]) -> id: holds marks a sleep (a
- * real operation of its own) rather than a timeout guarding another wait;
- * real keeps the timer on real time under a virtual clock. */
+/* timer_start(delay[, holds[, real]]) -> id: the timer's completion comes
+ * with the token -2 - id. holds marks a sleep (a real operation of its own)
+ * rather than a timeout guarding another wait; real keeps the timer on real
+ * time under a virtual clock. */
 static int loop_timer_start(lua_State *L) {
-    int    token = (int)luaL_checkinteger(L, 1);
-    double delay = luaL_checknumber(L, 2);
-    int    flags = (lua_toboolean(L, 3) ? SONDE_TIMER_HOLDS : 0) | (lua_toboolean(L, 4) ? SONDE_TIMER_REAL : 0);
-    int    id = sonde_timer_start(sonde_binding_loop(L), token, delay, flags);
+    double delay = luaL_checknumber(L, 1);
+    int    flags = (lua_toboolean(L, 2) ? SONDE_TIMER_HOLDS : 0) | (lua_toboolean(L, 3) ? SONDE_TIMER_REAL : 0);
+    int    id = sonde_timer_start(sonde_binding_loop(L), delay, flags);
     if (id < 0) return luaL_error(L, "out of memory starting a timer");
     lua_pushinteger(L, id);
     return 1;
@@ -131,11 +131,12 @@ static int loop_timers(lua_State *L) {
     int n = 0;
     for (int c = 0; c < 2; c++) {
         for (int i = 0; i < lp->heaps[c].len; i++) {
-            sonde_timer_slot *s = &lp->slots[lp->heaps[c].items[i]];
+            int               id = lp->heaps[c].items[i];
+            sonde_timer_slot *s = &lp->slots[id];
             lua_createtable(L, 0, 5);
             lua_pushnumber(L, s->deadline);
             lua_setfield(L, -2, "deadline");
-            lua_pushinteger(L, s->token);
+            lua_pushinteger(L, SONDE_TIMER_TOKEN(id));
             lua_setfield(L, -2, "token");
             lua_pushnumber(L, (double)s->seq);
             lua_setfield(L, -2, "seq");

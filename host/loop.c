@@ -63,12 +63,31 @@ static void heap_down(sonde_loop *lp, sonde_timer_heap *h, int pos) {
     heap_place(lp, h, pos, slot);
 }
 
-static void heap_push(sonde_loop *lp, int slot) {
+static int grow(void **p, size_t size) {
+    void *q = realloc(*p, size);
+    if (!q) return -1;
+    *p = q;
+    return 0;
+}
+
+/* Makes room in h for one more item: the real heap is as big as the slots,
+ * the virtual one (rarely used) grows apart. */
+static int heap_reserve(sonde_timer_heap *h) {
+    if (h->len < h->cap) return 0;
+    int cap = h->cap ? h->cap * 2 : 64;
+    if (grow((void **)&h->items, sizeof(int) * cap)) return -1;
+    h->cap = cap;
+    return 0;
+}
+
+static int heap_push(sonde_loop *lp, int slot) {
     sonde_timer_slot *s = &lp->slots[slot];
     sonde_timer_heap *h = &lp->heaps[s->clock];
+    if (heap_reserve(h)) return -1;
     if (s->clock == SONDE_CLOCK_REAL && s->holds) lp->real_holding++;
     h->items[h->len] = slot;
     heap_up(lp, h, h->len++);
+    return 0;
 }
 
 /* Takes a slot out of its heap (its memory stays allocated). */
@@ -87,53 +106,61 @@ static void heap_take(sonde_loop *lp, int slot) {
     s->heap_pos = -1;
 }
 
-/* Takes a slot out of its heap and returns it to the free list. */
-static void heap_remove(sonde_loop *lp, int slot) {
-    heap_take(lp, slot);
-    lp->free_next[slot] = lp->free_head;
+static void slot_free(sonde_loop *lp, int slot) {
+    lp->slots[slot].next = lp->free_head;
     lp->free_head = slot;
 }
 
-static int grow(void **p, size_t size) {
-    void *q = realloc(*p, size);
-    if (!q) return -1;
-    *p = q;
-    return 0;
+/* A fired slot waits in the fired list until the next poll or pop. */
+static void slot_fired(sonde_loop *lp, int slot) {
+    heap_take(lp, slot);
+    lp->slots[slot].next = lp->fired_head;
+    lp->fired_head = slot;
+}
+
+/* Frees the slots fired since the last poll or pop: Lua has dispatched
+ * their completions by now. */
+static void free_fired(sonde_loop *lp) {
+    while (lp->fired_head >= 0) {
+        int slot = lp->fired_head;
+        lp->fired_head = lp->slots[slot].next;
+        slot_free(lp, slot);
+    }
 }
 
 static int slots_grow(sonde_loop *lp) {
     int cap = lp->slots_cap ? lp->slots_cap * 2 : 64;
-    if (grow((void **)&lp->slots, sizeof *lp->slots * cap) || grow((void **)&lp->free_next, sizeof(int) * cap) ||
-        grow((void **)&lp->heaps[0].items, sizeof(int) * cap) || grow((void **)&lp->heaps[1].items, sizeof(int) * cap))
-        return -1;
+    if (grow((void **)&lp->slots, sizeof *lp->slots * cap)) return -1;
+    sonde_timer_heap *real = &lp->heaps[SONDE_CLOCK_REAL];
+    if (grow((void **)&real->items, sizeof(int) * cap)) return -1;
+    real->cap = cap;
     for (int i = cap - 1; i >= lp->slots_cap; i--) {
         lp->slots[i].heap_pos = -1;
-        lp->free_next[i] = lp->free_head;
-        lp->free_head = i;
+        slot_free(lp, i);
     }
     lp->slots_cap = cap;
     return 0;
 }
 
-int sonde_timer_start(sonde_loop *lp, int token, double delay, int flags) {
+int sonde_timer_start(sonde_loop *lp, double delay, int flags) {
     if (lp->free_head < 0 && slots_grow(lp) < 0) return -1;
     int slot = lp->free_head;
-    lp->free_head = lp->free_next[slot];
     if (!(delay > 0)) delay = 0; /* also turns NaN into 0 */
     sonde_timer_slot *s = &lp->slots[slot];
     int               virtual_clock = lp->is_virtual && !(flags & SONDE_TIMER_REAL);
     s->clock = virtual_clock ? SONDE_CLOCK_VIRTUAL : SONDE_CLOCK_REAL;
     s->deadline = (virtual_clock ? lp->virtual_now : real_loop_now(lp)) + delay;
     s->seq = lp->next_seq++;
-    s->token = token;
     s->holds = (flags & SONDE_TIMER_HOLDS) != 0;
-    heap_push(lp, slot);
+    if (heap_push(lp, slot)) return -1;
+    lp->free_head = s->next;
     return slot;
 }
 
 void sonde_timer_stop(sonde_loop *lp, int id) {
     if (id < 0 || id >= lp->slots_cap || lp->slots[id].heap_pos < 0) return;
-    heap_remove(lp, id);
+    heap_take(lp, id);
+    slot_free(lp, id);
 }
 
 static sonde_timer_heap *active_heap(sonde_loop *lp) { return &lp->heaps[lp->is_virtual ? 1 : 0]; }
@@ -146,6 +173,7 @@ double sonde_timer_next(sonde_loop *lp) {
 int sonde_timer_count(sonde_loop *lp) { return active_heap(lp)->len; }
 
 int sonde_timer_pop_due(sonde_loop *lp, double limit, double at, int *token) {
+    free_fired(lp);
     sonde_timer_heap *h = &lp->heaps[SONDE_CLOCK_VIRTUAL];
     if (!lp->is_virtual || !h->len) return 0;
     int    slot = h->items[0];
@@ -153,8 +181,8 @@ int sonde_timer_pop_due(sonde_loop *lp, double limit, double at, int *token) {
     if (!(deadline <= limit)) return 0;
     if (isnan(at)) at = deadline;
     if (at > lp->virtual_now) lp->virtual_now = at;
-    *token = lp->slots[slot].token;
-    heap_remove(lp, slot);
+    *token = SONDE_TIMER_TOKEN(slot);
+    slot_fired(lp, slot);
     return 1;
 }
 
@@ -199,8 +227,8 @@ static void fire_due_timers(sonde_loop *lp) {
     double            now = real_loop_now(lp);
     while (h->len && lp->done_len < SONDE_POLL_BATCH && lp->slots[h->items[0]].deadline <= now) {
         int slot = h->items[0];
-        sonde_loop_complete(lp, lp->slots[slot].token, 0, 0);
-        heap_remove(lp, slot);
+        sonde_loop_complete(lp, SONDE_TIMER_TOKEN(slot), 0, 0);
+        slot_fired(lp, slot);
     }
 }
 
@@ -235,6 +263,7 @@ static void arm_wakeup(sonde_loop *lp) {
 }
 
 int sonde_loop_poll(sonde_loop *lp, int may_block) {
+    free_fired(lp);
     fire_due_timers(lp);
     if (lp->done_len || !may_block) {
         uv_run(&lp->uv, UV_RUN_NOWAIT);
@@ -278,7 +307,7 @@ void sonde_loop_advance(sonde_loop *lp, double t) {
 
 int sonde_loop_init(sonde_loop *lp) {
     memset(lp, 0, sizeof *lp);
-    lp->free_head = -1;
+    lp->free_head = lp->fired_head = -1;
     int rc = uv_loop_init(&lp->uv);
     if (rc) return rc;
     uv_timer_init(&lp->uv, &lp->wakeup);
@@ -302,6 +331,5 @@ void sonde_loop_close(sonde_loop *lp) {
     free(lp->slots);
     free(lp->heaps[0].items);
     free(lp->heaps[1].items);
-    free(lp->free_next);
     free(lp->done);
 }

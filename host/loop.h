@@ -32,21 +32,28 @@ enum { SONDE_CLOCK_REAL = 0, SONDE_CLOCK_VIRTUAL = 1 };
  * the clock must not move). */
 #define SONDE_TIMER_REAL 2
 
-/* One timer slot. Slots are recycled through a free list; heap_pos is the
- * slot's index in its clock's heap, or -1 when the slot is free. */
+/* The completion token of the timer with id `id`: below
+ * SONDE_TOKEN_INTERRUPT, so apart from the tokens Lua chooses (>= 1). A
+ * timer needs no token of Lua's: its id names it both ways. */
+#define SONDE_TIMER_TOKEN(id) (-2 - (id))
+
+/* One timer slot, 24 bytes (a sleeping task pays one). Slots are recycled
+ * through a free list. A fired slot is freed only at the next poll or pop,
+ * once Lua has dispatched its completion: until then its id, which Lua
+ * holds, cannot name a newer timer. */
 typedef struct sonde_timer_slot {
-    double        deadline; /* seconds on its clock */
-    uint64_t      seq;      /* creation order: ties fire first-created first */
-    int           token;
-    int           heap_pos;
-    unsigned char clock; /* SONDE_CLOCK_REAL or SONDE_CLOCK_VIRTUAL */
-    unsigned char holds; /* started with SONDE_TIMER_HOLDS */
+    double   deadline;  /* seconds on its clock */
+    uint64_t seq : 62;  /* creation order: ties fire first-created first */
+    uint64_t clock : 1; /* SONDE_CLOCK_REAL or SONDE_CLOCK_VIRTUAL */
+    uint64_t holds : 1; /* started with SONDE_TIMER_HOLDS */
+    int      heap_pos;  /* index in its clock's heap, or -1 */
+    int      next;      /* free or fired: the next in its list, or -1 */
 } sonde_timer_slot;
 
 /* A min-heap of slot indices on (deadline, seq). */
 typedef struct sonde_timer_heap {
     int *items;
-    int  len;
+    int  len, cap;
 } sonde_timer_heap;
 
 typedef struct sonde_loop {
@@ -55,8 +62,9 @@ typedef struct sonde_loop {
     uv_async_t         interrupt; /* woken from the SIGINT/SIGTERM handler */
     sonde_timer_slot  *slots;
     sonde_timer_heap   heaps[2]; /* indexed by SONDE_CLOCK_* */
-    int                slots_cap, free_head;
-    int               *free_next; /* free list through slot indices */
+    int                slots_cap;
+    int                free_head;  /* slots free to reuse, through next */
+    int                fired_head; /* slots fired since the last poll or pop */
     uint64_t           next_seq;
     sonde_completion  *done; /* completions queued for Lua */
     int                done_len, done_cap;
@@ -91,10 +99,10 @@ double sonde_real_now(void);
  * would turn into anything. */
 uint64_t sonde_ms_of(double seconds);
 
-/* Starts a timer on the active clock that queues `token` after `delay`
- * seconds; flags are SONDE_TIMER_HOLDS and SONDE_TIMER_REAL. Returns its id (>= 0) for
- * sonde_timer_stop, or -1 when memory runs out. */
-int sonde_timer_start(sonde_loop *lp, int token, double delay, int flags);
+/* Starts a timer on the active clock that queues SONDE_TIMER_TOKEN(id)
+ * after `delay` seconds; flags are SONDE_TIMER_HOLDS and SONDE_TIMER_REAL.
+ * Returns its id (>= 0), or -1 when memory runs out. */
+int sonde_timer_start(sonde_loop *lp, double delay, int flags);
 /* Stops a pending timer; stopping a fired or unknown id does nothing. */
 void sonde_timer_stop(sonde_loop *lp, int id);
 /* Deadline of the active clock's earliest timer, or -1 when it has none. */
@@ -102,7 +110,7 @@ double sonde_timer_next(sonde_loop *lp);
 /* Number of pending timers on the active clock. */
 int sonde_timer_count(sonde_loop *lp);
 /* Under virtual time: when the earliest virtual timer is due by `limit`,
- * removes it, stores its token, moves virtual time up to `at` (never back;
+ * removes it, stores its token (SONDE_TIMER_TOKEN of its id), moves virtual time up to `at` (never back;
  * NAN means the timer's deadline) and returns 1; otherwise returns 0. One
  * timer at a time, so the scheduler can let the task it wakes run before the
  * next one fires; `at` lets a clock with steps fire on its step. */

@@ -62,7 +62,9 @@ local describe = M.describe
 
 -- The ready queue holds each task with what its wait returns (kind, value),
 -- in three arrays rather than fields of the task: a task's table stays small
--- (see task_of) and nothing is allocated per wake.
+-- (see task_of) and nothing is allocated per wake. A task started or
+-- yielding has no kind: its entries stay nil (unwritten), so the arrays of
+-- kinds and values grow only as long as the queue of woken tasks.
 local queue, queue_kind, queue_value, head, tail = {}, {}, {}, 1, 0
 local current = nil -- the task running now, nil between tasks
 
@@ -76,7 +78,8 @@ local TIMED_OUT = {} -- value a timeout timer wakes a task with
 local function enqueue(t, kind, value)
   t.state = "scheduled"
   tail = tail + 1
-  queue[tail], queue_kind[tail], queue_value[tail] = t, kind, value
+  queue[tail] = t
+  if kind ~= nil then queue_kind[tail], queue_value[tail] = kind, value end
 end
 
 -- Makes t runnable with what its wait returns. The first wake wins (a
@@ -94,8 +97,8 @@ end
 
 -- ------------------------------------------------------------------ tokens
 
--- Completions from C carry a token; wakers[token] is a task (woken with
--- TIMED_OUT) or a function(a, b).
+-- Completions from C carry a token; wakers[token] is the function(a, b)
+-- it calls (timers have tokens of their own: see timer_tasks).
 local wakers, next_token = {}, 0
 
 local function new_token(waker)
@@ -106,35 +109,25 @@ end
 M.new_token = new_token
 function M.drop_token(token) wakers[token] = nil end
 
--- Timer tokens are recycled: a timer's token is done with once it fired or
--- was stopped (no completion of it can come later), and reusing it keeps
--- wakers a small array instead of a hash that every sleep grows. A task
--- knows its timer by token alone (t.timer); C's id for stopping it is in
--- timer_ids[token].
-local free_timer_tokens, free_timer_count = {}, 0
-local timer_ids = {}
+-- A timer is known by C's id for it, which its task keeps (t.timer) to
+-- stop it; its completion comes with the token -2 - id (below
+-- TOKEN_INTERRUPT, apart from new_token's). timer_tasks[id] is the task it
+-- wakes. C reuses an id only after the poll that follows its firing, when
+-- its completion has been dispatched here.
+local timer_tasks = {}
 
-local function timer_token(t)
-  if free_timer_count == 0 then return new_token(t) end
-  local token = free_timer_tokens[free_timer_count]
-  free_timer_tokens[free_timer_count] = nil
-  free_timer_count = free_timer_count - 1
-  wakers[token] = t
-  return token
-end
-
--- The timer of `token` is over (fired, popped or stopped): its task has no
--- timer to stop any more.
-local function timer_over(token, t)
+-- The timer `id` of task t is over (fired, popped or stopped).
+local function timer_over(id, t)
   t.timer = nil
-  wakers[token] = nil
-  free_timer_count = free_timer_count + 1
-  free_timer_tokens[free_timer_count] = token
+  timer_tasks[id] = nil
 end
 
 -- timer_popped(token): sonde.clock took the timer of `token` out of the
 -- loop to raise in its task instead of waking it.
-function M.timer_popped(token) timer_over(token, wakers[token]) end
+function M.timer_popped(token)
+  local id = -2 - token
+  timer_over(id, timer_tasks[id])
+end
 
 -- persistent_token(fn) -> token whose completions all call fn (a server's
 -- "requests are ready" token fires many times); drop_token ends it.
@@ -152,20 +145,25 @@ local interrupt_handlers = {}
 
 -- waker_of(token) -> the task a timer token wakes, or the function a
 -- completion calls (sonde.clock.pending lists timers with their tasks).
-function M.waker_of(token) return wakers[token] end
+function M.waker_of(token)
+  if token < TOKEN_INTERRUPT then return timer_tasks[-2 - token] end
+  return wakers[token]
+end
 
 local function dispatch(token, a, b)
+  if token < TOKEN_INTERRUPT then -- a timer
+    local id = -2 - token
+    local t = timer_tasks[id]
+    if t == nil then return end
+    timer_over(id, t)
+    return schedule(t, WAKE, TIMED_OUT)
+  end
   if token == TOKEN_INTERRUPT then
     for i = #interrupt_handlers, 1, -1 do interrupt_handlers[i](a) end
     return
   end
   local w = wakers[token]
   if w == nil then return end
-  if type(w) == "table" then -- a timer of the task w
-    timer_over(token, w)
-    schedule(w, WAKE, TIMED_OUT)
-    return
-  end
   wakers[token] = nil
   w(a, b)
 end
@@ -239,13 +237,16 @@ Scope.__index = Scope
 
 -- A scope owns the tasks spawned under it (a spec test, a script run) so
 -- that they can be cancelled together and their lost errors found.
--- Most scopes (a test's) never have a task that waits nor lose one: both
--- sets start as a shared empty one, replaced at the first entry.
+-- Its tasks are an array in start order (ntasks long) where finished ones
+-- stay until it reaches compact_at entries and is compacted: as a set, each
+-- task cost a hash node (24 bytes and more while it grew) and a removal.
+-- Most scopes (a test's) never have a task that waits nor lose one: tasks
+-- and lost start as a shared empty table, replaced at the first entry.
 local EMPTY = setmetatable({}, { __newindex = function() error("internal: the shared empty set is read-only", 2) end })
 
 function M.scope(name)
   if interleave_seed then reseed(tostring(name)) end
-  return setmetatable({ name = name, tasks = EMPTY, lost = EMPTY }, Scope)
+  return setmetatable({ name = name, tasks = EMPTY, ntasks = 0, compact_at = 64, lost = EMPTY }, Scope)
 end
 
 local root_scope = M.scope("root")
@@ -278,11 +279,30 @@ local function new_task(scope, fn, ...)
   return task_of(scope, fn, { n, ... })
 end
 
+-- Drops the finished tasks from a scope's array, keeping the order of the
+-- others; returns how many are left. Next time at twice as many.
+local function compact(scope)
+  local tasks, kept = scope.tasks, 0
+  for i = 1, scope.ntasks do
+    local t = tasks[i]
+    tasks[i] = nil
+    if t.state ~= "done" then
+      kept = kept + 1
+      tasks[kept] = t
+    end
+  end
+  scope.ntasks, scope.compact_at = kept, 2 * kept + 64
+  return kept
+end
+
 -- Puts a task among its scope's tasks (close_scope cancels them).
 local function track(t)
   local scope = t.scope
   if scope.tasks == EMPTY then scope.tasks = {} end
-  scope.tasks[t] = true
+  local n = scope.ntasks
+  if n >= scope.compact_at then n = compact(scope) end
+  scope.tasks[n + 1] = t
+  scope.ntasks = n + 1
 end
 
 local function start(t)
@@ -367,8 +387,6 @@ end
 local function finish(t, ok, err)
   t.state = "done"
   t.co = nil
-  local tasks = t.scope.tasks
-  if tasks[t] then tasks[t] = nil end
   if not ok then
     t.err = err
     t.traceback = t.traceback or "(no traceback)"
@@ -484,10 +502,10 @@ end
 local function suspend(t)
   t.state = "suspended"
   local kind, value = coroutine_yield()
-  local token = t.timer
-  if token then
-    timer_stop(timer_ids[token])
-    timer_over(token, t)
+  local id = t.timer
+  if id then
+    timer_stop(id)
+    timer_over(id, t)
   end
   local on = t.waiting_on
   if on then
@@ -531,9 +549,8 @@ end
 -- guards another wait and does not.
 local function arm_timeout(t, seconds, holds, real)
   if seconds == nil then return end
-  local token = timer_token(t)
-  t.timer = token
-  timer_ids[token] = timer_start(token, seconds, holds, real)
+  local id = timer_start(seconds, holds, real)
+  t.timer, timer_tasks[id] = id, t
 end
 
 -- seconds_problem(v) -> what is wrong with v as a span of seconds, or nil.
@@ -603,9 +620,8 @@ function M.sleep(seconds)
     return yield_now(t)
   end
   if seconds == 0 then return yield_now(t) end
-  local token = timer_token(t)
-  local id = timer_start(token, seconds, true)
-  t.timer, timer_ids[token] = token, id
+  local id = timer_start(seconds, true)
+  t.timer, timer_tasks[id] = id, t
   suspend(t)
 end
 jit.off(M.sleep)
@@ -736,8 +752,12 @@ local function run_ready()
       queue_kind[head], queue_kind[j] = queue_kind[j], queue_kind[head]
       queue_value[head], queue_value[j] = queue_value[j], queue_value[head]
     end
-    local t, kind, value = queue[head], queue_kind[head], queue_value[head]
-    queue[head], queue_kind[head], queue_value[head] = nil, nil, nil
+    local t, kind, value = queue[head], queue_kind[head], nil
+    queue[head] = nil
+    if kind ~= nil then
+      value = queue_value[head]
+      queue_kind[head], queue_value[head] = nil, nil
+    end
     head = head + 1
     step(t, kind, value)
   end
@@ -811,11 +831,13 @@ local function by_serial(a, b) return a.serial < b.serial end
 -- lets them unwind, and returns the tasks whose errors nobody joined.
 function M.close_scope(scope, why)
   -- most scopes (a test's, a hook's) end empty: nothing to cancel or report
-  if next(scope.tasks) == nil and next(scope.lost) == nil then return EMPTY end
+  if compact(scope) == 0 and next(scope.lost) == nil then return EMPTY end
   for _ = 1, 100 do
     local any = false
-    for t in pairs(scope.tasks) do
-      if t ~= current then
+    local tasks = scope.tasks
+    for i = 1, scope.ntasks do
+      local t = tasks[i]
+      if t ~= current and t.state ~= "done" then
         any = true
         t:cancel(why or "its scope ended")
       end
