@@ -253,30 +253,34 @@ local root_scope = M.scope("root")
 
 local serial = 0
 
--- A task's table is made with all the fields a task that sleeps or runs
--- to its end ever sets (nil ones included): LuaJIT then sizes its hash part
--- for exactly those 8 keys once, so that setting them later needs no
--- rehash, in 192 bytes of nodes rather than the 384 of 9 to 16 keys. The
--- others (joiners, waiting_on, err, name...) come with joins, waits and
--- failures. The body may be a callable table: run_bodies calls it, and only
--- a coroutine's own body must be a function. args is nil (no arguments),
--- the one argument itself (spawn(fn, i): no table for it), or {n, ...}
--- when there are more, or the one is nil or a table.
+-- A task's table is made with the 7 fields every task that sleeps or runs
+-- to its end sets (nil ones included): LuaJIT then sizes its hash part at
+-- 8 nodes once (192 bytes, where 9 to 16 keys take 384), so that setting
+-- them later needs no rehash, and the 8th node is free for one more key:
+-- args, or joiners (a join), waiting_on (a wait) or err (a failure). The
+-- body may be a callable table: run_bodies calls it, and only a coroutine's
+-- own body must be a function. args is the one argument itself
+-- (spawn(fn, i): no table for it), or {n, ...} when there are more, or the
+-- one is nil or a table.
 -- (No function on a test's path defines a closure: LuaJIT 2.1 compiles
 -- neither the closure's creation nor the closing of upvalues that then
 -- precedes each of the function's returns.)
-local function task_of(scope, fn, args)
+local function task_of(scope, fn)
   serial = serial + 1
-  return setmetatable({ fn = fn, state = "new", scope = scope, serial = serial, args = args, co = nil, timer = nil,
-    results = nil }, Task)
+  return setmetatable({ fn = fn, state = "new", scope = scope, serial = serial, co = nil, timer = nil, results = nil },
+    Task)
 end
 
 local function new_task(scope, fn, ...)
-  local n = select("#", ...)
-  if n == 0 then return task_of(scope, fn, nil) end
+  local t, n = task_of(scope, fn), select("#", ...)
+  if n == 0 then return t end
   local first = ...
-  if n == 1 and first ~= nil and type(first) ~= "table" then return task_of(scope, fn, first) end
-  return task_of(scope, fn, { n, ... })
+  if n == 1 and first ~= nil and type(first) ~= "table" then
+    t.args = first
+  else
+    t.args = { n, ... }
+  end
+  return t
 end
 
 -- Drops the finished tasks from a scope's array, keeping the order of the
@@ -366,7 +370,7 @@ local step -- below
 -- put there, for close_scope to cancel).
 function M.spawn_now(scope, fn)
   local me = current
-  local t = task_of(scope, fn, nil)
+  local t = task_of(scope, fn)
   t.state = "scheduled"
   step(t)
   current = me
