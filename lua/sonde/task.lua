@@ -265,10 +265,14 @@ local serial = 0
 -- (No function on a test's path defines a closure: LuaJIT 2.1 compiles
 -- neither the closure's creation nor the closing of upvalues that then
 -- precedes each of the function's returns.)
+-- The nil fields are set from a variable, not written `nil`: the embedded
+-- bytecode keeps only the template keys that an instruction stores into
+-- (sonde.boot.bytecode), and a constant nil is stored by none.
+local NONE = nil
 local function task_of(scope, fn)
   serial = serial + 1
-  return setmetatable({ fn = fn, state = "new", scope = scope, serial = serial, co = nil, timer = nil, results = nil },
-    Task)
+  return setmetatable({ fn = fn, state = "new", scope = scope, serial = serial, co = NONE, timer = NONE,
+    results = NONE }, Task)
 end
 
 local function new_task(scope, fn, ...)
@@ -417,7 +421,6 @@ end
 -- run several tasks, one after another: per-task data belongs under
 -- task.current(), never under coroutine.running().
 local idle, idle_count, MAX_IDLE = {}, 0, 64
-local FINISHED = {} -- what a parked coroutine yields: its task returned
 
 local handoff -- the task a coroutine starts next, set just before resuming it
 
@@ -433,19 +436,6 @@ local function take_args()
   if args ~= nil then return args end
 end
 
--- A coroutine's body: one frame, the only one under a task's body, which
--- it calls with as few slots below as can be. A new coroutine's stack has
--- 40 slots, and a call into C needs 20 free: each slot taken here would
--- make more bodies (and sleeps: task.spawn(task.sleep, s) or a function
--- calling task.sleep) grow the stack, to 102 slots, 440 bytes more each.
--- The body is called through body_of(...)(...) so that its frame has no
--- name in tracebacks: a script still shows as "main chunk", a function by
--- its file and line, as when it was the coroutine's own body. What it
--- returns goes to the scheduler as it is; after_resume packs it.
-local function run_bodies()
-  while true do coroutine_yield(FINISHED, body_of(handoff)(take_args())) end
-end
-
 local NO_RESULTS = { n = 0 } -- shared by every task that returns nothing
 
 local function results_of(...)
@@ -453,12 +443,29 @@ local function results_of(...)
   return pack(...)
 end
 
--- What a resume returned: the task returned (FINISHED, then its results),
--- raised (its coroutine is dead) or waits.
-local function after_resume(t, co, ok, first, ...)
+-- A coroutine's body: one frame, the only one under a task's body, which
+-- it calls with as few slots below as can be. A new coroutine's stack has
+-- 40 slots, and a call into C needs 20 free: each slot taken here would
+-- make more bodies (and sleeps: task.spawn(task.sleep, s) or a function
+-- calling task.sleep) grow the stack, to 102 slots, 440 bytes more each.
+-- The body is called through body_of(...)(...) so that its frame has no
+-- name in tracebacks: a script still shows as "main chunk", a function by
+-- its file and line, as when it was the coroutine's own body. It yields
+-- the body's results, packed: nothing else a task's coroutine yields to the
+-- scheduler carries a value (suspend and yield_now yield none). Packing
+-- them here rather than in the scheduler keeps both out of vararg
+-- functions that the JIT cannot compile after a resume (twice the
+-- interpreted instructions a spawn+join).
+local function run_bodies()
+  while true do coroutine_yield(results_of(body_of(handoff)(take_args()))) end
+end
+
+-- What a resume returned: the task returned (its packed results), raised
+-- (its coroutine is dead) or waits (nothing).
+local function after_resume(t, co, ok, results)
   current = nil
-  if ok and first == FINISHED then
-    t.results = results_of(...)
+  if ok and results ~= nil then
+    t.results = results
     if idle_count < MAX_IDLE then
       idle_count = idle_count + 1
       idle[idle_count] = co
@@ -467,7 +474,7 @@ local function after_resume(t, co, ok, first, ...)
   end
   if ok then return end -- suspended
   t.traceback = debug.traceback(co)
-  finish(t, false, first)
+  finish(t, false, results)
 end
 
 -- Resumes a scheduled task with what its wait returns (kind, value), unless
