@@ -105,6 +105,32 @@ describe("task.spawn and join", function()
   end)
 end)
 
+describe("what a sleeping task costs", function()
+  -- A coroutine is 472 bytes (LuaJIT's 47-slot stack and its state), a
+  -- task's table 256; with the arrays that list it, about 760 (1500 before
+  -- issue 18). Its stack grown to 102 slots would add 440, its table grown
+  -- to 16 nodes 192.
+  local function nap() task.sleep(60) end
+  local cases = {
+    { "task.sleep as the body", function() return task.spawn(task.sleep, 60) end },
+    { "a function calling task.sleep", function() return task.spawn(nap) end },
+  }
+  for _, case in ipairs(cases) do
+    it("is under 900 bytes of Lua heap with " .. case[1], function()
+      local n, tasks = 2000, {}
+      collectgarbage()
+      collectgarbage("stop") -- no collection, so no stack shrinks either, while it counts
+      local before = collectgarbage("count")
+      for i = 1, n do tasks[i] = case[2]() end
+      task.sleep(0) -- each runs to its sleep
+      local bytes = (collectgarbage("count") - before) * 1024 / n
+      collectgarbage("restart")
+      for i = 1, n do tasks[i]:cancel() end
+      assert.is_true(bytes < 900, string.format("%.0f bytes a sleeping task", bytes))
+    end)
+  end
+end)
+
 describe("cancellation", function()
   it("raises a cancellation at the wait and stops the timer it waited on", function()
     local reached, caught = false, nil
