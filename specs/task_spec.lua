@@ -19,6 +19,25 @@ describe("task.spawn and join", function()
     assert.is_true(h:done())
   end)
 
+  it("keeps a spawn's arguments in a table of their size, also in compiled code", function()
+    -- Loaded apart: a spec file's own functions are never compiled.
+    local spawn_many = loadstring([[
+      local task, nop, n = ...
+      local ts = {}
+      for i = 1, n do ts[i] = task.spawn(nop, 1, i, "GET", false, "") end
+      return ts]], "=spawn_many")
+    local function nop() end
+    for _, t in ipairs(spawn_many(task, nop, 1000)) do t:join() end -- hot enough to be compiled
+    collectgarbage()
+    collectgarbage("stop")
+    local before = collectgarbage("count")
+    local ts = spawn_many(task, nop, 1000)
+    local bytes_each = (collectgarbage("count") - before) * 1024 / 1000
+    collectgarbage("restart")
+    for _, t in ipairs(ts) do t:join() end
+    assert.is_true(bytes_each < 800, string.format("%.0f bytes for each spawn", bytes_each))
+  end)
+
   it("wakes sleepers in deadline order, not spawn order", function()
     local order = {}
     local ts = {}
