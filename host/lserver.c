@@ -61,7 +61,7 @@ void sonde_push_request(lua_State *L, const sonde_httpreq *r) {
 static int server_take(lua_State *L) {
     sonde_conn *c = sonde_server_take(check_server(L));
     if (!c) return 0;
-    lua_pushnumber(L, sonde_conn_id(c));
+    lua_pushnumber(L, (lua_Number)sonde_conn_id(c));
     sonde_push_request(L, sonde_conn_request(c));
     return 6;
 }
@@ -69,7 +69,8 @@ static int server_take(lua_State *L) {
 /* respond(id, status, header_lines, body) -> true | false (client gone) */
 static int server_respond(lua_State *L) {
     sonde_server *s = check_server(L);
-    uint32_t      id = (uint32_t)luaL_checknumber(L, 2);
+    lua_Number    n = luaL_checknumber(L, 2);
+    uint64_t      id = n >= 1 && n < 9007199254740992.0 ? (uint64_t)n : 0; /* 0: no connection */
     int           status = (int)luaL_checkinteger(L, 3);
     size_t        hlen, blen;
     const char   *headers = luaL_optlstring(L, 4, "", &hlen);

@@ -11,7 +11,8 @@ struct sonde_conn {
     uv_tcp_t        tcp;
     uv_timer_t      timer;
     sonde_server   *srv;
-    uint32_t        id;
+    uint64_t        id;   /* its slot and that slot's serial: see slot_claim */
+    uint32_t        slot; /* in srv->slots while open */
     enum conn_state state;
     sonde_httpreq   req;
     sonde_bytes     pending;     /* bytes after the message being handled */
@@ -20,6 +21,7 @@ struct sonde_conn {
     int             handles;     /* tcp and timer, until their close callbacks */
     int             reading;     /* uv_read_start is in effect */
     int             refused;     /* answered with an error: drain, then close */
+    int             eof;         /* the client sent FIN while a request was being handled */
     uv_shutdown_t   shutdown;
     sonde_conn     *prev, *next; /* open connections */
     sonde_conn     *next_ready;  /* complete requests waiting for Lua */
@@ -30,8 +32,11 @@ struct sonde_server {
     uv_tcp_t          listener;
     sonde_server_opts opts;
     int               listener_open, released;
-    uint32_t          next_id;
+    uint64_t          next_serial;
     sonde_conn       *conns;
+    sonde_conn      **slots;      /* open connections by slot: respond finds its own at once */
+    uint32_t         *free_slots; /* slots that closed connections left */
+    uint32_t          slot_count, slot_cap, free_count;
     sonde_conn       *ready_head, *ready_tail;
     int               busy;          /* requests being handled or their answers written */
     int               drained_token; /* completed once busy drops to 0 after shutdown */
@@ -46,7 +51,56 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 /* ------------------------------------------------------------ memory */
 
 static void server_maybe_free(sonde_server *s) {
-    if (s->released && !s->listener_open && !s->conns && !s->conn_handles) free(s);
+    if (!s->released || s->listener_open || s->conns || s->conn_handles) return;
+    free(s->slots);
+    free(s->free_slots);
+    free(s);
+}
+
+/* ------------------------------------------------------------- slots */
+
+/* Lua names a connection by a number (a pointer could outlive it): the low
+ * bits are its slot, the high ones count how often slots were handed out,
+ * so an answer for a connection that has gone never reaches the one that
+ * took its slot since. */
+#define SLOT_BITS 24
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define SERIAL_LIMIT (1ull << 28) /* ids stay below 2^52: exact in a Lua number */
+
+static int slot_claim(sonde_server *s, sonde_conn *c) {
+    if (s->free_count) {
+        c->slot = s->free_slots[--s->free_count];
+    } else {
+        if (s->slot_count == s->slot_cap) {
+            uint32_t cap = s->slot_cap ? 2 * s->slot_cap : 64;
+            if (cap > SLOT_MASK) return -1;
+            sonde_conn **slots = realloc(s->slots, cap * sizeof *slots);
+            if (!slots) return -1;
+            s->slots = slots;
+            uint32_t *free_slots = realloc(s->free_slots, cap * sizeof *free_slots);
+            if (!free_slots) return -1;
+            s->free_slots = free_slots, s->slot_cap = cap;
+        }
+        c->slot = s->slot_count++;
+    }
+    s->slots[c->slot] = c;
+    s->next_serial = s->next_serial % SERIAL_LIMIT + 1; /* never 0: an id of 0 is no connection */
+    c->id = (s->next_serial << SLOT_BITS) | c->slot;
+    return 0;
+}
+
+static void slot_release(sonde_server *s, sonde_conn *c) {
+    if (!c->id) return;
+    s->slots[c->slot] = NULL;
+    s->free_slots[s->free_count++] = c->slot;
+    c->id = 0;
+}
+
+static sonde_conn *find_conn(sonde_server *s, uint64_t id) {
+    uint32_t slot = (uint32_t)(id & SLOT_MASK);
+    if (slot >= s->slot_count) return NULL;
+    sonde_conn *c = s->slots[slot];
+    return c && c->id == id ? c : NULL;
 }
 
 static void on_conn_closed(uv_handle_t *h) {
@@ -99,6 +153,7 @@ static void conn_close(sonde_conn *c) {
     set_state(c, CLOSING);
     set_in_flight(c, 0);
     unlink_ready(c);
+    slot_release(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -159,10 +214,9 @@ static void lingering_close(sonde_conn *c) {
     arm_timer(c, 2.0);
 }
 
-static void on_written(uv_write_t *w, int status) {
-    write_req  *wr = (write_req *)w;
-    sonde_conn *c = wr->conn;
-    free(wr);
+/* An answer is written (status < 0: it could not be): the connection
+ * closes, drains, or goes on with the next request. */
+static void conn_answered(sonde_conn *c, int status) {
     if (c->state != WRITING) return;
     if (c->refused && status == 0) {
         lingering_close(c);
@@ -179,22 +233,53 @@ static void on_written(uv_write_t *w, int status) {
     conn_feed(c); /* pipelined bytes that arrived meanwhile */
 }
 
-/* Sends the pieces, copied into one write request, and leaves HANDLING (the
- * request is answered) for WRITING. Returns 0, or -1 with the connection
- * closed. */
+static void on_written(uv_write_t *w, int status) {
+    write_req  *wr = (write_req *)w;
+    sonde_conn *c = wr->conn;
+    free(wr);
+    conn_answered(c, status);
+}
+
+/* Copies the pieces past their first `skip` bytes to `out`. */
+static void copy_parts(char *out, const uv_buf_t *parts, int nparts, size_t skip) {
+    for (int i = 0; i < nparts; i++) {
+        if (parts[i].len <= skip) {
+            skip -= parts[i].len;
+            continue;
+        }
+        memcpy(out, parts[i].base + skip, parts[i].len - skip);
+        out += parts[i].len - skip;
+        skip = 0;
+    }
+}
+
+/* Sends the pieces and leaves HANDLING (the request is answered) for
+ * WRITING. An answer that fits the socket's buffer (most) goes at once in
+ * one writev, and the connection goes on without a trip through the loop;
+ * what does not fit is copied into a write request. Returns 0, or -1 with
+ * the connection closed. */
 static int conn_write(sonde_conn *c, const uv_buf_t *parts, int nparts) {
     set_state(c, WRITING);
     size_t len = 0;
     for (int i = 0; i < nparts; i++) len += parts[i].len;
-    write_req *wr = malloc(sizeof *wr + len);
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, parts, (unsigned)nparts);
+    if (sent >= 0 && (size_t)sent == len) {
+        conn_answered(c, 0);
+        return 0;
+    }
+    if (sent < 0 && sent != UV_EAGAIN) {
+        conn_close(c);
+        return -1;
+    }
+    size_t     done = sent > 0 ? (size_t)sent : 0;
+    write_req *wr = malloc(sizeof *wr + len - done);
     if (!wr) {
         conn_close(c);
         return -1;
     }
     wr->conn = c;
-    for (size_t i = 0, at = 0; i < (size_t)nparts; at += parts[i].len, i++)
-        if (parts[i].len) memcpy(wr->data + at, parts[i].base, parts[i].len);
-    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
+    copy_parts(wr->data, parts, nparts, done);
+    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)(len - done));
     if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
         free(wr);
         conn_close(c);
@@ -255,9 +340,10 @@ static void conn_feed(sonde_conn *c) {
     if (c->req.error_status) {
         refuse(c);
     } else if (c->req.complete) {
-        set_reading(c, 0);
         uv_timer_stop(&c->timer);
         queue_ready(c);
+    } else if (c->eof) {
+        conn_close(c); /* the client will send nothing more: no request is coming */
     } else {
         set_reading(c, 1);
     }
@@ -278,9 +364,20 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     *buf = uv_buf_init(c->pending.data + c->pending.len, (unsigned)(c->pending.cap - c->pending.len));
 }
 
+/* Reading goes on while a request is handled: stopping and starting it
+ * again costs two or three epoll_ctl calls for every request. The bytes of
+ * the requests pipelined behind it wait in `pending`; past this many they
+ * wait in the socket instead. */
+#define PIPELINED_LIMIT 65536
+
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
     sonde_conn *c = stream->data;
     (void)buf;
+    if (n == UV_EOF && is_busy(c->state)) {
+        c->eof = 1; /* a client may half-close once its requests are sent: they still get answers */
+        set_reading(c, 0);
+        return;
+    }
     if (n < 0) {
         conn_close(c); /* EOF or error: a half-sent request goes with it */
         return;
@@ -290,6 +387,8 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
         c->pending.len = 0;
     else if (c->state == READING)
         conn_feed(c);
+    else if (c->pending.len >= PIPELINED_LIMIT)
+        set_reading(c, 0); /* conn_feed starts again once this answer is written */
 }
 
 /* ---------------------------------------------------------- accepting */
@@ -300,7 +399,6 @@ static void on_connection(uv_stream_t *listener, int status) {
     sonde_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = s;
-    c->id = ++s->next_id;
     uv_tcp_init(&s->lp->uv, &c->tcp);
     uv_timer_init(&s->lp->uv, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -310,7 +408,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (slot_claim(s, c) != 0 || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;
     }
@@ -364,26 +462,38 @@ sonde_conn *sonde_server_take(sonde_server *s) {
     return c;
 }
 
-uint32_t       sonde_conn_id(const sonde_conn *c) { return c->id; }
+uint64_t       sonde_conn_id(const sonde_conn *c) { return c->id; }
 sonde_httpreq *sonde_conn_request(sonde_conn *c) { return &c->req; }
 
-static sonde_conn *find_conn(sonde_server *s, uint32_t id) {
-    for (sonde_conn *c = s->conns; c; c = c->next)
-        if (c->id == id) return c;
-    return NULL;
+static char *put_text(char *out, const char *text) {
+    size_t len = strlen(text);
+    memcpy(out, text, len);
+    return out + len;
 }
 
-int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *headers, size_t headers_len,
+/* Writes n in decimal; returns the end. (snprintf's parsing of its format
+ * showed in the profile of every answer.) */
+static char *put_size(char *out, size_t n) {
+    char digits[24];
+    int  count = 0;
+    do digits[count++] = (char)('0' + n % 10);
+    while (n /= 10);
+    while (count) *out++ = digits[--count];
+    return out;
+}
+
+int sonde_server_respond(sonde_server *s, uint64_t id, int status, const char *headers, size_t headers_len,
                          const char *body, size_t body_len) {
     sonde_conn *c = find_conn(s, id);
     if (!c || c->state != HANDLING) return -1;
     if (!sonde_httpreq_keep_alive(&c->req) || !s->listener_open) c->close_after = 1;
-    char     line[128], tail[96];
-    int      n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, sonde_http_reason(status));
-    int      t = snprintf(tail, sizeof tail, "Content-Length: %zu\r\nConnection: %s\r\n\r\n", body_len,
-                     c->close_after ? "close" : "keep-alive");
-    uv_buf_t parts[] = {uv_buf_init(line, (unsigned)n), uv_buf_init((char *)headers, (unsigned)headers_len),
-                        uv_buf_init(tail, (unsigned)t), uv_buf_init((char *)body, (unsigned)body_len)};
+    char  line[128], tail[96]; /* a status has 3 digits, a reason phrase < 40 bytes */
+    char *end = put_text(put_size(put_text(line, "HTTP/1.1 "), (size_t)status), " ");
+    end = put_text(put_text(end, sonde_http_reason(status)), "\r\n");
+    char *tail_end = put_text(put_size(put_text(tail, "Content-Length: "), body_len), "\r\n");
+    tail_end = put_text(tail_end, c->close_after ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+    uv_buf_t parts[] = {uv_buf_init(line, (unsigned)(end - line)), uv_buf_init((char *)headers, (unsigned)headers_len),
+                        uv_buf_init(tail, (unsigned)(tail_end - tail)), uv_buf_init((char *)body, (unsigned)body_len)};
     return conn_write(c, parts, 4);
 }
 

@@ -32,13 +32,13 @@ int           sonde_server_port(sonde_server *s);
 /* The next complete request, or NULL. The connection stays the caller's to
  * answer (by id) until sonde_server_respond. */
 sonde_conn    *sonde_server_take(sonde_server *s);
-uint32_t       sonde_conn_id(const sonde_conn *c);
+uint64_t       sonde_conn_id(const sonde_conn *c);
 sonde_httpreq *sonde_conn_request(sonde_conn *c);
 
 /* Answers request `id` with status, "Name: value\r\n" header lines (without
  * Content-Length or Connection, which are added) and body. Returns 0, or -1
  * when that connection is gone (the client left). */
-int sonde_server_respond(sonde_server *s, uint32_t id, int status, const char *headers, size_t headers_len,
+int sonde_server_respond(sonde_server *s, uint64_t id, int status, const char *headers, size_t headers_len,
                          const char *body, size_t body_len);
 
 /* Stops accepting and closes idle connections; busy ones close once they

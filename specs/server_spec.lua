@@ -151,6 +151,18 @@ describe("sonde.server bad input", function()
     assert.is_true(a < b)
   end)
 
+  it("answers every request sent before the client half-closed", function()
+    local out = raw(s.port, "half-close")
+    assert.matches("^HTTP/1.1 200 OK\r\n.*\r\n\r\nwaitedHTTP/1.1 200 OK\r\n.*\r\n\r\n{\"hi\":\"b\"}$", out)
+  end)
+
+  it("answers a long pipeline in order, more than it buffers while handling one", function()
+    local out = raw(s.port, "pipelined-many")
+    local _, n = out:gsub('HTTP/1.1 200 OK\r\n[^{]*{"hi":"x"}', "")
+    assert.are.equal(599, n)
+    assert.matches('{"hi":"x"}HTTP/1.1 200 OK\r\n[^{]*{"hi":"last"}$', out)
+  end)
+
   it("reads chunked request bodies", function()
     local out = raw(s.port, "chunked")
     assert.matches("^HTTP/1.1 201 Created\r\n", out)
