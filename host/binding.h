@@ -147,7 +147,7 @@ static inline int sonde_box_fill(lua_State *L, void **box, void *p, const char *
 struct sonde_httpreq;
 
 /* Pushes a parsed request as the server's take() hands it to Lua (5 values):
- * method, target, {name, value, ...}, body, keep_alive. The fuzz targets
+ * method, target, {lower-case name = value}, body, keep_alive. The fuzz targets
  * push theirs the same way. */
 void sonde_push_request(lua_State *L, const struct sonde_httpreq *r);
 

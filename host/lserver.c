@@ -43,21 +43,48 @@ static int server_port(lua_State *L) {
 
 static void push_bytes(lua_State *L, const sonde_bytes *b) { lua_pushlstring(L, b->data ? b->data : "", b->len); }
 
+/* Pushes a header name in lower case (names are ASCII tokens). */
+static void push_lower(lua_State *L, const sonde_bytes *b) {
+    luaL_Buffer buf;
+    luaL_buffinit(L, &buf);
+    for (size_t i = 0; i < b->len; i++) {
+        char ch = b->data[i];
+        luaL_addchar(&buf, ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch);
+    }
+    luaL_pushresult(&buf);
+}
+
+/* Pushes {lower-case name = value}: a header sent more than once has its
+ * values joined with ", " (RFC 9110 5.3). Lua looks names up in any case
+ * through a metatable, and never walks a list to build this table. */
+static void push_headers(lua_State *L, const sonde_httpreq *r) {
+    lua_createtable(L, 0, (int)r->header_count);
+    int headers = lua_gettop(L);
+    for (size_t i = 0; i < r->header_count; i++) {
+        push_lower(L, &r->names[i]);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, headers);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            push_bytes(L, &r->values[i]);
+        } else {
+            lua_pushliteral(L, ", ");
+            push_bytes(L, &r->values[i]);
+            lua_concat(L, 3);
+        }
+        lua_rawset(L, headers);
+    }
+}
+
 void sonde_push_request(lua_State *L, const sonde_httpreq *r) {
     lua_pushstring(L, sonde_httpreq_method(r));
     push_bytes(L, &r->url);
-    lua_createtable(L, (int)r->header_count * 2, 0);
-    for (size_t i = 0; i < r->header_count; i++) {
-        push_bytes(L, &r->names[i]);
-        lua_rawseti(L, -2, (int)(2 * i + 1));
-        push_bytes(L, &r->values[i]);
-        lua_rawseti(L, -2, (int)(2 * i + 2));
-    }
+    push_headers(L, r);
     push_bytes(L, &r->body);
     lua_pushboolean(L, sonde_httpreq_keep_alive(r));
 }
 
-/* take() -> id, method, target, {name, value, ...}, body, keep_alive | nil */
+/* take() -> id, method, target, {lower-case name = value}, body, keep_alive | nil */
 static int server_take(lua_State *L) {
     sonde_conn *c = sonde_server_take(check_server(L));
     if (!c) return 0;

@@ -151,6 +151,12 @@ describe("sonde.server bad input", function()
     assert.is_true(a < b)
   end)
 
+  it("joins a header sent twice with ', ', whatever the case of its name", function()
+    local out = raw(s.port, "repeated-header")
+    assert.matches('"x":"a, b"', out)
+    assert.matches('"agent":"u"', out)
+  end)
+
   it("answers every request sent before the client half-closed", function()
     local out = raw(s.port, "half-close")
     assert.matches("^HTTP/1.1 200 OK\r\n.*\r\n\r\nwaitedHTTP/1.1 200 OK\r\n.*\r\n\r\n{\"hi\":\"b\"}$", out)

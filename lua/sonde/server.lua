@@ -27,6 +27,7 @@ local function unescape(s) return percent_decode((s:gsub("+", " "))) end
 -- parse_query("a=1&b=2&b=3") -> {a="1", b={"2","3"}}
 local function parse_query(q)
   local out = {}
+  if q == "" then return out end -- most requests: no gmatch, which LuaJIT does not compile
   for pair in (q or ""):gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
     k, v = unescape(k), unescape(v)
@@ -42,19 +43,13 @@ local function parse_query(q)
   return out
 end
 
+-- C hands the headers keyed by their lower-case names; a name in another
+-- case is looked up as its lower case.
 local Headers = {}
 Headers.__index = function(h, name)
   if type(name) ~= "string" then return nil end
-  return rawget(h, "_lower")[name:lower()]
-end
-
-local function headers_of(flat)
-  local lower = {}
-  for i = 1, #flat, 2 do
-    local k = flat[i]:lower()
-    lower[k] = lower[k] and (lower[k] .. ", " .. flat[i + 1]) or flat[i + 1]
-  end
-  return setmetatable({ _lower = lower }, Headers)
+  local lower = name:lower()
+  if lower ~= name then return rawget(h, lower) end
 end
 
 local Request = {}
@@ -80,17 +75,34 @@ local function compile(pattern)
   return segments
 end
 
-local function match_route(route, parts)
-  if #route.segments ~= #parts then return nil end
+local function match_route(route, parts, count)
+  local segments = route.segments
+  if #segments ~= count then return nil end
+  for i = 1, count do
+    local literal = segments[i].literal
+    if literal and literal ~= parts[i] then return nil end
+  end
   local params = {}
-  for i, seg in ipairs(route.segments) do
-    if seg.literal then
-      if seg.literal ~= parts[i] then return nil end
-    else
-      params[seg.param] = percent_decode(parts[i]) -- in a path '+' is itself
-    end
+  for i = 1, count do
+    local name = segments[i].param
+    if name then params[name] = percent_decode(parts[i]) end -- in a path '+' is itself
   end
   return params
+end
+
+-- "/a//b/" -> {"a", "b"}, 2: the path's non-empty segments (a plain find,
+-- which LuaJIT compiles, where gmatch would leave the trace).
+local function segments_of(path)
+  local parts, count, at, len = {}, 0, 1, #path
+  while at <= len do
+    local slash = path:find("/", at, true) or len + 1
+    if slash > at then
+      count = count + 1
+      parts[count] = path:sub(at, slash - 1)
+    end
+    at = slash + 1
+  end
+  return parts, count
 end
 
 -- ------------------------------------------------------------- responses
@@ -171,17 +183,18 @@ end
 
 -- Finds the handler for a request: the route, 405 with Allow, or 404.
 function Server:resolve(method, path)
-  local parts = {}
-  for seg in path:gmatch("[^/]+") do parts[#parts + 1] = seg end
-  local allowed = {}
-  for _, route in ipairs(self.routes) do
-    local params = match_route(route, parts)
+  local parts, count = segments_of(path)
+  local routes, allowed = self.routes, nil
+  for i = 1, #routes do
+    local route = routes[i]
+    local params = match_route(route, parts, count)
     if params then
       if route.method == method or route.method == "*" then return route, params end
+      allowed = allowed or {}
       allowed[#allowed + 1] = route.method
     end
   end
-  if #allowed > 0 then return nil, 405, table.concat(allowed, ", ") end
+  if allowed then return nil, 405, table.concat(allowed, ", ") end
   return nil, 404
 end
 
@@ -199,6 +212,7 @@ end
 -- ("/" when empty), and its authority (without userinfo) stands for the
 -- Host header. Returns the origin-form target and that authority, if any.
 local function origin_form(target)
+  if target:byte(1) == 47 then return target end -- "/...": most targets, without a pattern match
   local authority, rest = target:match("^%a[%w+.-]*://([^/?#]*)(.*)$")
   if not authority then return target end
   if rest:sub(1, 1) ~= "/" then rest = "/" .. rest end
@@ -206,9 +220,10 @@ local function origin_form(target)
 end
 
 -- Runs one request's handler (in its own task) and answers it.
-function Server:handle(id, method, target, flat_headers, body)
+function Server:handle(id, method, target, headers, body)
   local origin, authority = origin_form(target)
-  local path, query = origin:match("^([^?#]*)%??([^#]*)")
+  local path, query = origin, ""
+  if origin:find("?", 1, true) or origin:find("#", 1, true) then path, query = origin:match("^([^?#]*)%??([^#]*)") end
   local route, params_or_status, allow = self:resolve(method, path)
   if not route then
     local status = params_or_status
@@ -217,8 +232,8 @@ function Server:handle(id, method, target, flat_headers, body)
       or ("no route for " .. method .. " " .. path)
     return self:answer(id, status, head, error_body(status, what))
   end
-  local headers = headers_of(flat_headers)
-  if authority then headers._lower.host = authority end
+  setmetatable(headers, Headers)
+  if authority then headers.host = authority end
   local req = setmetatable({ method = method, path = path, target = target, params = params_or_status,
     query = parse_query(query), headers = headers, body = body, server = self }, Request)
   local livecheck = package.loaded["sonde.livecheck"]
