@@ -296,6 +296,43 @@ describe("sonde.server life cycle", function()
   end)
 end)
 
+describe("sonde.server workers (tasks that run one request after another)", function()
+  -- The server's tasks belong to a scope of their own: the handler error
+  -- below is not this test's.
+  local function serve_apart(define)
+    return task.in_scope(task.scope("apart"), function() return server.serve({}, define) end)
+  end
+
+  it("a handler's error leaves no request that came with it unanswered", function()
+    local raised, all_raised = 0, task.event()
+    local s = serve_apart(function(srv)
+      srv:get("/boom", function()
+        raised = raised + 1
+        if raised == 5 then all_raised:set() end
+        error("boom")
+      end)
+    end)
+    -- io.popen's read blocks the loop until all five requests are sent:
+    -- its next turn reads them together, and one worker takes the first.
+    local client = io.popen("python3 " .. support.fixture("server/burst.py") .. " " .. s.port .. " /boom 5")
+    assert.are.equal("sent", client:read("*l"))
+    local ok = pcall(all_raised.wait, all_raised, 10)
+    s:close()
+    client:close()
+    assert.is_true(ok, raised .. " of the 5 requests reached their handler")
+  end)
+
+  it("a request without LiveCheck headers runs with no test, after one with them", function()
+    local livecheck = require("sonde.livecheck")
+    local s = serve_apart(function(srv)
+      srv:get("/test", function() return (livecheck.current_test() or { id = "none" }).id end)
+    end)
+    local out = raw(s.port, "livecheck-pipelined")
+    s:close()
+    assert.matches("^HTTP/1.1 200 .*\r\n\r\nt1HTTP/1.1 200 .*\r\n\r\nnone$", out)
+  end)
+end)
+
 describe("sonde.server handler edge cases", function()
   it("a '+' in a path stays a '+'", function()
     local s = server.serve({}, function(srv)

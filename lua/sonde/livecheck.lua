@@ -77,17 +77,16 @@ function M.context_headers()
     ["LiveCheck-Test-Expires"] = x.expires and iso8601(x.expires) or x.expires_text }
 end
 
--- sonde.server calls this for a request carrying the headers: the handler
--- then runs with current_test() set (faust's middleware). Arguments are not
--- propagated, as in faust.
+-- sonde.server calls this for every request: a handler whose request
+-- carries the headers runs with current_test() set (faust's middleware),
+-- one whose request does not with none (a server's worker task runs one
+-- request after another). Arguments are not propagated, as in faust.
 function M.enter_from_headers(headers)
-  local id = headers["livecheck-test-id"]
-  if not id then return end
   local t = task.current()
-  if t then
-    contexts[t] = { id = id, case_name = headers["livecheck-test-name"], remote = true,
-      timestamp_text = headers["livecheck-test-timestamp"], expires_text = headers["livecheck-test-expires"] }
-  end
+  if not t then return end
+  local id = headers["livecheck-test-id"]
+  contexts[t] = id and { id = id, case_name = headers["livecheck-test-name"], remote = true,
+    timestamp_text = headers["livecheck-test-timestamp"], expires_text = headers["livecheck-test-expires"] } or nil
 end
 
 -- ------------------------------------------------------------ errors

@@ -219,7 +219,7 @@ local function origin_form(target)
   return rest, (authority:gsub("^.*@", ""))
 end
 
--- Runs one request's handler (in its own task) and answers it.
+-- Runs one request's handler (in a worker's task) and answers it.
 function Server:handle(id, method, target, headers, body)
   local origin, authority = origin_form(target)
   local path, query = origin, ""
@@ -255,16 +255,33 @@ end
 -- that owns the server hears of it.
 function Server:fail(id, err, message)
   self:answer(id, 500, "Content-Type: application/json\r\n", error_body(500, message:match("[^\n]*")))
+  self:dispatch() -- the requests queued behind this one get a worker of their own
   error(err, 0)
 end
 
-function Server:dispatch()
-  while true do
+-- A worker is a task that takes requests from C and runs their handlers
+-- one after another, until none is left: a burst of requests costs one
+-- task, not one each. self.taker is the worker that takes the next request,
+-- if any: while a handler runs it is none, so that when the handler waits
+-- the requests that arrive meanwhile get a new worker; the old one goes
+-- back to taking once its handler is done, unless another has taken over.
+local function work(self)
+  local me = task.current()
+  while self.c do
     local id, method, target, headers, body = self.c:take()
-    if not id then return end
+    if not id then break end
     self.requests = self.requests + 1
-    task.spawn_in(self.scope, self.handle, self, id, method, target, headers, body)
+    self.taker = nil
+    self:handle(id, method, target, headers, body)
+    if self.taker then return end
+    self.taker = me
   end
+  if self.taker == me then self.taker = nil end
+end
+
+-- Requests are ready (the token's completion, outside any task).
+function Server:dispatch()
+  if not self.taker and self.c then self.taker = task.spawn_in(self.scope, work, self) end
 end
 
 -- start() -> self, with self.url and self.port set.

@@ -139,8 +139,9 @@ function livecheck.current_test() end
 ---@return table<string, string>?
 function livecheck.context_headers() end
 
----Makes the handler's task run with the test the headers name (sonde.server
----calls it for a request carrying them, as faust's middleware).
+---Makes the handler's task run with the test the headers name, or with none
+---when they name none (sonde.server calls it for every request, as faust's
+---middleware).
 ---@param headers table<string, string>
 function livecheck.enter_from_headers(headers) end
 
