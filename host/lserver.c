@@ -29,11 +29,7 @@ static int server_listen(lua_State *L) {
     o.idle_timeout = sonde_binding_optnumber(L, "idle_timeout", 60);
     void **box = sonde_box_new(L, SERVER_MT);
     char   err[256] = "out of memory";
-    *box = sonde_server_listen(sonde_binding_loop(L), &o, err, sizeof err);
-    if (*box) return 1;
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
+    return sonde_box_fill(L, box, sonde_server_listen(sonde_binding_loop(L), &o, err, sizeof err), err);
 }
 
 static int server_port(lua_State *L) {
@@ -124,15 +120,9 @@ static int server_close(lua_State *L) {
 
 int luaopen_sonde_c_server(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"port", server_port},         {"take", server_take},   {"respond", server_respond},
-        {"shutdown", server_shutdown}, {"close", server_close}, {NULL, NULL},
+        SONDE_FN(server, port),     SONDE_FN(server, take),  SONDE_FN(server, respond),
+        SONDE_FN(server, shutdown), SONDE_FN(server, close), {NULL, NULL},
     };
-    static const luaL_Reg funcs[] = {
-        {"listen", server_listen},
-        {NULL, NULL},
-    };
-    sonde_binding_class(L, SERVER_MT, methods, server_close);
-    lua_newtable(L);
-    luaL_register(L, NULL, funcs);
-    return 1;
+    static const luaL_Reg funcs[] = {SONDE_FN(server, listen), {NULL, NULL}};
+    return sonde_binding_family(L, SERVER_MT, methods, server_close, funcs);
 }

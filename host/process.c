@@ -412,6 +412,19 @@ static void open_streams(sonde_proc *p, int pipes[PIPES][2]) {
     }
 }
 
+/* A child just started with `pipes` becomes p, one of the running: its
+ * group is stopped with the others, its streams read, its exit watched. */
+static sonde_proc *start_tracking(sonde_loop *lp, sonde_proc *p, pid_t pid, int pipes[PIPES][2]) {
+    p->pid = pid;
+    sonde_orphans_add_group(pid);
+    open_streams(p, pipes);
+    p->next = running;
+    running = p;
+    lp->children_running++;
+    child_watch_update(lp);
+    return p;
+}
+
 /* vfork rather than fork: the host's pages are neither copied nor made
  * copy-on-write (a fork made every page the host wrote afterwards a fault,
  * a --jobs parent's largest cost), and the host resumes once the child has
@@ -461,14 +474,7 @@ sonde_proc *sonde_proc_spawn(sonde_loop *lp, const sonde_spawn_opts *o, char *er
         maybe_free(p);
         return NULL;
     }
-    p->pid = pid;
-    sonde_orphans_add_group(pid);
-    open_streams(p, pipes);
-    p->next = running;
-    running = p;
-    lp->children_running++;
-    child_watch_update(lp);
-    return p;
+    return start_tracking(lp, p, pid, pipes);
 fail_errno:
     snprintf(err, errlen, "cannot run '%s': %s", o->argv[0], strerror(errno));
     close_fds(&pipes[0][0], 2 * PIPES);
@@ -525,14 +531,7 @@ static sonde_proc *adopt_copy(sonde_loop *lp, pid_t pid, int pipes[PIPES][2], in
         close_fds((int[]){pipes[PIPE_IN][1], pipes[PIPE_OUT][0], pipes[PIPE_ERR][0], pipes[PIPE_FD3][0]}, 4);
         return NULL;
     }
-    p->pid = pid;
-    sonde_orphans_add_group(pid);
-    open_streams(p, pipes);
-    p->next = running;
-    running = p;
-    lp->children_running++;
-    child_watch_update(lp);
-    return p;
+    return start_tracking(lp, p, pid, pipes);
 }
 
 int sonde_proc_fork(sonde_loop *lp, int n, const int *tokens, size_t tail, sonde_proc **procs, int *results, char *err,

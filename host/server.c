@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fifo.h"
+
 enum conn_state { READING, HANDLING, WRITING, DRAINING, CLOSING };
 
 struct sonde_conn {
@@ -24,7 +26,7 @@ struct sonde_conn {
     int             eof;         /* the client sent FIN while a request was being handled */
     uv_shutdown_t   shutdown;
     sonde_conn     *prev, *next; /* open connections */
-    sonde_conn     *next_ready;  /* complete requests waiting for Lua */
+    sonde_fifo_link ready;       /* in the server's queue of complete requests waiting for Lua */
 };
 
 struct sonde_server {
@@ -37,7 +39,7 @@ struct sonde_server {
     sonde_conn      **slots;      /* open connections by slot: respond finds its own at once */
     uint32_t         *free_slots; /* slots that closed connections left */
     uint32_t          slot_count, slot_cap, free_count;
-    sonde_conn       *ready_head, *ready_tail;
+    sonde_fifo        ready;         /* connections whose complete request waits for Lua */
     int               busy;          /* requests being handled or their answers written */
     int               drained_token; /* completed once busy drops to 0 after shutdown */
     int               conn_handles;  /* connection handles not closed yet */
@@ -137,22 +139,12 @@ static void set_in_flight(sonde_conn *c, int on) {
     c->srv->lp->real_pending += on ? 1 : -1;
 }
 
-static void unlink_ready(sonde_conn *c) {
-    sonde_server *s = c->srv;
-    for (sonde_conn **pp = &s->ready_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next_ready)
-        if (*pp == c) {
-            *pp = c->next_ready;
-            if (s->ready_tail == c) s->ready_tail = prev;
-            return;
-        }
-}
-
 static void conn_close(sonde_conn *c) {
     if (c->state == CLOSING) return;
     sonde_server *s = c->srv;
     set_state(c, CLOSING);
     set_in_flight(c, 0);
-    unlink_ready(c);
+    sonde_fifo_remove(&s->ready, &c->ready);
     slot_release(s, c);
     if (c->prev)
         c->prev->next = c->next;
@@ -309,12 +301,7 @@ static void refuse(sonde_conn *c) {
 static void queue_ready(sonde_conn *c) {
     sonde_server *s = c->srv;
     set_state(c, HANDLING);
-    c->next_ready = NULL;
-    if (s->ready_tail)
-        s->ready_tail->next_ready = c;
-    else
-        s->ready_head = c;
-    s->ready_tail = c;
+    sonde_fifo_push(&s->ready, &c->ready);
     sonde_loop_complete(s->lp, s->opts.token, 0, 0);
 }
 
@@ -454,12 +441,7 @@ int sonde_server_port(sonde_server *s) {
 /* ------------------------------------------------------ taking, answering */
 
 sonde_conn *sonde_server_take(sonde_server *s) {
-    sonde_conn *c = s->ready_head;
-    if (!c) return NULL;
-    s->ready_head = c->next_ready;
-    if (!s->ready_head) s->ready_tail = NULL;
-    c->next_ready = NULL;
-    return c;
+    return SONDE_FIFO_ITEM(sonde_fifo_take(&s->ready), sonde_conn, ready);
 }
 
 uint64_t       sonde_conn_id(const sonde_conn *c) { return c->id; }
