@@ -558,9 +558,6 @@ end
 -- message to the functions subscribed to its channel, in order. When the
 -- connection is lost it reconnects and subscribes again (what was published
 -- meanwhile is gone: pub/sub keeps nothing).
-local Subscription = {}
-Subscription.__index = Subscription
-
 local function subscriber_of(client)
   local sub = client.subscriber
   if not sub then
@@ -612,6 +609,10 @@ local function listen(client, sub)
     if client.closed then return end
   end
 end
+
+-- What subscribe returns: sub:unsubscribe() ends it.
+local Subscription = {}
+Subscription.__index = Subscription
 
 local function subscribe(client, kind, name, fn, level)
   if type(name) ~= "string" then
