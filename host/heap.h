@@ -14,6 +14,11 @@ typedef struct sonde_heap sonde_heap;
  * *heap NULL. NULL when no state could be made. */
 lua_State *sonde_heap_newstate(sonde_heap **heap);
 
+/* After a fork, in the host and in its copy: new blocks come from pages
+ * never handed out before it (the free blocks of then are left unused), so
+ * that allocating copies no shared page. No-op without a sonde_heap. */
+void sonde_heap_forked(lua_State *L);
+
 /* Releases the arena of a state already closed; NULL is ignored. */
 void sonde_heap_free(sonde_heap *heap);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "binding.h"
+#include "heap.h"
 #include "process.h"
 
 #define PROC_MT "sonde.c.process"
@@ -69,6 +70,7 @@ static int proc_fork(lua_State *L) {
     char        err[512];
     int results = -1, rc = sonde_proc_fork(sonde_binding_loop(L), n, tokens, tail, procs, &results, err, sizeof err);
     if (rc < 0) return sonde_binding_error(L, err);
+    sonde_heap_forked(L); /* both sides */
     if (rc > 0) {
         lua_pushinteger(L, rc);
         lua_pushinteger(L, results);

@@ -141,6 +141,10 @@ end
 -- still prepares.
 function M.fork_workers(opts, files)
   local count = math.min(opts.jobs, #files * opts.repeat_count)
+  -- A whole collection first: a cycle under way would go on in every copy,
+  -- its marking and sweeping writing to (so copying) each page they share,
+  -- and the next one starts only once the heap has grown a few times.
+  collectgarbage()
   local ok, workers, _, fd = pcall(process._fork, count, "sonde test --worker")
   if not ok then return nil end
   if not workers then return nil, M.worker_main(cjson.decode(cjson.encode(worker_options(opts))), fd) end
