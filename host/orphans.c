@@ -318,6 +318,16 @@ static int signal_if_adopted(long pid, void *sig) {
 
 int sonde_orphans_signal_adopted(int sig) { return adopting ? each_child(signal_if_adopted, &sig) : 0; }
 
+/* Sends sig to a child that is not the reaper, and to the group it leads
+ * if it leads one. */
+static int signal_if_not_reaper(long pid, void *sig) {
+    if (pid == reaper_pid) return 0;
+    kill(getpgid((pid_t)pid) == pid ? -(pid_t)pid : (pid_t)pid, *(int *)sig);
+    return 1;
+}
+
+int sonde_orphans_signal_children(int sig) { return each_child(signal_if_not_reaper, &sig); }
+
 static int reap_if_adopted(long pid, void *unused) {
     (void)unused;
     return is_adopted(pid) && waitpid((pid_t)pid, NULL, WNOHANG) == 0;

@@ -43,6 +43,12 @@ void sonde_orphans_forked(void);
 /* Async-signal-safe: sends sig to each adopted child and the group it
  * leads; returns how many there are. */
 int sonde_orphans_signal_adopted(int sig);
+
+/* Sends sig to every child but the reaper (and to the group each leads),
+ * those in sonde's own group too (io.popen's, os.execute's): an image that
+ * execs itself after a test's death (protect.c) can wait for none of them.
+ * Async-signal-safe. Returns how many it signalled. */
+int sonde_orphans_signal_children(int sig);
 /* Reaps the adopted children that have exited; returns how many still run. */
 int sonde_orphans_reap_adopted(void);
 /* SIGKILLs and reaps every adopted child, and what their deaths hand over. */

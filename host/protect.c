@@ -19,8 +19,9 @@
  * start (argv, the environment, the directory to go back to), the
  * environment in memory made read-only; the restart itself makes only
  * async-signal-safe calls, so it runs in a signal handler or on the watchdog
- * thread while the Lua thread is stuck. It first undoes what execve would
- * keep and a test may have changed: fd 1 and 2 on the capture, the working
+ * thread while the Lua thread is stuck. It first stops every child and
+ * undoes what execve would keep and a test may have changed: descriptors
+ * opened without O_CLOEXEC, fd 1 and 2 on the capture, the working
  * directory (the spec files' paths are relative to it), interval timers,
  * the signal mask. A signal a test ignored stays ignored, as it would have
  * for the rest of the run had the test not died (checking each signal at
@@ -42,11 +43,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/close_range.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 
 #include "capture.h"
 #include "journal.h"
+#include "orphans.h"
 #include "process.h"
 
 #define RESUME_VAR "SONDE_RESUME" /* pid,journal fd,capture fd,start mask */
@@ -104,6 +107,7 @@ static int in_protected_step(void) {
 /* Undoes what execve keeps and a test may have changed; the journal and
  * the capture stay open across it. */
 static void reset_process(void) {
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* a test's descriptors (sockets, pipes) end with this image */
     sonde_capture_hand_over();
     if (fcntl(sonde_journal_fd(), F_SETFD, 0) < 0 || (p.cwd >= 0 && fchdir(p.cwd) < 0)) {
         /* the new image says what it cannot take over */
@@ -135,6 +139,7 @@ static int restart(const char *how) {
     h->resume_at = h->step;
     h->in_step = 0;
     sonde_proc_kill_all_now();
+    sonde_orphans_signal_children(SIGKILL); /* what io.popen and os.execute left in sonde's own group too */
     reset_process();
     execve("/proc/self/exe", p.argv, p.envp);
     say("sonde test: cannot restart sonde after a test killed its process (execve /proc/self/exe failed); the run "

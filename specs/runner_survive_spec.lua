@@ -255,7 +255,7 @@ describe("a serial run", function()
     assert(ok, err)
   end)
 
-  it("goes on in the same process, stops the dead test's children, and undoes its directory and alarm",
+  it("goes on in the same process, stops the dead test's children, closes its files, undoes its directory and alarm",
     function()
       local dir = support.temp_dir()
       local mark = dir .. "/facts"
@@ -275,6 +275,7 @@ describe("a serial run", function()
       assert.are.equal(2, #pids, facts)
       assert.are.equal(pids[1], pids[2])
       assert.is_false(support.alive(tonumber(facts:match("child (%d+)"))))
+      assert.is_false(support.alive(tonumber(facts:match("popen (%d+)"))))
     end)
 
   it("ends at a SIGKILL, which leaves nothing to report it (the OOM killer, kill -9)", function()
